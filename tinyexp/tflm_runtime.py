@@ -1,0 +1,139 @@
+"""The TFLM runtime (the `tflite-micro` package): load a model, say why it is refused, run it.
+
+Whether a microcontroller can run a model is decided by loading it with the real TFLM
+kernels, never by a list kept here. TFLM writes its reason for refusing a model (the kernel
+check that failed) to the C-level stderr, and the Python binding only raises "failed to
+allocate tensors"; :func:`_capture_native_stderr` collects that text so the refusal names
+the operator and the check, as the firmware's own error would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from tinyexp.errors import TinyexpError
+
+_NATIVE_STDERR_LOCK = threading.Lock()
+_MAX_ARENA_BYTES = 64 * 1024 * 1024
+
+
+class TflmRefusal(TinyexpError):
+    """TFLM cannot run this model (unsupported operator or tensor type, or too little arena)."""
+
+
+@contextlib.contextmanager
+def _capture_native_stderr() -> Iterator[list[str]]:
+    """Redirect file descriptor 2 to a temporary file; yield a list that receives its text."""
+    captured: list[str] = []
+    with _NATIVE_STDERR_LOCK, tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", errors="replace"))
+
+
+def _refusal_reason(native_text: str, exc: Exception) -> str:
+    """One line: TFLM's own diagnostic lines joined, or the exception text if it said none."""
+    lines = [ln.strip() for ln in native_text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("WARNING")]
+    return "; ".join(lines) if lines else str(exc)
+
+
+def _interpreter(model: bytes, arena_bytes: int):  # noqa: ANN202 - type lives in the C extension
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(model, arena_size=arena_bytes)
+
+
+def _try_load(model: bytes, arena_bytes: int) -> tuple[object | None, str]:
+    """An interpreter with tensors allocated, or None and TFLM's reason."""
+    with _capture_native_stderr() as native:
+        try:
+            interp = _interpreter(model, arena_bytes)
+            error: Exception | None = None
+        except (RuntimeError, ValueError) as exc:
+            interp, error = None, exc
+    if error is None:
+        return interp, ""
+    return None, _refusal_reason(native[0], error)
+
+
+def _is_arena_shortage(reason: str) -> bool:
+    text = reason.lower()
+    return "arena" in text or "failed to allocate memory" in text or "requested" in text
+
+
+@dataclass(frozen=True)
+class TflmSupport:
+    """Whether TFLM runs a model; if it does, the smallest arena it needs."""
+
+    runs: bool
+    reason: str | None
+    arena_bytes: int | None
+
+
+def check_support(model: bytes, max_arena_bytes: int = _MAX_ARENA_BYTES) -> TflmSupport:
+    """Load the model with TFLM; measure the smallest arena that allocates, or say why not.
+
+    The arena is found by bisection on real allocations (to 16-byte granularity), because
+    the binding exposes no "bytes used" figure except as a printed report.
+    """
+    interp, reason = _try_load(model, max_arena_bytes)
+    if interp is None:
+        return TflmSupport(False, reason, None)
+    del interp
+    low, high = 0, max_arena_bytes
+    while high - low > 16:
+        mid = (low + high) // 2 // 16 * 16
+        ok, why = _try_load(model, mid)
+        if ok is not None:
+            high = mid
+        elif _is_arena_shortage(why):
+            low = mid
+        else:  # a refusal that does not depend on the arena size
+            return TflmSupport(False, why, None)
+        del ok
+    return TflmSupport(True, None, high)
+
+
+class TflmModel:
+    """A model loaded in the TFLM runtime, run one sample at a time as on the board."""
+
+    def __init__(self, model: bytes, arena_bytes: int) -> None:
+        interp, reason = _try_load(model, arena_bytes)
+        if interp is None:
+            raise TflmRefusal(f"TFLM refused the model: {reason}")
+        self._interp = interp
+        self.input_details = interp.get_input_details(0)
+        self.output_details = interp.get_output_details(0)
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self.input_details["dtype"])
+
+    @property
+    def output_dtype(self) -> np.dtype:
+        return np.dtype(self.output_details["dtype"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.input_details["shape"])
+
+    def invoke(self, sample: np.ndarray) -> np.ndarray:
+        """Run one sample given in the model's input dtype; return the raw output tensor."""
+        data = np.asarray(sample, dtype=self.input_dtype).reshape(self.input_shape)
+        self._interp.set_input(data, 0)
+        self._interp.invoke()
+        return np.array(self._interp.get_output(0))
