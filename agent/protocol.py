@@ -1,0 +1,304 @@
+"""Codec of the tinyexp serial protocol v1 (firmware/PROTOCOL.md), shared by host and virtual board.
+
+Everything here is pure: no I/O, no clocks. Serial input is untrusted, so every decoder
+works on a bounded line, follows a strict grammar and never evaluates anything. The
+canonical decoding of a board line (:func:`decode_line`) is what the transcripts in
+tests/transcripts/ record and what the C++ decoder must reproduce byte for byte as JSON
+(``json.dumps(..., sort_keys=True)``), so its shape must not change without a new ``proto``.
+
+A line is handled as text with one character per byte (latin-1): lengths in characters are
+lengths in bytes, and any byte outside printable ASCII is simply a grammar violation.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Iterable, Sequence, Union
+
+import numpy as np
+
+PROTO_VERSION = 1
+MAX_LINE_BYTES = 200  # terminator included, both directions
+DEFAULT_BAUD = 115200
+MAX_VALUES_PER_LINE = 16
+MAX_SEQ = 65535
+BENCH_MAX_WARMUP = 1000
+BENCH_MAX_N = 1000
+
+KINDS = ("OK", "DATA", "ERR", "BOOT")
+VERBS = ("HELLO", "INFO", "IN", "RUN", "BENCH")
+ERROR_CODES = ("bad_command", "bad_args", "line_too_long", "no_model", "model_refused",
+               "invoke_failed", "too_big")
+DTYPES = ("float32", "int8")
+
+_SEQ = r"(?:0|[1-9][0-9]{0,4})"
+_FRAME_TAIL = re.compile(r" \*([0-9a-f]{8})\Z")
+_FRAME_HEAD = re.compile(r"@(" + _SEQ + r") (" + "|".join(KINDS) + r")(?: (.*))?\Z", re.DOTALL)
+_KEY = re.compile(r"[a-z0-9_]+\Z")
+_VALUE = re.compile(r"[\x21-\x7e]+\Z")
+_MSG = re.compile(r"[\x20-\x7e]*\Z")
+_UINT = re.compile(r"(?:0|[1-9][0-9]{0,9})\Z")
+_F32 = re.compile(r"[0-9a-f]{8}\Z")
+_I8 = re.compile(r"(?:0|-?[1-9][0-9]{0,2})\Z")
+
+
+def crc32(data: bytes) -> int:
+    """CRC-32 (IEEE 802.3), as zlib computes it and as the firmware must."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- values
+
+def encode_f32(value: float) -> str:
+    """8 lower-case hex digits of the IEEE-754 single bit pattern: exact and locale-free."""
+    return struct.pack(">f", value).hex()
+
+
+def decode_f32(token: str) -> float:
+    """The float32 whose bit pattern ``token`` spells; ValueError unless exactly 8 hex digits."""
+    if not _F32.match(token):
+        raise ValueError(f"not a float32 bit pattern (8 lower-case hex digits): {token!r}")
+    return struct.unpack(">f", bytes.fromhex(token))[0]
+
+
+def encode_i8(value: int) -> str:
+    """A signed decimal in -128..127."""
+    value = int(value)
+    if not -128 <= value <= 127:
+        raise ValueError(f"int8 value out of range: {value}")
+    return str(value)
+
+
+def decode_i8(token: str) -> int:
+    """The int8 a signed decimal spells; ValueError for anything else (no '+', no '-0')."""
+    if not _I8.match(token) or not -128 <= int(token) <= 127:
+        raise ValueError(f"not an int8 decimal in -128..127: {token!r}")
+    return int(token)
+
+
+def encode_values(values: Iterable[float], dtype: str) -> list[str]:
+    """Tokens for tensor values of ``dtype`` ('float32' or 'int8')."""
+    encode = {"float32": encode_f32, "int8": encode_i8}[_check_dtype(dtype)]
+    return [encode(v) for v in values]
+
+
+def decode_values(tokens: Sequence[str], dtype: str) -> np.ndarray:
+    """Tensor values of ``dtype`` from their tokens; ValueError on any malformed token."""
+    decode = {"float32": decode_f32, "int8": decode_i8}[_check_dtype(dtype)]
+    return np.array([decode(t) for t in tokens], dtype=np.dtype(dtype))
+
+
+def _check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise ValueError(f"unsupported tensor dtype {dtype!r}; protocol v1 carries {DTYPES}")
+    return dtype
+
+
+# ---------------------------------------------------------------- board -> host frames
+
+def encode_frame(seq: int, kind: str, fields: dict[str, str], msg: str | None = None) -> str:
+    """One board frame, without its '\\n'. ``msg`` is sanitised to printable ASCII and
+    shortened so the line fits; other fields must already be valid (ValueError if not)."""
+    if not 0 <= seq <= MAX_SEQ or kind not in KINDS:
+        raise ValueError(f"invalid frame header: seq={seq} kind={kind!r}")
+    parts = [f"@{seq}", kind]
+    for key, value in fields.items():
+        if key == "msg" or not _KEY.match(key) or not _VALUE.match(value):
+            raise ValueError(f"invalid frame field {key!r}={value!r}")
+        parts.append(f"{key}={value}")
+    head = " ".join(parts)
+    if msg is not None:
+        clean = "".join(c if " " <= c <= "~" else "?" for c in msg)
+        room = MAX_LINE_BYTES - 1 - len(head) - len(" msg=") - len(" *00000000")
+        head += " msg=" + clean[:max(room, 0)]
+    body = head + " "
+    line = f"{body}*{crc32(body.encode('latin-1')):08x}"
+    if len(line) + 1 > MAX_LINE_BYTES:
+        raise ValueError(f"frame longer than {MAX_LINE_BYTES} bytes: {line[:40]}...")
+    return line
+
+
+def decode_line(line: str) -> dict:
+    """The canonical decoding of one line from the board (given without its '\\n').
+
+    Returns ``{"corrupt": "too_long"}`` if the line with its terminator exceeds
+    MAX_LINE_BYTES (checked first, whatever the line holds); ``{"junk": True}`` for a line
+    not starting with '@'; ``{"corrupt": "bad_grammar"}`` if the line does not end in
+    `` *<8 hex>``; ``{"corrupt": "bad_crc"}`` if the CRC disagrees; ``bad_grammar`` again if
+    the CRC-checked body breaks the frame grammar; else
+    ``{"seq": int, "kind": str, "fields": {key: value}}`` with ``msg`` as a field.
+    """
+    if len(line) + 1 > MAX_LINE_BYTES:
+        return {"corrupt": "too_long"}
+    if line.endswith("\r"):
+        line = line[:-1]
+    if not line.startswith("@"):
+        return {"junk": True}
+    tail = _FRAME_TAIL.search(line)
+    if tail is None:
+        return {"corrupt": "bad_grammar"}
+    body = line[: tail.start() + 1]  # up to and including the space before '*'
+    try:
+        raw = body.encode("latin-1")
+    except UnicodeEncodeError:
+        return {"corrupt": "bad_grammar"}
+    if crc32(raw) != int(tail.group(1), 16):
+        return {"corrupt": "bad_crc"}
+    head = _FRAME_HEAD.match(body[:-1])
+    fields = _parse_payload(head.group(3)) if head else None
+    if head is None or fields is None or int(head.group(1)) > MAX_SEQ:
+        return {"corrupt": "bad_grammar"}
+    return {"seq": int(head.group(1)), "kind": head.group(2), "fields": fields}
+
+
+def _parse_payload(payload: str | None) -> dict[str, str] | None:
+    """``key=value`` tokens split by single spaces, ``msg`` last and free-text; None if invalid."""
+    fields: dict[str, str] = {}
+    rest = payload
+    while rest is not None:
+        if rest.startswith("msg="):
+            token, rest = rest, None
+        else:
+            token, _, after = rest.partition(" ")
+            rest = after if " " in rest else None
+        key, eq, value = token.partition("=")
+        ok_value = _MSG.match(value) if key == "msg" else _VALUE.match(value)
+        if not eq or not _KEY.match(key) or not ok_value or key in fields:
+            return None
+        fields[key] = value
+    return fields
+
+
+# ---------------------------------------------------------------- host -> board commands
+
+@dataclass(frozen=True)
+class Command:
+    """One host command as the board understood it."""
+
+    seq: int
+    verb: str
+    args: tuple[str, ...]
+
+
+class CommandError(ValueError):
+    """A command the board must refuse; ``code`` is the protocol's ERR code."""
+
+    def __init__(self, code: str, message: str, seq: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.seq = seq
+
+
+def encode_command(seq: int, verb: str, args: Sequence[str | int] = ()) -> bytes:
+    """The bytes of one command line, '\\n' included; ValueError if it would break the spec."""
+    if not 1 <= seq <= MAX_SEQ or verb not in VERBS:
+        raise ValueError(f"invalid command header: seq={seq} verb={verb!r}")
+    text = " ".join([str(seq), verb, *(str(a) for a in args)]) + "\n"
+    if len(text) > MAX_LINE_BYTES or not _MSG.match(text[:-1]) or "  " in text:
+        raise ValueError(f"invalid command line: {text[:40]!r}")
+    return text.encode("ascii")
+
+
+def parse_uint(token: str, low: int, high: int) -> int:
+    """A strict decimal in [low, high]; ValueError otherwise (no sign, no leading zeros)."""
+    if not _UINT.match(token) or not low <= int(token) <= high:
+        raise ValueError(f"expected an integer in {low}..{high}, got {token!r}")
+    return int(token)
+
+
+def decode_command(line: str) -> Command:
+    """Parse one host line (without '\\n') or raise CommandError with the ERR code to send.
+
+    The arity and ranges of every verb are checked here; IN's value tokens are checked by
+    the board with :func:`decode_values`, because only the model knows the input dtype.
+    """
+    if len(line) + 1 > MAX_LINE_BYTES:
+        raise CommandError("line_too_long", f"line longer than {MAX_LINE_BYTES} bytes")
+    if line.endswith("\r"):
+        line = line[:-1]
+    tokens = line.split(" ")
+    if len(tokens) < 2 or "" in tokens or not _MSG.match(line):
+        raise CommandError("bad_command", "expected '<seq> <VERB> [arg ...]'")
+    try:
+        seq = parse_uint(tokens[0], 1, MAX_SEQ)
+    except ValueError:
+        raise CommandError("bad_command", f"seq must be 1..{MAX_SEQ}") from None
+    verb, args = tokens[1], tuple(tokens[2:])
+    if verb not in VERBS:
+        raise CommandError("bad_command", f"unknown verb {verb[:20]}", seq)
+    try:
+        _check_args(verb, args)
+    except ValueError as exc:
+        raise CommandError("bad_args", f"{verb}: {exc}", seq) from None
+    return Command(seq, verb, args)
+
+
+def _check_args(verb: str, args: tuple[str, ...]) -> None:
+    if verb in ("HELLO", "INFO", "RUN"):
+        if args:
+            raise ValueError("takes no arguments")
+    elif verb == "IN":
+        if not 2 <= len(args) <= 1 + MAX_VALUES_PER_LINE:
+            raise ValueError(f"expected <offset> and 1..{MAX_VALUES_PER_LINE} values")
+        parse_uint(args[0], 0, 2**31 - 1)
+    elif verb == "BENCH":
+        if len(args) not in (2, 3) or (len(args) == 3 and args[2] != "RAW"):
+            raise ValueError("expected <warmup> <n> [RAW]")
+        parse_uint(args[0], 0, BENCH_MAX_WARMUP)
+        parse_uint(args[1], 1, BENCH_MAX_N)
+
+
+# ---------------------------------------------------------------- bounded line assembly
+
+@dataclass(frozen=True)
+class TooLong:
+    """A line that exceeded MAX_LINE_BYTES and was discarded; ``prefix`` is what was kept."""
+
+    prefix: str
+
+
+Received = Union[str, TooLong]
+
+
+class LineAssembler:
+    """Splits a byte stream into lines, never holding more than MAX_LINE_BYTES of one line.
+
+    A longer line is dropped up to its '\\n' and reported once as :class:`TooLong` with its
+    first MAX_LINE_BYTES bytes, which still decode as ``too_long``.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._overflow: str | None = None
+        self.too_long_count = 0
+
+    def feed(self, data: bytes) -> list[Received]:
+        """Add bytes; return the lines they complete (text without '\\n' and one '\\r')."""
+        out: list[Received] = []
+        for piece in re.split(b"(\n)", data):
+            if piece == b"\n":
+                out.append(self._finish())
+            elif piece:
+                self._append(piece)
+        return out
+
+    def _append(self, piece: bytes) -> None:
+        if self._overflow is not None:
+            return
+        room = MAX_LINE_BYTES - len(self._buf)
+        self._buf += piece[:room]
+        if len(self._buf) >= MAX_LINE_BYTES:  # no room left for the '\n'
+            self._overflow = self._buf.decode("latin-1")
+            self._buf.clear()
+
+    def _finish(self) -> Received:
+        if self._overflow is not None:
+            kept, self._overflow = self._overflow, None
+            self.too_long_count += 1
+            return TooLong(kept)
+        text = self._buf.decode("latin-1")
+        self._buf.clear()
+        return text[:-1] if text.endswith("\r") else text
