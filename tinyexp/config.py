@@ -65,6 +65,10 @@ class BoardConfig:
     usb_vid: int = 0x2341
     usb_pid: int = 0x805A
     latency_calibration: str = "dokic2020"
+    # Flash and RAM the sketch needs besides the model and the tensor arena. null = unknown:
+    # fit checks then count the model and arena alone and say so; a real build measures it.
+    sketch_flash_bytes: Optional[int] = None
+    sketch_ram_bytes: Optional[int] = None
 
 
 @dataclass

@@ -70,11 +70,6 @@ def _try_load(model: bytes, arena_bytes: int) -> tuple[object | None, str]:
     return None, _refusal_reason(native[0], error)
 
 
-def _is_arena_shortage(reason: str) -> bool:
-    text = reason.lower()
-    return "arena" in text or "failed to allocate memory" in text or "requested" in text
-
-
 @dataclass(frozen=True)
 class TflmSupport:
     """Whether TFLM runs a model; if it does, the smallest arena it needs."""
@@ -88,7 +83,8 @@ def check_support(model: bytes, max_arena_bytes: int = _MAX_ARENA_BYTES) -> Tflm
     """Load the model with TFLM; measure the smallest arena that allocates, or say why not.
 
     The arena is found by bisection on real allocations (to 16-byte granularity), because
-    the binding exposes no "bytes used" figure except as a printed report.
+    the binding exposes no "bytes used" figure except as a printed report. The model loads
+    with the largest arena first, so any later failure is a shortage of arena.
     """
     interp, reason = _try_load(model, max_arena_bytes)
     if interp is None:
@@ -97,14 +93,12 @@ def check_support(model: bytes, max_arena_bytes: int = _MAX_ARENA_BYTES) -> Tflm
     low, high = 0, max_arena_bytes
     while high - low > 16:
         mid = (low + high) // 2 // 16 * 16
-        ok, why = _try_load(model, mid)
-        if ok is not None:
+        loaded, _ = _try_load(model, mid)
+        if loaded is not None:
             high = mid
-        elif _is_arena_shortage(why):
+        else:
             low = mid
-        else:  # a refusal that does not depend on the arena size
-            return TflmSupport(False, why, None)
-        del ok
+        del loaded
     return TflmSupport(True, None, high)
 
 

@@ -1,0 +1,41 @@
+"""The Hydra application: one call of :func:`task` per job (one job, or each job of a sweep).
+
+A job that fails with a TinyexpError prints one line and, in a single run, exits non-zero;
+in a sweep the other jobs go on (the failed job's MLflow run is already marked FAILED).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from tinyexp.cli import CONF_DIR
+from tinyexp.config import register_schema
+from tinyexp.errors import TinyexpError
+
+register_schema()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
+def task(cfg: DictConfig) -> str | None:
+    """Run one job; return its MLflow run id (None if it failed)."""
+    from tinyexp.runner import run_job
+
+    hydra_cfg = HydraConfig.get()
+    try:
+        outcome = run_job(cfg, list(hydra_cfg.overrides.task))
+    except TinyexpError as exc:
+        print(f"tinyexp: error: {exc}", file=sys.stderr)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            sys.exit(1)
+        return None
+    print(f"[{outcome.run_id[:8]}] {outcome.summary}")
+    return outcome.run_id
+
+
+def hydra_entry() -> None:
+    task()

@@ -1,0 +1,143 @@
+"""Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`.
+
+Before Hydra starts a single job, every combination of the command line's overrides is
+composed and validated (a preflight), so a bad key, value or option in any job of a sweep
+ends the command at once with a one-line message naming the key and what is allowed, exit
+code 2, and nothing trained, tracked or half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tinyexp.config import Config, register_schema, validate
+from tinyexp.errors import ConfigError, TinyexpError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+_MAX_PREFLIGHT_JOBS = 2000
+_HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                           "--cfg", "-c", "--package", "-p", "--info", "--experimental-rerun"}
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
+
+
+def _overrides(argv: Sequence[str]) -> list[str]:
+    """The key=value arguments of a Hydra command line (flags and their values dropped)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _HYDRA_FLAGS_WITH_VALUE:
+            skip = arg not in {"--cfg", "-c", "--info"}
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
+def _schema_keys(group: str) -> list[str]:
+    node = {f.name: f for f in dataclasses.fields(Config)}.get(group)
+    if node is None:
+        return sorted(f.name for f in dataclasses.fields(Config))
+    return sorted(f.name for f in dataclasses.fields(node.default_factory()))  # type: ignore[misc]
+
+
+def explain(exc: Exception, override_hint: str = "") -> str:
+    """Hydra's and OmegaConf's multi-line errors as one actionable line."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException):
+        match = re.search(r"Could not find '([^'/]+)/([^']+)'", str(exc))
+        if match and exc.options:
+            return (f"{match.group(1)}={match.group(2)} is invalid: allowed values are "
+                    + ", ".join(sorted(exc.options)))
+    text = str(exc)
+    match = re.search(r"Could not override '([^']+)'", text)
+    if match:
+        key = match.group(1)
+        group, _, leaf = key.rpartition(".")
+        allowed = _schema_keys(group or leaf)
+        return f"{key}: unknown key; allowed keys{' in ' + group if group else ''} are " + ", ".join(allowed)
+    cause = exc.__cause__
+    if cause is not None and text.startswith("Error merging override"):
+        detail = str(cause).splitlines()[0]
+        return f"{text.removeprefix('Error merging override ')} is invalid: {detail}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("Set the env")]
+    return "; ".join(lines[:3]) or type(exc).__name__
+
+
+def _expand(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list: the cartesian product of the sweep values."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices = []
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if o.key_or_group.startswith("hydra"):
+            continue
+        if o.is_sweep_override():
+            prefix = o.input_line.split("=", 1)[0]
+            choices.append([f"{prefix}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([o.input_line])
+    return [list(combo) for combo in itertools.product(*choices)]
+
+
+def _compose(overrides: list[str], with_hydra: bool = False):  # noqa: ANN202 - DictConfig
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        return compose("config", overrides=overrides, return_hydra_config=with_hydra)
+
+
+def preflight(overrides: list[str], multirun: bool) -> int:
+    """Compose and validate every job the command line describes; return the job count."""
+    register_schema()
+    try:
+        jobs = _expand(overrides)
+        if multirun:
+            sweep = _compose(jobs[0], with_hydra=True).hydra.sweeper.get("params") or {}
+            extra = [f"{k}={v}" for k, v in sweep.items()]
+            jobs = [job + list(more) for job in jobs for more in (_expand(extra) if extra else [[]])]
+        if len(jobs) > _MAX_PREFLIGHT_JOBS:
+            raise ConfigError(f"the sweep has {len(jobs)} jobs; at most {_MAX_PREFLIGHT_JOBS} are allowed")
+        for job in jobs:
+            try:
+                cfg = _compose(job)
+            except TinyexpError:
+                raise
+            except Exception as exc:  # Hydra/OmegaConf raise many types; all become one line
+                raise ConfigError(explain(exc)) from exc
+            validate(cfg)
+    except TinyexpError:
+        raise
+    except Exception as exc:
+        raise ConfigError(explain(exc)) from exc
+    return len(jobs)
+
+
+def _is_multirun(argv: Sequence[str]) -> bool:
+    return "-m" in argv or "--multirun" in argv
+
+
+def console_main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `tinyexp` and `python -m tinyexp`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":
+        from tinyexp.report import main as report_main
+
+        sys.exit(report_main(argv[1:]))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not any(a in _INFO_FLAGS for a in argv):
+        try:
+            preflight(_overrides(argv), _is_multirun(argv))
+        except TinyexpError as exc:
+            print(f"tinyexp: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+    from tinyexp.app import hydra_entry
+
+    sys.argv = [sys.argv[0], *argv]
+    hydra_entry()
