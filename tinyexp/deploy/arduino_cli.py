@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -92,7 +92,7 @@ class BuildResult:
     compiler_out: str
     build_path: Path
     success: bool
-    upload_port: Optional[str] = field(default=None)
+    upload_port: Optional[str] = None  # set by build_and_upload
 
 
 def load_versions(path: PathLike) -> Versions:
@@ -170,9 +170,19 @@ class _Output:
         return self.stderr.strip()
 
 
+def _verb(argv: list[str]) -> str:
+    """The subcommand words of an argv ("core list", "compile"), for messages."""
+    words = []
+    for arg in argv[1:]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
 def _run(argv: list[str], timeout_s: float) -> _Output:
     """Run arduino-cli and decode its JSON; failures become TinyexpError, never a hang."""
-    what = " ".join(argv[1:3])
+    what = _verb(argv)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
                               env={**os.environ, **_CLI_ENV}, check=False)
@@ -192,7 +202,7 @@ def _query(argv: list[str], timeout_s: float) -> Any:
     out = _run(argv, timeout_s)
     if out.returncode != 0 or out.data is None:
         detail = out.error() or f"exit status {out.returncode}, no JSON output"
-        raise TinyexpError(f"arduino-cli {' '.join(argv[1:3])} failed: {_first_line(detail)}")
+        raise TinyexpError(f"arduino-cli {_verb(argv)} failed: {_first_line(detail)}")
     return out.data
 
 
