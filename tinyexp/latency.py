@@ -245,6 +245,9 @@ def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
         raise TinyexpError(
             f"no latency estimate for a {dtype} model: TFLM cannot run it (it runs float32"
             " and full-integer int8 kernels only; dynamic-range and float16 models are refused)")
+    if not stats.layers:
+        raise TinyexpError("no latency estimate: the model has no FULLY_CONNECTED or"
+                           " convolution layer for the cycle model to scale with")
     rows = load_calibration() if rows is None else rows
     name, clock_hz = str(_board_field(board, "name")), int(_board_field(board, "clock_hz"))
     calibration = str(_board_field(board, "latency_calibration"))
@@ -252,8 +255,9 @@ def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
     own = _select(rows, calibration, dtype)
     base_rows = own or _select(rows, calibration, "float32")
     if not base_rows:
+        known = ", ".join(dict.fromkeys(r.source for r in rows))
         raise TinyexpError(f"calibration source {calibration!r} of board {name} has no "
-                           f"{dtype} or float32 rows to fit")
+                           f"{dtype} or float32 rows to fit (sources: {known})")
     base = fit_cycles(base_rows)
     cycles = base.cycles(workload)
     coefficients = dict(base.coefficients)
@@ -269,6 +273,8 @@ def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
                        f" x {ratio:.3f}, the {dtype}/float32 cycle ratio that the {donor}"
                        " fits predict for this model (the transfer itself is unvalidated)")
         loo = None
+    if any(layer.op != "FULLY_CONNECTED" for layer in stats.layers):
+        provenance += "; the calibration nets are dense only, convolutions are extrapolated"
     provenance += f"; cycles converted to time at the board's {clock_hz} Hz"
     return LatencyEstimate(
         latency_us=cycles / clock_hz * _MHZ, cycles=cycles, clock_hz=clock_hz, board=name,
