@@ -1,0 +1,65 @@
+// Host-to-board commands of protocol v1: "<seq> <VERB> [arg ...]\n".
+// A bounded line assembler (it never holds more than one line's bytes) and a
+// tokenizer that points into the assembled line.
+#ifndef TXP_COMMAND_H
+#define TXP_COMMAND_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "txp_protocol.h"
+
+namespace txp {
+
+class LineAssembler {
+ public:
+  enum Event { NONE, LINE, TOO_LONG };
+
+  LineAssembler();
+
+  // Feeds one received byte. LINE: line()/length() hold the line without its
+  // "\n" (and without one trailing "\r"). TOO_LONG: the line passed kMaxLine
+  // bytes and was dropped; line() holds its first bytes, enough to find its seq.
+  Event feed(char c);
+  const char* line() const { return buf_; }
+  size_t length() const { return len_; }
+
+ private:
+  char buf_[kMaxLine];  // kMaxLine - 1 bytes of line, then the NUL
+  size_t len_;
+  bool overflow_;
+  bool pending_reset_;
+};
+
+enum Verb { VERB_HELLO, VERB_INFO, VERB_IN, VERB_RUN, VERB_BENCH, VERB_UNKNOWN };
+
+// IN takes an offset and up to 16 values; one more slot detects "too many".
+static const size_t kMaxArgs = 18;
+
+struct Command {
+  uint32_t seq;
+  Verb verb;
+  const char* verb_text;
+  size_t verb_len;
+  size_t argc;
+  bool too_many_args;
+  const char* argv[kMaxArgs];
+  size_t argl[kMaxArgs];
+};
+
+enum ParseResult {
+  PARSE_OK,
+  PARSE_EMPTY,      // empty line: ignored, no answer
+  PARSE_BAD_SEQ,    // no usable seq: answered with seq 0
+  PARSE_BAD_SHAPE,  // seq fine, but not "<VERB> [arg ...]" with single spaces, or not ASCII
+};
+
+// seq is "1".."65535" (leading zeros tolerated: the value is what is echoed).
+bool parse_command_seq(const char* s, size_t n, uint32_t* seq);
+
+// Splits a line; on PARSE_BAD_SHAPE cmd->seq is already valid.
+ParseResult parse_command(const char* line, size_t len, Command* cmd);
+
+}  // namespace txp
+
+#endif  // TXP_COMMAND_H
