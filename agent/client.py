@@ -1,0 +1,306 @@
+"""The host side of protocol v1: talk to a board (real or virtual) over a serial port.
+
+Every answer is read through a bounded line reader under a deadline on time.monotonic(), so a
+silent, chatty or corrupted link ends in one DeviceError that names the port, the command and
+the likely causes, never in a hang. Every line sent and received is kept in
+:attr:`BoardClient.transcript` in the format of tests/transcripts/, because a transcript is
+what one needs to tell a firmware bug from a host bug after the fact.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Callable, Sequence
+
+import numpy as np
+import serial
+
+from agent import protocol as p
+from tinyexp.errors import DeviceError
+
+_READ_SLICE_S = 0.05  # longest a single read blocks; the deadline is checked between reads
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z")
+_SILENT_CAUSES = ("wrong port, wrong baud rate (the board expects {baud}), or the sketch is "
+                  "not running (reset the board, or flash the tinyexp firmware)")
+_CORRUPT_CAUSES = ("wrong baud rate, a noisy cable, or another program using the port")
+STAT_KEYS = ("n", "mean_us", "std_us", "min_us", "median_us", "p95_us", "max_us", "mean_cycles")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Statistics the board computed, and each timed invoke when RAW was asked for."""
+
+    stats: dict[str, float]
+    per_invoke_us: list[float] = field(default_factory=list)
+    per_invoke_cycles: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The DATA frames and the final OK frame's fields of one command."""
+
+    data: list[dict[str, str]]
+    ok: dict[str, str]
+
+
+def number(value: str, what: str) -> float:
+    """A strict decimal from the board (no nan, inf, exponents or '_'), or ValueError."""
+    if not _NUMBER.match(value):
+        raise ValueError(f"{what}={value!r} is not a decimal number")
+    return float(value)
+
+
+class BoardClient:
+    """One open connection to a board speaking protocol v1.
+
+    Use as a context manager; call :meth:`hello` first. ``timeout_s`` is the deadline of each
+    command (and of the whole handshake, split over ``retries`` tries of HELLO).
+    """
+
+    def __init__(self, port: str, baud: int = p.DEFAULT_BAUD, timeout_s: float = 5.0,
+                 retries: int = 3) -> None:
+        self.port = port
+        self.baud = baud
+        self.timeout_s = float(timeout_s)
+        self.retries = max(1, int(retries))
+        self.transcript: list[str] = []
+        self._lines = p.LineAssembler()
+        self._pending: list[p.Received] = []
+        self._seq = 0
+        self._info: dict[str, str] | None = None
+        self._last_invoke_us = 0.0
+        try:
+            self._link = serial.serial_for_url(port, baudrate=baud, timeout=_READ_SLICE_S,
+                                               write_timeout=self.timeout_s)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise DeviceError(
+                f"cannot open serial port {port}: {_one_line(exc)}; likely causes: wrong port "
+                "(list ports with `python -m serial.tools.list_ports`), the port is busy (close "
+                "any serial monitor), or no permission (join the dialout group)") from exc
+
+    def __enter__(self) -> "BoardClient":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the port; safe to call twice."""
+        self._link.close()
+
+    def save_transcript(self, path: str | Path) -> None:
+        """Write the transcript, one line each, in the format of tests/transcripts/."""
+        Path(path).write_text("\n".join(self.transcript) + "\n", encoding="latin-1")
+
+    # ------------------------------------------------------------ commands
+
+    def hello(self) -> dict[str, str]:
+        """Handshake: HELLO until an OK for one of our HELLOs arrives; check the protocol.
+
+        Junk, BOOT frames, answers to other seqs and corrupted lines are skipped here (a board
+        that just reset may print anything), but counted so a failure can say what was seen.
+        """
+        per_try = self.timeout_s / self.retries
+        sent: set[int] = set()
+        seen = {"junk": 0, "corrupt": 0}
+        for _ in range(self.retries):
+            sent.add(self._send("HELLO", ()))
+            deadline = time.monotonic() + per_try
+            while (frame := self._next_frame(deadline, "HELLO", seen)) is not None:
+                if frame.get("seq") in sent and frame["kind"] in ("OK", "ERR"):
+                    return self._check_identity(frame)
+        heard = (f"; heard {seen['junk']} non-frame lines and {seen['corrupt']} corrupted frames"
+                 if seen["junk"] or seen["corrupt"] else "; the board sent nothing")
+        raise DeviceError(
+            f"no answer to HELLO on {self.port} within {self.timeout_s:g} s ({self.retries} "
+            f"tries){heard}; likely causes: {_SILENT_CAUSES.format(baud=self.baud)}")
+
+    def info(self) -> dict[str, str]:
+        """The board's model: size, CRC-32, arena, input/output dtype and length."""
+        if self._info is None:
+            ok = self._request("INFO", ()).ok
+            self._require(ok, "INFO", ("model_bytes", "model_crc32", "arena_bytes",
+                                       "arena_used_bytes", "in_dtype", "in_len", "out_dtype",
+                                       "out_len"))
+            for key in ("in_dtype", "out_dtype"):
+                if ok[key] not in p.DTYPES:
+                    raise self._error("INFO", f"unsupported {key}={ok[key]}", _CORRUPT_CAUSES)
+            self._info = ok
+        return self._info
+
+    def verify_model(self, model_bytes: bytes) -> None:
+        """Refuse to measure unless the board holds exactly these model bytes (CRC-32 and size)."""
+        info = self.info()
+        host_crc = f"{p.crc32(model_bytes):08x}"
+        if info["model_crc32"] != host_crc or info["model_bytes"] != str(len(model_bytes)):
+            raise DeviceError(
+                f"the board on {self.port} runs a different model: board model_crc32="
+                f"{info['model_crc32']} ({info['model_bytes']} bytes), host model crc32="
+                f"{host_crc} ({len(model_bytes)} bytes); flash the model being measured")
+
+    def set_input(self, values: np.ndarray | Sequence[float], dtype: str) -> None:
+        """Store one input sample on the board, at most 16 values per IN line."""
+        info = self.info()
+        flat = np.asarray(values).reshape(-1)
+        if dtype != info["in_dtype"] or flat.size != int(info["in_len"]):
+            raise DeviceError(
+                f"input mismatch for the board on {self.port}: host gives {flat.size} x {dtype}, "
+                f"the model takes {info['in_len']} x {info['in_dtype']}")
+        tokens = p.encode_values(flat.tolist(), dtype)
+        for off in range(0, len(tokens), p.MAX_VALUES_PER_LINE):
+            chunk = tokens[off:off + p.MAX_VALUES_PER_LINE]
+            ok = self._request("IN", (str(off), *chunk)).ok
+            if ok.get("n") != str(len(chunk)):
+                raise self._error("IN", f"board stored n={ok.get('n')} of {len(chunk)} values",
+                                  "a firmware bug")
+
+    def run(self) -> tuple[np.ndarray, float, int]:
+        """One invoke on the stored input: (raw outputs, invoke microseconds, cycles or -1)."""
+        info = self.info()
+        dtype, out_len = info["out_dtype"], int(info["out_len"])
+        answer = self._request("RUN", ())
+        outputs = self._parse("RUN", lambda: _assemble(answer.data, dtype, out_len))
+        us, cycles = self._parse("RUN", lambda: (number(answer.ok.get("us", ""), "us"),
+                                                 int(number(answer.ok.get("cycles", ""), "cycles"))))
+        self._last_invoke_us = us
+        return outputs, us, cycles
+
+    def bench(self, warmup: int, n: int, raw: bool = True) -> BenchResult:
+        """Time ``n`` invokes after ``warmup`` on the board; statistics as the board computed them.
+
+        The deadline grows with the work asked for, using the last RUN's duration (twice, for
+        safety) on top of the usual timeout; each DATA line also proves progress.
+        """
+        expected_s = (warmup + n) * 2 * self._last_invoke_us * 1e-6
+        args = (str(warmup), str(n), *(("RAW",) if raw else ()))
+        answer = self._request("BENCH", args, extra_s=expected_s)
+        stats = self._parse("BENCH", lambda: {k: number(answer.ok.get(k, ""), k) for k in STAT_KEYS})
+        rows = self._parse("BENCH", lambda: [(number(d.get("us", ""), "us"),
+                                              number(d.get("cycles", ""), "cycles"))
+                                             for d in answer.data])
+        if int(stats["n"]) != n or (raw and len(rows) != n):
+            raise self._error("BENCH", f"asked for {n} invokes, board reported n={stats['n']:g} "
+                              f"with {len(rows)} RAW lines", "a firmware bug")
+        return BenchResult(stats, [r[0] for r in rows], [r[1] for r in rows])
+
+    # ------------------------------------------------------------ plumbing
+
+    def _send(self, verb: str, args: Sequence[str]) -> int:
+        self._seq = self._seq % p.MAX_SEQ + 1
+        data = p.encode_command(self._seq, verb, args)
+        self.transcript.append("> " + data.decode("ascii").rstrip("\n"))
+        try:
+            self._link.write(data)
+            self._link.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise self._error(verb, f"write failed: {_one_line(exc)}",
+                              "the board was unplugged or reset") from exc
+        return self._seq
+
+    def _request(self, verb: str, args: Sequence[str], extra_s: float = 0.0) -> _Answer:
+        """Send one command and collect its DATA frames up to its OK; ERR becomes DeviceError."""
+        seq = self._send(verb, args)
+        deadline = time.monotonic() + self.timeout_s + extra_s
+        data: list[dict[str, str]] = []
+        while (frame := self._next_frame(deadline, verb, None)) is not None:
+            if frame["kind"] == "BOOT":
+                raise self._error(verb, "the board reset (BOOT frame) in the middle of a session",
+                                  "a brown-out, a crash in the firmware, or a reset button")
+            if frame["seq"] != seq:
+                continue  # a late answer to an earlier command
+            if frame["kind"] == "ERR":
+                f = frame["fields"]
+                raise DeviceError(f"the board on {self.port} refused {verb}: "
+                                  f"{f.get('code', '?')}: {f.get('msg', '')}".rstrip(": "))
+            if frame["kind"] == "OK":
+                return _Answer(data, frame["fields"])
+            data.append(frame["fields"])
+            deadline = max(deadline, time.monotonic() + self.timeout_s)
+        raise self._error(verb, f"no answer within {self.timeout_s + extra_s:.3g} s",
+                          _SILENT_CAUSES.format(baud=self.baud))
+
+    def _next_frame(self, deadline: float, verb: str, tolerate: dict[str, int] | None) -> dict | None:
+        """The next valid frame before the deadline, or None. Junk is skipped; a corrupted line
+        raises DeviceError unless ``tolerate`` is given, which then counts it instead."""
+        while (line := self._next_line(deadline)) is not None:
+            text = line.prefix if isinstance(line, p.TooLong) else line
+            self.transcript.append("< " + text)
+            decoded = p.decode_line(text)
+            if "junk" in decoded:
+                if tolerate is not None:
+                    tolerate["junk"] += 1
+            elif "corrupt" in decoded:
+                if tolerate is None:
+                    raise self._error(verb, f"corrupted line from the board ({decoded['corrupt']}):"
+                                      f" {text[:60]!r}", _CORRUPT_CAUSES)
+                tolerate["corrupt"] += 1
+            else:
+                return decoded
+        return None
+
+    def _next_line(self, deadline: float) -> p.Received | None:
+        while not self._pending:
+            if time.monotonic() >= deadline:
+                return None
+            try:
+                chunk = self._link.read(max(1, self._link.in_waiting))
+            except (serial.SerialException, OSError) as exc:
+                raise DeviceError(f"reading {self.port} failed: {_one_line(exc)}; likely causes: "
+                                  "the board was unplugged, reset, or another program opened "
+                                  "the port") from exc
+            self._pending.extend(self._lines.feed(chunk))
+        return self._pending.pop(0)
+
+    def _check_identity(self, frame: dict) -> dict[str, str]:
+        fields = frame["fields"]
+        if frame["kind"] == "ERR":
+            raise DeviceError(f"the board on {self.port} refused HELLO: {fields.get('code')}: "
+                              f"{fields.get('msg', '')}")
+        if fields.get("proto") != str(p.PROTO_VERSION):
+            raise DeviceError(
+                f"the board on {self.port} speaks protocol version {fields.get('proto', '?')}, "
+                f"this host speaks version {p.PROTO_VERSION}; flash the firmware that ships "
+                "with this tinyexp (firmware/), or use a matching tinyexp")
+        return fields
+
+    def _require(self, fields: dict[str, str], verb: str, keys: Sequence[str]) -> None:
+        missing = [k for k in keys if k not in fields]
+        if missing:
+            raise self._error(verb, f"answer lacks {', '.join(missing)}",
+                              "firmware of another protocol version")
+
+    def _parse(self, verb: str, parse: Callable):  # noqa: ANN202 - returns what parse returns
+        try:
+            return parse()
+        except (ValueError, KeyError) as exc:
+            raise self._error(verb, f"malformed answer: {_one_line(exc)}",
+                              "a firmware bug or another protocol version") from exc
+
+    def _error(self, verb: str, problem: str, causes: str) -> DeviceError:
+        return DeviceError(f"{self.port}: {verb}: {problem}; likely causes: {causes}")
+
+
+def _assemble(data: list[dict[str, str]], dtype: str, out_len: int) -> np.ndarray:
+    """The output tensor from RUN's DATA lines; every index exactly once, or ValueError."""
+    out = np.zeros(out_len, dtype=np.dtype(dtype))
+    filled = np.zeros(out_len, dtype=bool)
+    for fields in data:
+        off = p.parse_uint(fields["off"], 0, max(out_len - 1, 0))
+        values = p.decode_values(fields["v"].split(","), dtype)
+        if off + values.size > out_len or filled[off:off + values.size].any():
+            raise ValueError(f"DATA off={off} with {values.size} values overlaps or overflows "
+                             f"{out_len} outputs")
+        out[off:off + values.size] = values
+        filled[off:off + values.size] = True
+    if not filled.all():
+        raise ValueError(f"only {int(filled.sum())} of {out_len} outputs received")
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
