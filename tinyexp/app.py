@@ -26,11 +26,12 @@ def task(cfg: DictConfig) -> str | None:
     from tinyexp.runner import run_job
 
     hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        outcome = run_job(cfg, list(hydra_cfg.overrides.task))
+        outcome = run_job(cfg, list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir if multirun else None)
     except TinyexpError as exc:
         print(f"tinyexp: error: {exc}", file=sys.stderr)
-        if hydra_cfg.mode != RunMode.MULTIRUN:
+        if not multirun:
             sys.exit(1)
         return None
     print(f"[{outcome.run_id[:8]}] {outcome.summary}")

@@ -8,6 +8,8 @@
 - float16: float16 weights, dequantised to float32 at run time.
 
 `per_channel=False` asks the converter for one scale per tensor, as the 2020 converter did.
+`strip_strings=True` removes tensor names, the model description and signature defs, which
+TFLM never reads; what is left is what the board stores.
 """
 
 from __future__ import annotations
@@ -34,7 +36,17 @@ def _representative(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
         yield [row.reshape(1, -1).astype(np.float32)]
 
 
-def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibration_x: np.ndarray) -> bytes:
+def strip_strings(model: bytes) -> bytes:
+    """The model without the strings TFLM does not use (TensorFlow's own flatbuffer tool)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    flatbuffer_utils.strip_strings(parsed)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
+
+
+def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibration_x: np.ndarray,
+            strip: bool = True) -> bytes:
     """The .tflite bytes of `keras_model` converted in `mode`."""
     _quiet_converter_logs()
     import tensorflow as tf
@@ -56,7 +68,8 @@ def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibrat
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export signature
-            return bytes(converter.convert())
+            model = bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; the message is what matters
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TinyexpError(f"TFLite conversion ({mode.value}) failed: {first}") from exc
+    return strip_strings(model) if strip else model

@@ -73,7 +73,9 @@ def _tflite_interpreter_model(model: bytes) -> HostModel:
 
     with warnings.catch_warnings():  # its deprecation notice names a package we do not need
         warnings.simplefilter("ignore")
-        interp = tf.lite.Interpreter(model_content=model, num_threads=1)
+        interp = tf.lite.Interpreter(  # reference kernels: no XNNPACK delegate, closest to TFLM's
+            model_content=model, num_threads=1,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
 

@@ -9,7 +9,9 @@ sizes and accuracy are logged, and the run says plainly why it was not deployed.
 from __future__ import annotations
 
 import json
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tinyexp import convert as convert_stage
 from tinyexp import evaluate as evaluate_stage
+from tinyexp import sweep
 from tinyexp.config import QuantMode, to_container, validate
 from tinyexp.data import Dataset, make_dataset
 from tinyexp.fit import check_fit
@@ -42,10 +45,12 @@ class JobOutcome:
     run_id: str
     deployed: bool
     summary: str
+    skipped: bool = False
 
 
-def _convert_and_analyse(keras_model: Any, mode: QuantMode, per_channel: bool, data: Dataset) -> ConvertedModel:
-    tflite = convert_stage.convert(keras_model, mode, per_channel, data.train.x)
+def _convert_and_analyse(keras_model: Any, quant: Any, data: Dataset) -> ConvertedModel:
+    mode = QuantMode(quant.mode)
+    tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings)
     return ConvertedModel(mode, tflite, inspect_model(tflite), check_support(tflite))
 
 
@@ -117,10 +122,10 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path) -> str:
     record.tags["train_cache_key"] = trained.cache_key
 
     keras_model = keras.models.load_model(trained.keras_path, compile=False)
-    mode = QuantMode(cfg.quant.mode)
-    model = _convert_and_analyse(keras_model, mode, cfg.quant.per_channel, data)
-    float_tflite = (model.data if mode is QuantMode.none
-                    else convert_stage.convert(keras_model, QuantMode.none, False, data.train.x))
+    model = _convert_and_analyse(keras_model, cfg.quant, data)
+    float_tflite = (model.data if model.mode is QuantMode.none
+                    else convert_stage.convert(keras_model, QuantMode.none, False, data.train.x,
+                                               cfg.quant.strip_strings))
     _record_model(record, model, len(float_tflite))
     fit = check_fit(model.stats.model_bytes, model.support.arena_bytes, cfg.board)
     record.tags["fits_flash"] = str(fit.fits_flash).lower()
@@ -160,16 +165,47 @@ def run_name(overrides: list[str]) -> str:
     return " ".join(shown) if shown else "defaults"
 
 
-def run_job(cfg: DictConfig, overrides: list[str], parent_run_id: str | None = None) -> JobOutcome:
-    """Validate, then execute one job inside its own MLflow run."""
+def _install_sigterm_handler() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so the open run ends KILLED, not RUNNING forever."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
+    """Validate, then execute one job inside its own MLflow run.
+
+    In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and a job
+    whose identical config already finished is skipped when `sweep.resume` is on.
+    """
+    from mlflow.tracking import MlflowClient
+
     validate(cfg)
     experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
+    client = MlflowClient()
+    sweep.reap_orphans(client, experiment_id)
+    digest = sweep.config_hash(cfg)
+    parent_id = None
     record = RunRecord()
+    if sweep_dir is not None:
+        sweep_name = sweep.sweep_id(cfg, sweep_dir)
+        parent_id = sweep.ensure_parent(client, experiment_id, sweep_name, Path(sweep_dir))
+        record.tags[sweep.SWEEP_TAG] = sweep_name
+        duplicate = sweep.finished_duplicate(client, experiment_id, digest) if cfg.sweep.resume else None
+        if duplicate is not None:
+            return JobOutcome(duplicate, False, f"skipped: an identical config already finished (run {duplicate})",
+                              skipped=True)
     record.params.update(flatten(to_container(cfg)))
     record.tags.update(provenance_tags())
+    record.tags.update(sweep.owner_tags())
+    record.tags[sweep.HASH_TAG] = digest
     record.tags["hydra_overrides"] = " ".join(overrides)
+    _install_sigterm_handler()
     with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp:
-        with tracked_run(experiment_id, run_name(overrides), record, parent_run_id) as run_id:
+        with tracked_run(experiment_id, run_name(overrides), record, parent_id) as run_id:
             summary = execute(cfg, record, Path(tmp))
     return JobOutcome(run_id, record.tags.get("deployable") == "true", summary)
-

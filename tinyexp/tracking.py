@@ -110,8 +110,8 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
     """
     import mlflow
 
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=parent_run_id is not None,
-                           parent_run_id=parent_run_id)
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
     status = "FINISHED"
     try:
         yield run.info.run_id

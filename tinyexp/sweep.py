@@ -1,0 +1,96 @@
+"""Sweeps as one thing in MLflow: a parent run, resumable children, no run left RUNNING.
+
+- Every child carries the tag `sweep_id`; the sweep's parent run has the same tag and
+  `tinyexp.role=sweep`, and children are nested under it (`mlflow.parentRunId`), so the UI
+  shows a sweep together.
+- Resume: a job whose resolved config (by hash, ignoring where it is tracked and which sweep
+  it belongs to) already FINISHED in the experiment is skipped; failed, killed or missing
+  jobs run again.
+- A process killed outright (SIGKILL, power loss) cannot end its own run, so every job start
+  first marks as KILLED the RUNNING runs whose process, on this host, no longer exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from tinyexp.config import to_container
+
+ROLE_TAG = "tinyexp.role"
+SWEEP_TAG = "sweep_id"
+HASH_TAG = "config_hash"
+HOST_TAG = "tinyexp.host"
+PID_TAG = "tinyexp.pid"
+_UNHASHED_GROUPS = ("tracking", "sweep")
+
+
+def config_hash(cfg: Any) -> str:
+    """SHA-256 of the resolved config minus where it is tracked and which sweep ran it."""
+    data = {k: v for k, v in to_container(cfg).items() if k not in _UNHASHED_GROUPS}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def sweep_id(cfg: Any, sweep_dir: str) -> str:
+    """The configured sweep id, or one named after Hydra's sweep directory (its timestamp)."""
+    if cfg.sweep.id:
+        return str(cfg.sweep.id)
+    parts = Path(sweep_dir).parts[-2:]
+    return "sweep-" + "_".join(parts)
+
+
+def owner_tags() -> dict[str, str]:
+    """Who runs this job, so a later start can tell whether its process is gone."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(client: Any, experiment_id: str) -> list[str]:
+    """End as KILLED the RUNNING runs started on this host by a process that has died."""
+    host = socket.gethostname()
+    reaped = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if not _alive(int(tags[PID_TAG])):
+            client.set_tag(run.info.run_id, "error", "process died without ending its run (marked on a later start)")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            reaped.append(run.info.run_id)
+    return reaped
+
+
+def finished_duplicate(client: Any, experiment_id: str, digest: str) -> str | None:
+    """The id of a FINISHED run with this config hash, if there is one."""
+    runs = client.search_runs([experiment_id], max_results=1,
+                              filter_string=f"tags.{HASH_TAG} = '{digest}' and attributes.status = 'FINISHED'")
+    return runs[0].info.run_id if runs else None
+
+
+def ensure_parent(client: Any, experiment_id: str, sweep: str, lock_dir: Path) -> str:
+    """The sweep's parent run id, created once even when jobs start in parallel."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / ".tinyexp-sweep.lock")):
+        found = client.search_runs([experiment_id], max_results=1,
+                                   filter_string=f"tags.{ROLE_TAG} = 'sweep' and tags.{SWEEP_TAG} = '{sweep}'")
+        if found:
+            return found[0].info.run_id
+        run = client.create_run(experiment_id, run_name=f"sweep {sweep}",
+                                tags={ROLE_TAG: "sweep", SWEEP_TAG: sweep})
+        client.set_terminated(run.info.run_id, status="FINISHED")  # a container, never RUNNING
+        return run.info.run_id
