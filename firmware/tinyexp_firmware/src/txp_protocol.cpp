@@ -154,10 +154,7 @@ static bool parse_kind(const char* s, size_t n, Kind* out) {
   return false;
 }
 
-static bool is_key_char(char c, bool first) {
-  if (c >= 'a' && c <= 'z') return true;
-  return !first && (is_digit(c) || c == '_');
-}
+static bool is_key_char(char c) { return (c >= 'a' && c <= 'z') || is_digit(c) || c == '_'; }
 
 static bool has_key(const Frame* f, const char* key, size_t n) {
   for (size_t i = 0; i < f->n_fields; ++i) {
@@ -166,11 +163,12 @@ static bool has_key(const Frame* f, const char* key, size_t n) {
   return false;
 }
 
-// Parses the "key=value ..." payload of head[pos..n) into out->fields.
+// Parses the "key=value ..." payload of head[pos..n) into out->fields: keys
+// [a-z0-9_]+, values 1+ printable non-space bytes, msg last and free text.
 static bool parse_fields(const char* head, size_t pos, size_t n, Frame* out) {
   while (pos < n) {
     size_t key_start = pos;
-    while (pos < n && is_key_char(head[pos], pos == key_start)) ++pos;
+    while (pos < n && is_key_char(head[pos])) ++pos;
     size_t key_len = pos - key_start;
     if (key_len == 0 || pos >= n || head[pos] != '=') return false;
     if (has_key(out, head + key_start, key_len) || out->n_fields == kMaxFields) return false;
@@ -185,6 +183,7 @@ static bool parse_fields(const char* head, size_t pos, size_t n, Frame* out) {
     }
     while (pos < n && head[pos] != ' ') ++pos;
     f.value_len = static_cast<size_t>(head + pos - f.value);
+    if (f.value_len == 0) return false;  // only msg may be empty
     if (pos < n) {
       ++pos;  // the single separating space; another token must follow
       if (pos == n) return false;
@@ -194,9 +193,10 @@ static bool parse_fields(const char* head, size_t pos, size_t n, Frame* out) {
 }
 
 DecodeResult decode_frame(const char* line, size_t len, Frame* out) {
-  if (len == 0 || line[0] != '@') return DECODE_JUNK;
+  // Length first, whatever the line holds: a receiver drops any long line.
   if (len + 1 > kMaxLine) return DECODE_TOO_LONG;  // +1: the '\n' counts
-  if (line[len - 1] == '\r') --len;
+  if (len > 0 && line[len - 1] == '\r') --len;
+  if (len == 0 || line[0] != '@') return DECODE_JUNK;
 
   // Tail " *" + 8 lower-case hex digits.
   if (len < 10 || line[len - 10] != ' ' || line[len - 9] != '*') return DECODE_BAD_GRAMMAR;

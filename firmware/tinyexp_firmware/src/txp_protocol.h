@@ -56,7 +56,9 @@ class FrameWriter {
   bool list_empty_;
 };
 
-// Canonical decoding of one received line; `line` excludes the '\n'.
+// Canonical decoding of one received line (`line` excludes the '\n'), the same
+// as agent/protocol.py decode_line: too long first, then junk (no '@' after
+// one trailing '\r' is dropped), then the " *<crc>" tail, the CRC, the grammar.
 enum DecodeResult { DECODE_FRAME, DECODE_JUNK, DECODE_BAD_CRC, DECODE_BAD_GRAMMAR, DECODE_TOO_LONG };
 const char* decode_result_name(DecodeResult r);  // "bad_crc", ... for the corrupt ones
 

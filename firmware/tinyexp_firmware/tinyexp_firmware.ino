@@ -1,0 +1,205 @@
+// tinyexp firmware: runs the model in model_data.cc with TensorFlow Lite for
+// Microcontrollers and answers protocol v1 (firmware/PROTOCOL.md) over Serial.
+//
+// The protocol itself lives in src/ (portable, host-tested); this file is only
+// the Backend: TFLM set-up, tensor access and timing. Pinned toolchain:
+// firmware/versions.json. Build flags:
+//   -DTXP_ARENA_BYTES=<n>   tensor arena size (default below)
+
+#include <Chirale_TensorFlowLite.h>
+
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+#include "model_data.h"
+#include "src/txp_dispatch.h"
+
+#ifndef TXP_ARENA_BYTES
+// Dense nets keep their weights in flash; the arena holds activations and
+// TFLM's bookkeeping, far below this. Leaves most of the 256 KB to Mbed OS.
+#define TXP_ARENA_BYTES (64 * 1024)
+#endif
+
+#define TXP_STR2(x) #x
+#define TXP_STR(x) TXP_STR2(x)
+
+namespace {
+
+// Library and version that provide TFLM (firmware/versions.json).
+const char kTflm[] = "Chirale_TensorFLowLite-2.0.0";
+const char kCompiler[] = "arm-none-eabi-gcc-" TXP_STR(__GNUC__) "." TXP_STR(__GNUC_MINOR__) "." TXP_STR(__GNUC_PATCHLEVEL__);
+const unsigned long kBaud = 115200;
+// How long setup() waits for the host to open the USB serial port before it
+// sends BOOT anyway (the host tolerates a missed BOOT: it handshakes with HELLO).
+const unsigned long kSerialWaitMs = 3000;
+
+// The ops of tinyexp's dense models (float32, int8 and their converters' glue).
+const int kOpCount = 8;
+
+alignas(16) uint8_t g_arena[TXP_ARENA_BYTES];
+uint32_t g_timings[txp::kMaxBench];
+
+// Enables the DWT cycle counter. TRCENA powers the DWT unit; NOCYCCNT marks a
+// core built without CYCCNT. Returns false when the counter does not run, and
+// the firmware then reports cycles=-1 rather than a made-up figure.
+bool enable_cycle_counter() {
+  CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
+  if (DWT->CTRL & DWT_CTRL_NOCYCCNT_Msk) return false;
+  DWT->CYCCNT = 0;
+  DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+  const uint32_t before = DWT->CYCCNT;
+  delayMicroseconds(2);
+  return DWT->CYCCNT != before;
+}
+
+class TflmBackend : public txp::Backend {
+ public:
+  TflmBackend() : state_(txp::MODEL_NONE), reason_(""), interpreter_(nullptr), has_dwt_(false) {}
+
+  void begin() {
+    has_dwt_ = enable_cycle_counter();
+    identity_.board = "nano33ble";  // conf/board/nano33ble.yaml; the core cannot tell BLE from BLE Sense
+    identity_.mcu = "nRF52840";
+    identity_.clock_hz = SystemCoreClock;
+    identity_.tflm = kTflm;
+    identity_.compiler = kCompiler;
+    identity_.timer = has_dwt_ ? "micros+dwt" : "micros";
+    identity_.latency_source = "measured";
+    state_ = load_model();
+  }
+
+  const txp::Identity& identity() override { return identity_; }
+
+  txp::ModelState model_state(const char** reason) override {
+    *reason = reason_;
+    return state_;
+  }
+
+  txp::ModelInfo model_info() override {
+    txp::ModelInfo m;
+    m.model_bytes = g_model_len;
+    m.model_crc32 = static_cast<uint32_t>(g_model_crc32);
+    m.arena_bytes = TXP_ARENA_BYTES;
+    m.arena_used_bytes = static_cast<uint32_t>(interpreter_->arena_used_bytes());
+    m.in_dtype = dtype(input());
+    m.in_len = length(input());
+    m.out_dtype = dtype(output());
+    m.out_len = length(output());
+    return m;
+  }
+
+  void set_input_f32(uint32_t index, uint32_t bits) override {
+    memcpy(&input()->data.f[index], &bits, sizeof(bits));
+  }
+
+  void set_input_i8(uint32_t index, int8_t value) override { input()->data.int8[index] = value; }
+
+  bool invoke(txp::Timing* t) override {
+    // Cycles are read innermost, so they exclude the two micros() calls.
+    const uint32_t t0 = micros();
+    const uint32_t c0 = DWT->CYCCNT;
+    const TfLiteStatus status = interpreter_->Invoke();
+    const uint32_t c1 = DWT->CYCCNT;
+    const uint32_t t1 = micros();
+    // Unsigned differences stay right across one wrap of either counter
+    // (micros: 71 minutes, CYCCNT: 67 s at 64 MHz).
+    t->us = t1 - t0;
+    t->cycles = c1 - c0;
+    t->has_cycles = has_dwt_;
+    return status == kTfLiteOk;
+  }
+
+  uint32_t output_f32(uint32_t index) override {
+    uint32_t bits;
+    memcpy(&bits, &output()->data.f[index], sizeof(bits));
+    return bits;
+  }
+
+  int8_t output_i8(uint32_t index) override { return output()->data.int8[index]; }
+
+ private:
+  TfLiteTensor* input() { return interpreter_->input(0); }
+  TfLiteTensor* output() { return interpreter_->output(0); }
+
+  static txp::DType dtype(const TfLiteTensor* t) {
+    return t->type == kTfLiteInt8 ? txp::DTYPE_INT8 : txp::DTYPE_FLOAT32;
+  }
+  static uint32_t length(const TfLiteTensor* t) {
+    return static_cast<uint32_t>(t->bytes / (t->type == kTfLiteInt8 ? 1 : 4));
+  }
+  static bool supported(const TfLiteTensor* t) { return t->type == kTfLiteFloat32 || t->type == kTfLiteInt8; }
+
+  // Everything that can make TFLM refuse the model is checked here, once, so
+  // the host hears the reason from INFO instead of a failed RUN.
+  txp::ModelState load_model() {
+    if (g_model_len == 0) return txp::MODEL_NONE;
+    if (txp::crc32(0, g_model, g_model_len) != static_cast<uint32_t>(g_model_crc32)) {
+      return refuse("model bytes do not match g_model_crc32 (corrupt flash or build)");
+    }
+    const tflite::Model* model = tflite::GetModel(g_model);
+    if (model->version() != TFLITE_SCHEMA_VERSION) return refuse("model schema version differs from TFLM's");
+
+    static tflite::MicroMutableOpResolver<kOpCount> resolver;
+    if (resolver.AddFullyConnected() != kTfLiteOk || resolver.AddQuantize() != kTfLiteOk ||
+        resolver.AddDequantize() != kTfLiteOk || resolver.AddRelu() != kTfLiteOk ||
+        resolver.AddRelu6() != kTfLiteOk || resolver.AddLogistic() != kTfLiteOk ||
+        resolver.AddTanh() != kTfLiteOk || resolver.AddReshape() != kTfLiteOk) {
+      return refuse("op resolver full");
+    }
+    static tflite::MicroInterpreter interpreter(model, resolver, g_arena, TXP_ARENA_BYTES);
+    interpreter_ = &interpreter;
+    // TFLM logs its own reason (unsupported op, arena short by N bytes) as
+    // plain text lines, which the host keeps in the transcript.
+    if (interpreter.AllocateTensors() != kTfLiteOk) {
+      return refuse("AllocateTensors() failed: unsupported op or type, or arena too small (see log lines)");
+    }
+    if (interpreter.inputs_size() != 1 || interpreter.outputs_size() != 1) {
+      return refuse("tinyexp expects one input and one output tensor");
+    }
+    if (!supported(input()) || !supported(output())) return refuse("input and output must be float32 or int8");
+    return txp::MODEL_READY;
+  }
+
+  txp::ModelState refuse(const char* why) {
+    reason_ = why;
+    return txp::MODEL_REFUSED;
+  }
+
+  txp::Identity identity_;
+  txp::ModelState state_;
+  const char* reason_;
+  tflite::MicroInterpreter* interpreter_;
+  bool has_dwt_;
+};
+
+class SerialSink : public txp::LineSink {
+ public:
+  void write_line(const char* line, size_t len) override {
+    Serial.write(reinterpret_cast<const uint8_t*>(line), len);
+  }
+};
+
+TflmBackend g_backend;
+SerialSink g_sink;
+txp::Dispatcher g_dispatcher(g_backend, g_sink, g_timings);
+
+}  // namespace
+
+void setup() {
+  Serial.begin(kBaud);
+  const unsigned long start = millis();
+  while (!Serial && millis() - start < kSerialWaitMs) {
+  }
+  g_backend.begin();
+  // A newline first ends any partial line (TFLM log, boot noise) so that BOOT
+  // starts a line of its own.
+  Serial.write('\n');
+  g_dispatcher.boot();
+}
+
+void loop() {
+  while (Serial.available() > 0) {
+    g_dispatcher.feed(static_cast<char>(Serial.read()));
+  }
+}
