@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import select
+import struct
 import subprocess
 import sys
 import tempfile
@@ -109,7 +110,10 @@ def _load(model: bytes, board: Mapping[str, Any], arena_bytes: int,
     if len(model) + flash_base > board["flash_bytes"]:
         raise _Refused("too_big", f"flash: model {len(model)} + sketch {flash_base} > "
                                   f"{board['flash_bytes']} bytes")
-    support = check_support(model)
+    try:
+        support = check_support(model)
+    except struct.error as exc:  # the binding parses the flatbuffer in Python first
+        raise _Refused("model_refused", f"not a TFLite flatbuffer: {exc}") from exc
     if not support.runs:
         raise _Refused("model_refused", support.reason or "TFLM refused the model")
     used = int(support.arena_bytes or 0)
@@ -179,10 +183,10 @@ class BoardState:
 
     def handle(self, line: p.Received) -> list[str]:
         """The frames answering one received line."""
+        if line in ("", "\r"):
+            return []  # an empty line (a terminal's stray Enter) gets no answer
         try:
-            if isinstance(line, p.TooLong):
-                raise p.CommandError("line_too_long", f"line longer than {p.MAX_LINE_BYTES} bytes")
-            cmd = p.decode_command(line)
+            cmd = p.decode_command(line.prefix if isinstance(line, p.TooLong) else line)
             if cmd.verb == "HELLO":
                 return [p.encode_frame(cmd.seq, "OK", self.identity())]
             if self.model is None:
@@ -276,7 +280,7 @@ def _write_lines(fd: int, lines: Sequence[str]) -> None:
 # ------------------------------------------------------------------ the process
 
 
-def _board_arg(value: str) -> dict[str, Any]:
+def board_from_arg(value: str) -> dict[str, Any]:
     """A board name from conf/board/, or the board's description as a JSON object."""
     if value.lstrip().startswith("{"):
         board = json.loads(value)
@@ -301,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="use this latency instead of the latency model (e.g. measured once)")
     args = parser.parse_args(argv)
     try:
-        board = _board_arg(args.board)
+        board = board_from_arg(args.board)
         model = args.model.read_bytes() if args.model else None
         latency_fn = fixed_latency(args.latency_us) if args.latency_us else estimate_from_model
         state = BoardState(model, board, latency_fn, args.arena_bytes)

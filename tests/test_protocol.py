@@ -47,8 +47,8 @@ def test_transcript_decodes_as_expected(path: Path) -> None:
 def test_transcript_commands_parse_or_are_refused_with_the_code_the_board_sent(path: Path) -> None:
     lines = path.read_text(encoding="ascii").split("\n")
     for i, line in enumerate(lines):
-        if not line.startswith("> "):
-            continue
+        if not line.startswith("> ") or line == "> ":
+            continue  # boards do not answer an empty line
         try:
             p.decode_command(line[2:])
         except p.CommandError as exc:
@@ -127,11 +127,13 @@ def test_commands_encode_and_decode() -> None:
 
 @pytest.mark.parametrize("line, code, seq", [
     ("", "bad_command", 0),
+    ("8  INFO", "bad_command", 8),
+    ("9 INFO ", "bad_command", 9),
     ("HELLO", "bad_command", 0),
     ("0 HELLO", "bad_command", 0),
     ("65536 HELLO", "bad_command", 0),
     ("01 HELLO", "bad_command", 0),
-    ("1  HELLO", "bad_command", 0),
+    ("1  HELLO", "bad_command", 1),
     ("4 hello", "bad_command", 4),
     ("4 HELLO x", "bad_args", 4),
     ("5 IN", "bad_args", 5),
@@ -140,7 +142,8 @@ def test_commands_encode_and_decode() -> None:
     ("6 BENCH 1001 5", "bad_args", 6),
     ("6 BENCH 0 0", "bad_args", 6),
     ("6 BENCH 0 5 raw", "bad_args", 6),
-    ("7 RUN " + "x" * 200, "line_too_long", 0),
+    ("7 RUN " + "x" * 200, "line_too_long", 7),
+    ("x" * 200, "line_too_long", 0),
 ])
 def test_bad_commands_get_the_right_code(line: str, code: str, seq: int) -> None:
     with pytest.raises(p.CommandError) as info:

@@ -1,0 +1,68 @@
+"""One measurement of one board: the sequence the runner needs, as a single call.
+
+The order is the protocol's host behaviour: handshake, INFO, refuse a different model by its
+CRC-32, then one IN/RUN per parity sample (so outputs can be compared with the host's), and
+finally one BENCH with RAW so every timed invoke is kept, not only the board's summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent import protocol as p
+from agent.client import BoardClient
+from tinyexp.errors import DeviceError
+
+
+class MeasurementError(DeviceError):
+    """A DeviceError raised mid-session; ``transcript`` holds every line up to the failure."""
+
+    def __init__(self, message: str, transcript: list[str]) -> None:
+        super().__init__(message)
+        self.transcript = transcript
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a board said about one model. ``stats`` holds the BENCH figures as floats
+    (n, mean_us, std_us, min_us, median_us, p95_us, max_us, mean_cycles; -1 = no cycle counter)."""
+
+    identity: dict[str, str]
+    info: dict[str, str]
+    stats: dict[str, float]
+    per_invoke_us: list[float]
+    per_invoke_cycles: list[float]
+    outputs: np.ndarray
+    transcript: list[str]
+
+
+def measure_board(port: str, model_bytes: bytes, samples: np.ndarray, warmup: int = 5,
+                  invokes: int = 100, baud: int = p.DEFAULT_BAUD, timeout_s: float = 20.0,
+                  retries: int = 3) -> Measurement:
+    """Measure the model on the board at ``port``.
+
+    ``samples`` has shape [k, in_len] and is already in the model's input dtype (float32 or
+    int8); the returned ``outputs`` has shape [k, out_len] in the raw output dtype.
+    Raises DeviceError if the port cannot be opened, MeasurementError (a DeviceError with the
+    transcript) if the board cannot be reached, holds another model, or refuses it.
+    """
+    samples = np.asarray(samples)
+    if samples.ndim != 2 or samples.shape[0] < 1:
+        raise DeviceError(f"parity samples must have shape [k, in_len] with k >= 1, "
+                          f"got {samples.shape}")
+    with BoardClient(port, baud=baud, timeout_s=timeout_s, retries=retries) as client:
+        try:
+            identity = client.hello()
+            info = client.info()
+            client.verify_model(model_bytes)
+            outputs = []
+            for sample in samples:
+                client.set_input(sample, samples.dtype.name)
+                outputs.append(client.run()[0])
+            bench = client.bench(warmup, invokes, raw=True)
+        except DeviceError as exc:
+            raise MeasurementError(str(exc), list(client.transcript)) from exc
+    return Measurement(identity, info, bench.stats, bench.per_invoke_us, bench.per_invoke_cycles,
+                       np.stack(outputs), list(client.transcript))
