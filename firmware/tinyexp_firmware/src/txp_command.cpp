@@ -29,8 +29,8 @@ LineAssembler::Event LineAssembler::feed(char c) {
   return NONE;
 }
 
-bool parse_command_seq(const char* s, size_t n, uint32_t* seq) {
-  return parse_u32(s, n, 65535, seq) && *seq >= 1;
+static bool parse_seq(const char* s, size_t n, uint32_t* seq) {
+  return n >= 1 && n <= 5 && s[0] != '0' && parse_u32(s, n, 65535, seq);
 }
 
 static const char* const kVerbs[] = {"HELLO", "INFO", "IN", "RUN", "BENCH"};
@@ -55,22 +55,20 @@ static bool next_token(const char* line, size_t len, size_t* pos, const char** t
 
 ParseResult parse_command(const char* line, size_t len, Command* cmd) {
   if (len == 0) return PARSE_EMPTY;
+  for (size_t i = 0; i < len; ++i) {
+    if (line[i] < 0x20 || line[i] > 0x7e) return PARSE_BAD;
+  }
   size_t pos = 0;
   const char* tok;
   size_t tok_len;
-  if (!next_token(line, len, &pos, &tok, &tok_len) || !parse_command_seq(tok, tok_len, &cmd->seq)) {
-    return PARSE_BAD_SEQ;
-  }
-  for (size_t i = 0; i < len; ++i) {
-    if (line[i] < 0x20 || line[i] > 0x7e) return PARSE_BAD_SHAPE;
-  }
-  if (line[len - 1] == ' ' || pos >= len) return PARSE_BAD_SHAPE;
-  if (!next_token(line, len, &pos, &cmd->verb_text, &cmd->verb_len)) return PARSE_BAD_SHAPE;
+  if (!next_token(line, len, &pos, &tok, &tok_len) || !parse_seq(tok, tok_len, &cmd->seq)) return PARSE_BAD;
+  if (line[len - 1] == ' ' || pos >= len) return PARSE_BAD;
+  if (!next_token(line, len, &pos, &cmd->verb_text, &cmd->verb_len)) return PARSE_BAD;
   cmd->verb = lookup_verb(cmd->verb_text, cmd->verb_len);
   cmd->argc = 0;
   cmd->too_many_args = false;
   while (pos < len) {
-    if (!next_token(line, len, &pos, &tok, &tok_len)) return PARSE_BAD_SHAPE;
+    if (!next_token(line, len, &pos, &tok, &tok_len)) return PARSE_BAD;
     if (cmd->argc == kMaxArgs) {
       cmd->too_many_args = true;
       continue;

@@ -19,7 +19,7 @@ class LineAssembler {
 
   // Feeds one received byte. LINE: line()/length() hold the line without its
   // "\n" (and without one trailing "\r"). TOO_LONG: the line passed kMaxLine
-  // bytes and was dropped; line() holds its first bytes, enough to find its seq.
+  // bytes and was dropped (answered with seq 0, like any malformed line).
   Event feed(char c);
   const char* line() const { return buf_; }
   size_t length() const { return len_; }
@@ -49,15 +49,13 @@ struct Command {
 
 enum ParseResult {
   PARSE_OK,
-  PARSE_EMPTY,      // empty line: ignored, no answer
-  PARSE_BAD_SEQ,    // no usable seq: answered with seq 0
-  PARSE_BAD_SHAPE,  // seq fine, but not "<VERB> [arg ...]" with single spaces, or not ASCII
+  PARSE_EMPTY,  // empty line (a terminal's stray Enter): ignored, no answer
+  PARSE_BAD,    // not "<seq 1..65535> <VERB> [arg ...]" in printable ASCII with single spaces
 };
 
-// seq is "1".."65535" (leading zeros tolerated: the value is what is echoed).
-bool parse_command_seq(const char* s, size_t n, uint32_t* seq);
-
-// Splits a line; on PARSE_BAD_SHAPE cmd->seq is already valid.
+// Splits a line into seq, verb and arguments pointing into `line`. The seq is
+// "1".."65535" without leading zeros. On PARSE_BAD nothing in the line is
+// trusted, its seq included: the answer says seq 0 (as agent/protocol.py).
 ParseResult parse_command(const char* line, size_t len, Command* cmd);
 
 }  // namespace txp

@@ -58,21 +58,15 @@ void Dispatcher::feed(char c) {
       handle_line(assembler_.line(), assembler_.length());
       break;
     case LineAssembler::TOO_LONG:
-      handle_too_long(assembler_.line(), assembler_.length());
+      handle_too_long();
       break;
     case LineAssembler::NONE:
       break;
   }
 }
 
-void Dispatcher::handle_too_long(const char* prefix, size_t len) {
-  // Echo the seq if the kept prefix starts with one, so the host's wait for
-  // that command ends with this error instead of a timeout.
-  size_t n = 0;
-  while (n < len && prefix[n] != ' ') ++n;
-  uint32_t seq = 0;
-  if (n == len || !parse_command_seq(prefix, n, &seq)) seq = 0;
-  error(seq, "line_too_long", "line over 200 bytes dropped");
+void Dispatcher::handle_too_long() {
+  error(0, "line_too_long", "line over 200 bytes dropped");
 }
 
 void Dispatcher::handle_line(const char* line, size_t len) {
@@ -80,11 +74,8 @@ void Dispatcher::handle_line(const char* line, size_t len) {
   switch (parse_command(line, len, &cmd)) {
     case PARSE_EMPTY:
       return;
-    case PARSE_BAD_SEQ:
-      error(0, "bad_command", "expected <seq 1..65535> <VERB> [arg ...]");
-      return;
-    case PARSE_BAD_SHAPE:
-      error(cmd.seq, "bad_command", "expected <seq> <VERB> [arg ...], single spaces, ASCII");
+    case PARSE_BAD:
+      error(0, "bad_command", "expected <seq 1..65535> <VERB> [arg ...], single spaces, ASCII");
       return;
     case PARSE_OK:
       break;
@@ -149,11 +140,12 @@ void Dispatcher::info(const Command& cmd) {
 }
 
 void Dispatcher::input(const Command& cmd) {
-  if (!require_model(cmd.seq)) return;
+  // Arity before the model, as for every verb; the values need the model's dtype.
   const uint32_t count = static_cast<uint32_t>(cmd.argc) - 1;
   if (cmd.argc < 2 || count > kValuesPerLine || cmd.too_many_args) {
     return error(cmd.seq, "bad_args", "IN takes <offset> and 1..16 values");
   }
+  if (!require_model(cmd.seq)) return;
   const ModelInfo m = backend_.model_info();
   uint32_t offset = 0;
   if (!parse_u32(cmd.argv[0], cmd.argl[0], m.in_len, &offset) || count > m.in_len - offset) {

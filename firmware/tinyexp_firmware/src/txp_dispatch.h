@@ -27,7 +27,7 @@ class Dispatcher {
 
  private:
   void handle_line(const char* line, size_t len);
-  void handle_too_long(const char* prefix, size_t len);
+  void handle_too_long();
   void send();
   void error(uint32_t seq, const char* code, const char* msg);
   void error2(uint32_t seq, const char* code, const char* msg, const char* detail, size_t detail_len);
