@@ -212,22 +212,26 @@ def parse_uint(token: str, low: int, high: int) -> int:
 def decode_command(line: str) -> Command:
     """Parse one host line (without '\n') or raise CommandError with the ERR code to send.
 
-    The ERR echoes the seq whenever the line starts with a valid one, even if the rest is
-    malformed or too long (a too-long line is judged by its first MAX_LINE_BYTES bytes), so
-    the host can tell which command was refused. The arity and ranges of every verb are
-    checked here; IN's value tokens are checked by the board with :func:`decode_values`,
-    because only the model knows the input dtype. Boards ignore empty lines before this.
+    The ERR echoes the seq only once the line is well formed up to its verb (within
+    MAX_LINE_BYTES, printable ASCII, single spaces, a seq in 1..65535 without leading
+    zeros); otherwise it says seq 0, since nothing in a malformed line can be trusted. The
+    arity and ranges of every verb are checked here, before any model state; IN's value
+    tokens are checked by the board with :func:`decode_values`, because only the model
+    knows the input dtype. Boards ignore empty lines before calling this.
     """
+    if len(line) + 1 > MAX_LINE_BYTES:
+        raise CommandError("line_too_long", f"line longer than {MAX_LINE_BYTES} bytes")
     if line.endswith("\r"):
         line = line[:-1]
-    head = line.split(" ", 1)[0]
-    seq = int(head) if _UINT.match(head) and 1 <= int(head) <= MAX_SEQ else 0
-    if len(line) + 1 > MAX_LINE_BYTES:
-        raise CommandError("line_too_long", f"line longer than {MAX_LINE_BYTES} bytes", seq)
     tokens = line.split(" ")
-    if seq == 0 or len(tokens) < 2 or "" in tokens or not _MSG.match(line):
-        raise CommandError("bad_command", "expected '<seq 1..65535> <VERB> [arg ...]', single "
-                           "spaces, printable ASCII", seq)
+    malformed = CommandError("bad_command", "expected '<seq 1..65535> <VERB> [arg ...]', "
+                             "single spaces, printable ASCII")
+    if len(tokens) < 2 or "" in tokens or not _MSG.match(line):
+        raise malformed
+    try:
+        seq = parse_uint(tokens[0], 1, MAX_SEQ)
+    except ValueError:
+        raise malformed from None
     verb, args = tokens[1], tuple(tokens[2:])
     if verb not in VERBS:
         raise CommandError("bad_command", f"unknown verb {verb[:20]}", seq)
