@@ -130,7 +130,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         from tinyexp.report import main as report_main
 
         sys.exit(report_main(argv[1:]))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not any(a in _INFO_FLAGS for a in argv):
         try:
             preflight(_overrides(argv), _is_multirun(argv))

@@ -85,6 +85,8 @@ class DeviceConfig:
     warmup: int = 5
     invokes: int = 100
     parity_samples: int = 16
+    # Path of the arduino-cli executable for device=serial; null = find it on PATH.
+    arduino_cli: Optional[str] = None
 
 
 @dataclass

@@ -18,16 +18,18 @@ import contextlib
 import io
 import logging
 import os
+import warnings
 from typing import Any, Iterator
 
 import numpy as np
 
 from tinyexp.config import QuantMode
 from tinyexp.errors import TinyexpError
+from tinyexp.native_output import capture_native_stderr
 
 
 def _quiet_converter_logs() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to ..." per call
 
 
@@ -67,7 +69,9 @@ def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibrat
         converter._experimental_disable_per_channel = True
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export signature
+        # Keras prints its export signature to stdout; the converter its settings to fd 2.
+        with contextlib.redirect_stdout(io.StringIO()), capture_native_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             model = bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; the message is what matters
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

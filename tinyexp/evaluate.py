@@ -68,7 +68,7 @@ class HostModel:
 
 
 def _tflite_interpreter_model(model: bytes) -> HostModel:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     with warnings.catch_warnings():  # its deprecation notice names a package we do not need

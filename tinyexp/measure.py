@@ -9,13 +9,16 @@ the figures differ only in where their timings come from: `latency_source` says 
 from __future__ import annotations
 
 import contextlib
+import re
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from filelock import FileLock
 from omegaconf import DictConfig
 
-from agent.session import Measurement, measure_board
+from agent.session import Measurement, MeasurementError, measure_board
 from tinyexp.config import DeviceKind, to_container
 from tinyexp.data import Dataset
 from tinyexp.evaluate import HostModel
@@ -23,6 +26,8 @@ from tinyexp.tflite_inspect import ModelStats
 from tinyexp.tracking import RunRecord
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware" / "tinyexp_firmware"
+VERSIONS_FILE = FIRMWARE_DIR.parent / "versions.json"
+LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-port-locks"
 
 
 @contextlib.contextmanager
@@ -33,20 +38,40 @@ def _virtual_port(cfg: DictConfig, model_path: Path) -> Iterator[str]:
         yield board.port
 
 
+def port_lock(port: str) -> FileLock:
+    """A lock file per serial port, so parallel jobs never talk to one board at once."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", port).strip("_") or "port"
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(LOCK_DIR / f"{name}.lock"))
+
+
+def check_device_ready(cfg: DictConfig) -> dict[str, str]:
+    """Before training: for a real board, arduino-cli, the pinned core and library, and a port.
+
+    Returns provenance tags (toolchain versions, port). The virtual board needs nothing.
+    """
+    if DeviceKind(cfg.device.kind) is DeviceKind.virtual:
+        return {}
+    from tinyexp.deploy import check_toolchain, find_port
+
+    toolchain = check_toolchain(cfg.board.fqbn, VERSIONS_FILE, cli=cfg.device.arduino_cli)
+    port = find_port(int(cfg.board.usb_vid), int(cfg.board.usb_pid), cfg.device.port)
+    return {**toolchain.tags(), "device.port": port}
+
+
 @contextlib.contextmanager
 def _serial_port(cfg: DictConfig, model: bytes, workdir: Path, record: RunRecord) -> Iterator[str]:
-    from tinyexp.deploy.arduino_cli import build_and_upload
-    from tinyexp.deploy.sketch import prepare_sketch
-    from tinyexp.deploy.usb import find_port
+    from tinyexp.deploy import build_and_upload, find_port, prepare_sketch
     from tinyexp.package import to_c_array
 
-    port = cfg.device.port or find_port(cfg.board.usb_vid, cfg.board.usb_pid)
+    port = find_port(int(cfg.board.usb_vid), int(cfg.board.usb_pid), cfg.device.port)
     files = to_c_array(model, f"board {cfg.board.name}").files()
     sketch = prepare_sketch(FIRMWARE_DIR, files, workdir / "sketch")
-    build = build_and_upload(sketch, cfg.board.fqbn, port, workdir / "build")
-    record.metric("flash_bytes", build.flash_bytes)
-    record.metric("ram_bytes", build.ram_bytes)
-    yield port
+    with port_lock(port):
+        build = build_and_upload(sketch, cfg.board.fqbn, port, workdir / "build", cli=cfg.device.arduino_cli)
+        record.metric("flash_bytes", build.flash_bytes)
+        record.metric("ram_bytes", build.ram_bytes)
+        yield build.upload_port or port
 
 
 def _record_measurement(record: RunRecord, m: Measurement, stats: ModelStats, clock_hz: int) -> None:
@@ -81,12 +106,20 @@ def measure(cfg: DictConfig, model: bytes, stats: ModelStats, host: HostModel, d
         port_cm: contextlib.AbstractContextManager[str] = _virtual_port(cfg, model_path)
     else:
         port_cm = _serial_port(cfg, model, workdir, record)
-    with port_cm as port:
-        m = measure_board(port, model, raw_inputs, warmup=dev.warmup, invokes=dev.invokes, baud=dev.baud,
-                          timeout_s=dev.timeout_s, retries=dev.retries)
     transcript = workdir / "serial_transcript.txt"
+    try:
+        with port_cm as port:
+            m = measure_board(port, model, raw_inputs, warmup=dev.warmup, invokes=dev.invokes, baud=dev.baud,
+                              timeout_s=dev.timeout_s, retries=dev.retries)
+    except MeasurementError as exc:  # keep what the board said up to the failure
+        transcript.write_text("\n".join(exc.transcript) + "\n")
+        record.artifacts.append(transcript)
+        raise
     transcript.write_text("\n".join(m.transcript) + "\n")
-    record.artifacts.append(transcript)
+    timings = workdir / "per_invoke_timings.csv"
+    timings.write_text("invoke,latency_us,cycles\n" + "".join(
+        f"{i},{us},{cyc}\n" for i, (us, cyc) in enumerate(zip(m.per_invoke_us, m.per_invoke_cycles))))
+    record.artifacts.extend([transcript, timings])
     _record_measurement(record, m, stats, int(cfg.board.clock_hz))
     device_out = np.stack([host.output_codec.decode(row).reshape(-1) for row in m.outputs])
     host_out = host.predict(samples)

@@ -24,6 +24,7 @@ from tinyexp import sweep
 from tinyexp.config import QuantMode, to_container, validate
 from tinyexp.data import Dataset, make_dataset
 from tinyexp.fit import check_fit
+from tinyexp.measure import check_device_ready, measure
 from tinyexp.package import to_c_array
 from tinyexp.provenance import provenance_tags
 from tinyexp.tflite_inspect import ModelStats, inspect_model
@@ -148,8 +149,6 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path) -> str:
         record.tags["latency_source"] = "not_measured"
         latency = f"not measured: {refusal}"
     else:
-        from tinyexp.measure import measure  # the device stack loads only when a model deploys
-
         latency = measure(cfg, model.data, model.stats, host, data, record, workdir)
     summary = (f"{description}: {model.stats.model_bytes} bytes "
                f"(float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f}), "
@@ -204,6 +203,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     record.tags.update(sweep.owner_tags())
     record.tags[sweep.HASH_TAG] = digest
     record.tags["hydra_overrides"] = " ".join(overrides)
+    record.tags.update(check_device_ready(cfg))  # a missing board or toolchain fails before training
     _install_sigterm_handler()
     with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp:
         with tracked_run(experiment_id, run_name(overrides), record, parent_id) as run_id:

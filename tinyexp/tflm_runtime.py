@@ -3,45 +3,24 @@
 Whether a microcontroller can run a model is decided by loading it with the real TFLM
 kernels, never by a list kept here. TFLM writes its reason for refusing a model (the kernel
 check that failed) to the C-level stderr, and the Python binding only raises "failed to
-allocate tensors"; :func:`_capture_native_stderr` collects that text so the refusal names
+allocate tensors"; :func:`capture_native_stderr` collects that text so the refusal names
 the operator and the check, as the firmware's own error would.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import threading
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from tinyexp.errors import TinyexpError
+from tinyexp.native_output import capture_native_stderr
 
-_NATIVE_STDERR_LOCK = threading.Lock()
 _MAX_ARENA_BYTES = 64 * 1024 * 1024
 
 
 class TflmRefusal(TinyexpError):
     """TFLM cannot run this model (unsupported operator or tensor type, or too little arena)."""
-
-
-@contextlib.contextmanager
-def _capture_native_stderr() -> Iterator[list[str]]:
-    """Redirect file descriptor 2 to a temporary file; yield a list that receives its text."""
-    captured: list[str] = []
-    with _NATIVE_STDERR_LOCK, tempfile.TemporaryFile(mode="w+b") as sink:
-        saved = os.dup(2)
-        try:
-            os.dup2(sink.fileno(), 2)
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode("utf-8", errors="replace"))
 
 
 def _refusal_reason(native_text: str, exc: Exception) -> str:
@@ -59,7 +38,7 @@ def _interpreter(model: bytes, arena_bytes: int):  # noqa: ANN202 - type lives i
 
 def _try_load(model: bytes, arena_bytes: int) -> tuple[object | None, str]:
     """An interpreter with tensors allocated, or None and TFLM's reason."""
-    with _capture_native_stderr() as native:
+    with capture_native_stderr() as native:
         try:
             interp = _interpreter(model, arena_bytes)
             error: Exception | None = None
