@@ -16,6 +16,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Sequence, Union
 
 import numpy as np
@@ -95,6 +96,12 @@ def _check_dtype(dtype: str) -> str:
     if dtype not in DTYPES:
         raise ValueError(f"unsupported tensor dtype {dtype!r}; protocol v1 carries {DTYPES}")
     return dtype
+
+
+def format_fixed3(value: float) -> str:
+    """A float as the spec writes statistics: the exact value rounded half up to 3 decimals
+    (Python's own formatting rounds ties to even, which a C++ board would not match)."""
+    return str(Decimal(value).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
 
 
 # ---------------------------------------------------------------- board -> host frames

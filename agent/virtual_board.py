@@ -164,7 +164,8 @@ class BoardState:
     def boot(self) -> list[str]:
         """What a board prints after reset: a line of boot text, then the BOOT frame."""
         return [f"tinyexp virtual board {_token(self.board['name'])} (estimated clock)",
-                p.encode_frame(0, "BOOT", {"proto": str(p.PROTO_VERSION), "fw": self._fw()})]
+                p.encode_frame(0, "BOOT", {"proto": str(p.PROTO_VERSION), "fw": self._fw(),
+                                           "model": self._model_state()})]
 
     def identity(self) -> dict[str, str]:
         """HELLO's fields; the clock is an estimate, and says so."""
@@ -176,6 +177,12 @@ class BoardState:
             "compiler": _token(f"cpython-{platform.python_version()}"),
             "timer": "estimate", "latency_source": "estimate",
         }
+
+    def _model_state(self) -> str:
+        """BOOT's model key, as the firmware sends it."""
+        if self.model is not None:
+            return "ready"
+        return "no_model" if self.refusal and self.refusal.code == "no_model" else "refused"
 
     @staticmethod
     def _fw() -> str:
@@ -223,7 +230,7 @@ class BoardState:
         frames = [p.encode_frame(cmd.seq, "DATA", {"off": str(off), "v": ",".join(
             tokens[off:off + p.MAX_VALUES_PER_LINE])})
             for off in range(0, len(tokens), p.MAX_VALUES_PER_LINE)]
-        return frames + [p.encode_frame(cmd.seq, "OK", {"us": f"{model.latency_us:.3f}",
+        return frames + [p.encode_frame(cmd.seq, "OK", {"us": p.format_fixed3(model.latency_us),
                                                        "cycles": str(model.cycles)})]
 
     def _do_bench(self, cmd: p.Command, model: _Loaded) -> list[str]:
@@ -234,7 +241,7 @@ class BoardState:
         for _ in range(n):
             self._invoke(cmd, model)
             per_us.append(model.latency_us)  # the modelled clock: one figure per invoke
-        frames = [p.encode_frame(cmd.seq, "DATA", {"i": str(i), "us": f"{us:.3f}",
+        frames = [p.encode_frame(cmd.seq, "DATA", {"i": str(i), "us": p.format_fixed3(us),
                                                   "cycles": str(model.cycles)})
                   for i, us in enumerate(per_us)] if raw else []
         return frames + [p.encode_frame(cmd.seq, "OK", bench_stats(per_us, float(model.cycles)))]
@@ -245,8 +252,8 @@ def bench_stats(per_us: Sequence[float], mean_cycles: float) -> dict[str, str]:
     us = np.asarray(per_us, dtype=np.float64)
     figures = {"mean_us": us.mean(), "std_us": us.std(), "min_us": us.min(),
                "median_us": np.median(us), "p95_us": np.percentile(us, 95), "max_us": us.max()}
-    fields = {"n": str(us.size)} | {k: f"{v:.3f}" for k, v in figures.items()}
-    fields["mean_cycles"] = f"{mean_cycles:.3f}" if mean_cycles >= 0 else "-1"
+    fields = {"n": str(us.size)} | {k: p.format_fixed3(v) for k, v in figures.items()}
+    fields["mean_cycles"] = p.format_fixed3(mean_cycles) if mean_cycles >= 0 else "-1"
     return fields
 
 

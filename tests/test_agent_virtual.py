@@ -161,6 +161,7 @@ def test_board_refuses_what_the_firmware_refuses(agent_models: dict[str, Path], 
 
 def test_board_without_model_and_bad_lines(agent_models: dict[str, Path]) -> None:
     state = BoardState(None, BOARD, _stub_latency)
+    assert p.decode_line(state.boot()[1])["fields"]["model"] == "no_model"
     assert _answer(state, "5 INFO")["fields"]["code"] == "no_model"
     assert _answer(state, "6 NOPE")["fields"] == {"code": "bad_command", "msg": "unknown verb NOPE"}
     frames = [p.decode_line(f) for f in state.handle(p.TooLong("x" * 200))]

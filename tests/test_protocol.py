@@ -172,3 +172,8 @@ def test_line_assembler_limit_counts_the_terminator() -> None:
     assert asm.feed(ok + b"\n") == [ok.decode()]
     assert isinstance(asm.feed(long + b"\n")[0], p.TooLong)
     assert isinstance(asm.feed(ok + b"\r\n")[0], p.TooLong)
+
+
+def test_fixed3_rounds_half_up_like_the_firmware() -> None:
+    assert [p.format_fixed3(x) for x in (192.0625, 0.0005, 1.5, -1, 2.87e6)] == \
+        ["192.063", "0.001", "1.500", "-1.000", "2870000.000"]
