@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -374,7 +375,9 @@ def _read_port(process: subprocess.Popen, errors: Any, timeout_s: float) -> str:
         chunk = os.read(process.stdout.fileno(), 256)
         if not chunk:
             process.wait(timeout=5)
-            raise _startup_failure(process, errors, f"exited with status {process.returncode}")
+            rc = process.returncode
+            why = f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
+            raise _startup_failure(process, errors, why + " while loading the model")
         data += chunk
     return data.decode("utf-8", "replace").strip()
 
