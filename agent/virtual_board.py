@@ -117,12 +117,12 @@ def _load(model: bytes, board: Mapping[str, Any], arena_bytes: int,
         raise _Refused("model_refused", f"not a TFLite flatbuffer: {exc}") from exc
     if not support.runs:
         raise _Refused("model_refused", support.reason or "TFLM refused the model")
-    used = int(support.arena_bytes or 0)
-    if used + ram_base > board["ram_bytes"]:
-        raise _Refused("too_big", f"RAM: arena {used} + sketch {ram_base} > "
+    needed, used = int(support.arena_bytes or 0), int(support.arena_used_bytes or 0)
+    if needed + ram_base > board["ram_bytes"]:
+        raise _Refused("too_big", f"RAM: arena {needed} + sketch {ram_base} > "
                                   f"{board['ram_bytes']} bytes")
-    if used > arena_bytes:
-        raise _Refused("model_refused", f"needs a {used}-byte arena, the sketch has {arena_bytes}")
+    if needed > arena_bytes:
+        raise _Refused("model_refused", f"needs a {needed}-byte arena, the sketch has {arena_bytes}")
     try:
         tflm = TflmModel(model, arena_bytes)
     except TflmRefusal as exc:

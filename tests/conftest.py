@@ -30,13 +30,17 @@ def run_tinyexp(tinyexp_home: Path):
     return run
 
 
-def store_runs(home: Path):  # noqa: ANN201 - list of mlflow Run
-    """Every run in the test home's default SQLite store (empty if there is no store)."""
-    db = home / "mlruns" / "mlflow.db"
-    if not db.exists():
-        return []
+def store_client(home: Path):  # noqa: ANN201 - MlflowClient
+    """A client of the test home's default SQLite store."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    return MlflowClient(tracking_uri=f"sqlite:///{home / 'mlruns' / 'mlflow.db'}")
+
+
+def store_runs(home: Path):  # noqa: ANN201 - list of mlflow Run
+    """Every run in the test home's default SQLite store (empty if there is no store)."""
+    if not (home / "mlruns" / "mlflow.db").exists():
+        return []
+    client = store_client(home)
     experiments = client.search_experiments()
     return client.search_runs([e.experiment_id for e in experiments]) if experiments else []

@@ -81,13 +81,8 @@ def _samples(dtype: str) -> np.ndarray:
 @pytest.mark.parametrize("dtype", ["float32", "int8"])
 def test_measure_virtual_board_process_end_to_end(agent_models: dict[str, Path], dtype: str) -> None:
     model = agent_models[dtype].read_bytes()
-    try:
-        with VirtualBoard.start(agent_models[dtype], BOARD, latency_us=LATENCY_US) as vb:
-            m = measure_board(vb.port, model, _samples(dtype), warmup=2, invokes=7, timeout_s=10)
-    except DeviceError as exc:
-        if "SIGSEGV" in str(exc):  # see report: check_support's bisection crashes TFLM
-            pytest.xfail(f"tflite-micro segfaults while check_support sizes the arena: {exc}")
-        raise
+    with VirtualBoard.start(agent_models[dtype], BOARD, latency_us=LATENCY_US) as vb:
+        m = measure_board(vb.port, model, _samples(dtype), warmup=2, invokes=7, timeout_s=10)
     host = TflmModel(model, 1 << 20)
     expected = np.stack([host.invoke(s).reshape(-1) for s in _samples(dtype)])
     assert m.outputs.dtype == np.dtype(dtype) and np.array_equal(m.outputs, expected)

@@ -118,10 +118,10 @@ class TrackingConfig:
 
 @dataclass
 class SweepConfig:
-    # A sweep's name; null = one per multirun (from Hydra's sweep directory). Running a sweep
-    # with the same id again adds to the same MLflow parent run.
+    # A sweep's name; null = derived from the sweep's command line. Running a sweep with the
+    # same id again adds to the same MLflow parent run (and resumes it).
     id: Optional[str] = None
-    # In a multirun, skip jobs whose identical resolved config already FINISHED.
+    # In a multirun, skip jobs whose identical resolved config already FINISHED in this sweep.
     resume: bool = True
 
 
@@ -203,8 +203,8 @@ def validate(cfg: DictConfig) -> None:
                  "use 1-64 letters, digits, '_', '.' or '-'")
 
     dev = cfg.device
-    _require(dev.invokes > 0, "device.invokes", dev.invokes, "must be a positive integer")
-    _require(dev.warmup >= 0, "device.warmup", dev.warmup, "must be zero or positive")
+    _require(0 < dev.invokes <= 1000, "device.invokes", dev.invokes, "must be 1..1000 (the protocol's BENCH limit)")
+    _require(0 <= dev.warmup <= 1000, "device.warmup", dev.warmup, "must be 0..1000 (the protocol's BENCH limit)")
     _require(dev.timeout_s > 0, "device.timeout_s", dev.timeout_s, "must be positive seconds")
     _require(dev.baud > 0, "device.baud", dev.baud, "must be a positive integer")
     _require(dev.retries >= 1, "device.retries", dev.retries, "must be at least 1")

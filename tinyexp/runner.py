@@ -64,6 +64,7 @@ def _record_model(record: RunRecord, model: ConvertedModel, float_bytes: int) ->
     record.metric("macs", s.macs)
     record.metric("hidden_to_hidden_weights", _hidden_to_hidden(s))
     record.metric("arena_bytes", model.support.arena_bytes)
+    record.metric("arena_reported_bytes", model.support.arena_used_bytes)
     record.tags["model_ops"] = ",".join(s.ops)
     record.tags["tensor_dtypes"] = json.dumps(s.tensor_dtypes, sort_keys=True)
     record.tags["kernel_dtype"] = s.kernel_dtype
@@ -194,7 +195,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
         sweep_name = sweep.sweep_id(cfg, sweep_dir)
         parent_id = sweep.ensure_parent(client, experiment_id, sweep_name, Path(sweep_dir))
         record.tags[sweep.SWEEP_TAG] = sweep_name
-        duplicate = sweep.finished_duplicate(client, experiment_id, digest) if cfg.sweep.resume else None
+        duplicate = sweep.finished_duplicate(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
         if duplicate is not None:
             return JobOutcome(duplicate, False, f"skipped: an identical config already finished (run {duplicate})",
                               skipped=True)

@@ -3,9 +3,9 @@
 - Every child carries the tag `sweep_id`; the sweep's parent run has the same tag and
   `tinyexp.role=sweep`, and children are nested under it (`mlflow.parentRunId`), so the UI
   shows a sweep together.
-- Resume: a job whose resolved config (by hash, ignoring where it is tracked and which sweep
-  it belongs to) already FINISHED in the experiment is skipped; failed, killed or missing
-  jobs run again.
+- Resume: running a sweep again (same `sweep.id`, or the same command line) skips the jobs
+  whose resolved config (by hash, ignoring where it is tracked) already FINISHED in that
+  sweep; failed, killed or missing jobs run again.
 - A process killed outright (SIGKILL, power loss) cannot end its own run, so every job start
   first marks as KILLED the RUNNING runs whose process, on this host, no longer exists.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+from omegaconf import OmegaConf
 
 from tinyexp.config import to_container
 
@@ -29,6 +30,7 @@ HASH_TAG = "config_hash"
 HOST_TAG = "tinyexp.host"
 PID_TAG = "tinyexp.pid"
 _UNHASHED_GROUPS = ("tracking", "sweep")
+_UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 
 
 def config_hash(cfg: Any) -> str:
@@ -38,11 +40,20 @@ def config_hash(cfg: Any) -> str:
 
 
 def sweep_id(cfg: Any, sweep_dir: str) -> str:
-    """The configured sweep id, or one named after Hydra's sweep directory (its timestamp)."""
+    """The configured sweep id, or one derived from the sweep's command line.
+
+    The same command line gives the same id, so running a sweep again resumes it. Hydra
+    writes the command line's overrides to multirun.yaml in the sweep directory before any
+    job starts; where it cannot be read, the directory (a timestamp) names the sweep.
+    """
     if cfg.sweep.id:
         return str(cfg.sweep.id)
-    parts = Path(sweep_dir).parts[-2:]
-    return "sweep-" + "_".join(parts)
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if not saved.exists():
+        return "sweep-" + "_".join(Path(sweep_dir).parts[-2:])
+    overrides = OmegaConf.load(saved).hydra.overrides.task
+    kept = sorted(str(o) for o in overrides if not str(o).lstrip("+~").startswith(_UNHASHED_OVERRIDES))
+    return "sweep-" + hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
 
 
 def owner_tags() -> dict[str, str]:
@@ -75,10 +86,11 @@ def reap_orphans(client: Any, experiment_id: str) -> list[str]:
     return reaped
 
 
-def finished_duplicate(client: Any, experiment_id: str, digest: str) -> str | None:
-    """The id of a FINISHED run with this config hash, if there is one."""
+def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
+    """The id of a FINISHED run of this sweep with this config hash, if there is one."""
     runs = client.search_runs([experiment_id], max_results=1,
-                              filter_string=f"tags.{HASH_TAG} = '{digest}' and attributes.status = 'FINISHED'")
+                              filter_string=f"tags.{HASH_TAG} = '{digest}' and tags.{SWEEP_TAG} = '{sweep}' "
+                                            "and attributes.status = 'FINISHED'")
     return runs[0].info.run_id if runs else None
 
 

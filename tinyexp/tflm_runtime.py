@@ -9,6 +9,7 @@ the operator and the check, as the firmware's own error would.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from tinyexp.errors import TinyexpError
 from tinyexp.native_output import capture_native_stderr
 
 _MAX_ARENA_BYTES = 64 * 1024 * 1024
+_ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 
 
 class TflmRefusal(TinyexpError):
@@ -36,7 +38,7 @@ def _interpreter(model: bytes, arena_bytes: int):  # noqa: ANN202 - type lives i
     return runtime.Interpreter.from_bytes(model, arena_size=arena_bytes)
 
 
-def _try_load(model: bytes, arena_bytes: int) -> tuple[object | None, str]:
+def try_load(model: bytes, arena_bytes: int) -> tuple[object | None, str]:
     """An interpreter with tensors allocated, or None and TFLM's reason."""
     with capture_native_stderr() as native:
         try:
@@ -55,37 +57,41 @@ class TflmSupport:
 
     runs: bool
     reason: str | None
-    arena_bytes: int | None
+    arena_bytes: int | None  # the smallest arena that allocates: what a sketch must reserve
+    arena_used_bytes: int | None = None  # what TFLM's allocation report says it used
+
+
+def _arena_used_bytes(interp: object) -> int:
+    """What TFLM's recording allocator reports it allocated ("Arena allocation total")."""
+    with capture_native_stderr() as report:
+        interp.print_allocations()  # type: ignore[attr-defined]
+    match = _ARENA_TOTAL.search(report[0])
+    if match is None:
+        raise TinyexpError("TFLM did not report its arena use; the tflite-micro package may have changed its "
+                           f"allocation report: {report[0][:200]!r}")
+    return int(match.group(1))
 
 
 def check_support(model: bytes, max_arena_bytes: int = _MAX_ARENA_BYTES) -> TflmSupport:
-    """Load the model with TFLM; measure the smallest arena that allocates, or say why not.
+    """Load the model with TFLM; report the arena it used and needs, or say why it refused.
 
-    The arena is found by bisection on real allocations (to 16-byte granularity), because
-    the binding exposes no "bytes used" figure except as a printed report. The model loads
-    with the largest arena first, so any later failure is a shortage of arena.
+    One load with a generous arena gives TFLM's own allocation record; the arena a sketch
+    must reserve (that record plus prepare-time scratch) is then found by tinyexp.tflm_probe.
     """
-    interp, reason = _try_load(model, max_arena_bytes)
+    from tinyexp.tflm_probe import required_arena_bytes
+
+    interp, reason = try_load(model, max_arena_bytes)
     if interp is None:
         return TflmSupport(False, reason, None)
-    del interp
-    low, high = 0, max_arena_bytes
-    while high - low > 16:
-        mid = (low + high) // 2 // 16 * 16
-        loaded, _ = _try_load(model, mid)
-        if loaded is not None:
-            high = mid
-        else:
-            low = mid
-        del loaded
-    return TflmSupport(True, None, high)
+    used = _arena_used_bytes(interp)
+    return TflmSupport(True, None, required_arena_bytes(model, used), used)
 
 
 class TflmModel:
     """A model loaded in the TFLM runtime, run one sample at a time as on the board."""
 
     def __init__(self, model: bytes, arena_bytes: int) -> None:
-        interp, reason = _try_load(model, arena_bytes)
+        interp, reason = try_load(model, arena_bytes)
         if interp is None:
             raise TflmRefusal(f"TFLM refused the model: {reason}")
         self._interp = interp
