@@ -109,7 +109,7 @@ def test_hybrid_model_is_refused(models: dict[str, Path]) -> None:
 
 
 def test_malformed_table_is_refused(tmp_path: Path) -> None:
-    lines = (REPO / "tinyexp" / "data" / "published_latency.csv").read_text().splitlines()
+    lines = (REPO / "tinyexp" / "reference_data" / "published_latency.csv").read_text().splitlines()
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([lines[0], lines[1].replace('"', "")]) + "\n")
     with pytest.raises(TinyexpError, match="wrong number of fields"):

@@ -2,7 +2,7 @@
 
 A microcontroller's inference time is a cycle count: a fixed part per invoke and per layer,
 a part per output (each output of a dense layer is one dot product with its own setup, bias
-and activation) and a part per multiply-accumulate. The rows in data/published_latency.csv
+and activation) and a part per multiply-accumulate. The rows in reference_data/published_latency.csv
 are converted to cycles with the clock they were measured at, and for each (calibration
 source, kernel dtype) the model
 
@@ -41,7 +41,7 @@ from scipy.optimize import nnls
 from tinyexp.errors import TinyexpError
 from tinyexp.tflite_inspect import ModelStats
 
-PUBLISHED_LATENCY_CSV = Path(__file__).with_name("data") / "published_latency.csv"
+PUBLISHED_LATENCY_CSV = Path(__file__).with_name("reference_data") / "published_latency.csv"
 FEATURES = ("outputs", "macs")
 COEFFICIENT_NAMES = {"outputs": "cycles_per_output", "macs": "cycles_per_mac"}
 SUPPORTED_DTYPES = ("float32", "int8")

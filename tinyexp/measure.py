@@ -74,7 +74,18 @@ def _serial_port(cfg: DictConfig, model: bytes, workdir: Path, record: RunRecord
         yield build.upload_port or port
 
 
-def _record_measurement(record: RunRecord, m: Measurement, stats: ModelStats, clock_hz: int) -> None:
+def _record_estimate_provenance(record: RunRecord, stats: ModelStats, board: dict) -> None:
+    """Say where the virtual board's latency figure comes from and how good it is known to be."""
+    from tinyexp.latency import estimate_latency
+
+    estimate = estimate_latency(stats, board)
+    record.tags["latency_estimate_calibration"] = estimate.calibration
+    record.tags["latency_estimate_provenance"] = estimate.provenance[:5000]
+    record.metric("latency_estimate_loo_max_error_pct", estimate.loo_max_abs_error_pct)
+
+
+def _record_measurement(record: RunRecord, m: Measurement, stats: ModelStats, board: dict) -> None:
+    clock_hz = int(board["clock_hz"])
     s = m.stats
     for key in ("mean", "std", "min", "median", "p95", "max"):
         record.metric(f"latency_{key}_us", s.get(f"{key}_us"))
@@ -88,6 +99,8 @@ def _record_measurement(record: RunRecord, m: Measurement, stats: ModelStats, cl
         record.metric("cycles_per_mac", (cycles if cycles is not None else mean_us * clock_hz / 1e6) / stats.macs)
     record.metric("arena_used_bytes", float(m.info.get("arena_used_bytes", "nan")))
     record.tags["latency_source"] = m.identity.get("latency_source", "unknown")
+    if record.tags["latency_source"] == "estimate":
+        _record_estimate_provenance(record, stats, board)
     record.tags["device_timer"] = m.identity.get("timer", "unknown")
     for key in ("fw", "tflm", "compiler", "board", "clock_hz"):
         if key in m.identity:
@@ -120,7 +133,7 @@ def measure(cfg: DictConfig, model: bytes, stats: ModelStats, host: HostModel, d
     timings.write_text("invoke,latency_us,cycles\n" + "".join(
         f"{i},{us},{cyc}\n" for i, (us, cyc) in enumerate(zip(m.per_invoke_us, m.per_invoke_cycles))))
     record.artifacts.extend([transcript, timings])
-    _record_measurement(record, m, stats, int(cfg.board.clock_hz))
+    _record_measurement(record, m, stats, to_container(cfg.board))
     device_out = np.stack([host.output_codec.decode(row).reshape(-1) for row in m.outputs])
     host_out = host.predict(samples)
     record.metric("parity_max_abs_error", float(np.max(np.abs(device_out - host_out))))

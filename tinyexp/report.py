@@ -28,7 +28,7 @@ from tinyexp.errors import TinyexpError
 
 Row = dict[str, Any]
 
-PUBLISHED_CSV = Path(__file__).with_name("data") / "dokic2020_tables.csv"
+PUBLISHED_CSV = Path(__file__).with_name("reference_data") / "dokic2020_tables.csv"
 FLOAT32 = "float32"
 SWEEP_ROLE_TAG = "tinyexp.role"
 _MODE_ORDER = ("none", "float16", "dynamic", "int8")
@@ -427,7 +427,7 @@ def _header(rows: Sequence[Row], ctx: ReportContext) -> list[str]:
         f"- Sweep: {sweep}" if ctx.sweep_id else "- Sweep: none (all finished runs of the experiment)",
         f"- Runs: {len(rows)} finished (the latest run of each configuration; listed at the end)",
         "- Latency source: " + ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())),
-        f"- Published numbers: `tinyexp/data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)",
+        f"- Published numbers: `tinyexp/reference_data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)",
         f"- Note: {_ESTIMATE_NOTE}." if "estimate" in sources else None,
     ]
     return [f"# tinyexp report: {ctx.sweep_id or ctx.experiment or 'runs'}", "", *filter(None, facts), ""]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -27,6 +28,7 @@ from filelock import FileLock
 
 from tinyexp.config import hidden_widths
 from tinyexp.data import Dataset
+from tinyexp.progress import Advance, progress
 
 CACHE_ENV = "TINYEXP_CACHE_DIR"
 
@@ -105,11 +107,23 @@ def _masked_loss(kind: str):  # noqa: ANN202 - a TF function
     return loss
 
 
-def fit_compiled(model: Any, data: Dataset, train_cfg: Any) -> float:
-    """Run every epoch inside one XLA-compiled function; return the last batch's loss."""
+def _chunk_epochs(epochs: int, max_calls: int = 20) -> int:
+    """Epochs per compiled call: the smallest divisor of `epochs` giving at most `max_calls`
+    calls, so every call has the same shape and XLA compiles once."""
+    return next(d for d in range(1, epochs + 1) if epochs % d == 0 and epochs // d <= max_calls)
+
+
+def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = lambda n: None) -> float:
+    """Run the epochs in a few calls of one XLA-compiled function; return the last batch's loss.
+
+    The epochs go in equal chunks (a handful of calls, one compilation) so that progress can
+    be shown between them without giving up the compiled loop.
+    """
     import keras
     import tensorflow as tf
 
+    # Each job compiles its own loop for its own model; TF's "retracing" warning is expected.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     optimizer = keras.optimizers.get(
         {"class_name": train_cfg.optimizer, "config": {"learning_rate": float(train_cfg.learning_rate)}}
     )
@@ -130,7 +144,12 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any) -> float:
                 optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
         return loss
 
-    final = run(tf.constant(data.train.x), tf.constant(data.train.y), tf.constant(order), tf.constant(mask))
+    x, y, mask_t = tf.constant(data.train.x), tf.constant(data.train.y), tf.constant(mask)
+    chunk = _chunk_epochs(int(train_cfg.epochs))
+    final = tf.constant(0.0)
+    for start in range(0, int(train_cfg.epochs), chunk):
+        final = run(x, y, tf.constant(order[start : start + chunk]), mask_t)
+        advance(chunk)
     return float(final)
 
 
@@ -140,7 +159,9 @@ def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> di
     keras.utils.set_random_seed(int(train_cfg.seed))
     model = build_model(model_cfg)
     start = time.perf_counter()
-    final_loss = fit_compiled(model, data, train_cfg)
+    with progress(f"training {model.name} {'-'.join(str(w) for w in hidden_widths(model_cfg))}",
+                  int(train_cfg.epochs)) as advance:
+        final_loss = fit_compiled(model, data, train_cfg, advance)
     seconds = time.perf_counter() - start
     pred = model.predict(data.validation.x, verbose=0, batch_size=1024)
     val_mse = float(np.mean((pred - data.validation.y) ** 2))
