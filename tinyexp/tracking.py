@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from filelock import FileLock
+
 DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
 
@@ -37,24 +39,26 @@ def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _store_init_lock(uri: str) -> contextlib.AbstractContextManager[object]:
+    """A lock beside a SQLite store: parallel jobs must not create its tables at once."""
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    return FileLock(uri.removeprefix("sqlite:///") + ".lock")
+
+
 def configure(uri: str | None, experiment: str) -> str:
-    """Point MLflow at the store and experiment; return the experiment id."""
+    """Point MLflow at the store and the experiment (creating either if new); return its id."""
     import mlflow
 
     _quiet_mlflow()
-
-    mlflow.set_tracking_uri(uri or default_tracking_uri())
-    existing = mlflow.get_experiment_by_name(experiment)
-    if existing is not None:
-        return existing.experiment_id
-    artifact_root = None if uri else default_artifact_root()
-    try:
+    store = uri or default_tracking_uri()
+    mlflow.set_tracking_uri(store)
+    with _store_init_lock(store):
+        existing = mlflow.get_experiment_by_name(experiment)
+        if existing is not None:
+            return existing.experiment_id
+        artifact_root = None if uri else default_artifact_root()
         return mlflow.create_experiment(experiment, artifact_location=artifact_root)
-    except Exception:  # another process created it between our look-up and create
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            raise
-        return found.experiment_id
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
