@@ -87,11 +87,12 @@ class RunRecord:
             self.metrics[name] = float(value)
 
 
-def _flush(record: RunRecord) -> None:
+def _flush(record: RunRecord, logged_params: set[str]) -> None:
     import mlflow
 
-    if record.params:
-        mlflow.log_params(record.params)
+    new_params = {k: v for k, v in record.params.items() if k not in logged_params}
+    if new_params:
+        mlflow.log_params(new_params)
     if record.metrics:
         mlflow.log_metrics(record.metrics)
     if record.tags:
@@ -108,15 +109,24 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
                 parent_run_id: str | None = None) -> Iterator[str]:
     """Open an MLflow run; log `record` when the body ends, however it ends.
 
+    The params and tags known at the start (config, sweep, owner process) are logged at
+    once, so a running job is identifiable and, if its process dies, can be reaped.
+
     On an exception the error goes into tags (`error`, `error_type`) and the run ends
     FAILED; on Ctrl-C or SIGTERM (KeyboardInterrupt/SystemExit) it ends KILLED. What the
     stages recorded before failing is still logged, so a failed run shows how far it got.
     """
     import mlflow
 
-    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
+    tags = dict(record.tags, **({"mlflow.parentRunId": parent_run_id} if parent_run_id else {}))
     run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
     status = "FINISHED"
+    logged_params = set(record.params)
+    try:
+        mlflow.log_params(record.params)
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
     try:
         yield run.info.run_id
     except (KeyboardInterrupt, SystemExit):
@@ -130,7 +140,7 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
         raise
     finally:
         try:
-            _flush(record)
+            _flush(record, logged_params)
         finally:
             mlflow.end_run(status=status)
 
