@@ -1,11 +1,13 @@
 """Estimate a .tflite model's latency on a board, without the board: prints JSON.
 
-    python -m tinyexp.estimate MODEL.tflite --board nano33ble [--validate]
-    python -m tinyexp.estimate --validate
+    python -m tinyexp.estimate MODEL.tflite --board nano33ble [--validate] [--calibration CSV]
+    python -m tinyexp.estimate --validate [--calibration CSV]
 
 The figure is an estimate from published measurements (see tinyexp.latency) and the output
 says so (source "estimate", calibration, provenance); --validate adds the leave-one-out
-errors of the calibration so the reader can judge it. Errors are one line and exit code 2.
+errors of the calibration so the reader can judge it. Users who time their own board can
+fit on those rows instead (--calibration), because a board's own measurements beat any
+transfer from another board's. Errors are one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from tinyexp.boards import load_board
 from tinyexp.errors import TinyexpError
-from tinyexp.latency import estimate_latency, validate_calibration
+from tinyexp.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
 from tinyexp.tflite_inspect import inspect_model
 
 EXIT_USAGE = 2
@@ -31,10 +33,43 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--board", help="a board in conf/board/ (e.g. nano33ble)")
     parser.add_argument("--validate", action="store_true",
                         help="add the calibration's leave-one-out errors")
+    parser.add_argument("--calibration", type=Path, metavar="CSV",
+                        help="latencies you measured on your own board, with the columns of tinyexp/reference_data/"
+                             "published_latency.csv (plus optionally ops, the operators the model "
+                             "invoked): the board's estimate is fitted to the one source in CSV "
+                             "measured on that board instead of its published calibration, and "
+                             "--validate covers these rows too")
     return parser
 
 
-def _estimate(model_path: Path, board_name: str) -> dict[str, Any]:
+def _calibration(path: Path | None, board: Mapping[str, Any] | None
+                 ) -> tuple[tuple[CalibrationRow, ...], Mapping[str, Any] | None]:
+    """The rows to fit and the board pointed at its calibration source.
+
+    The user's rows come first and the published ones stay available, so a user's float32-only
+    source can still borrow the int8/float32 ratio; source names must not clash, or the user's
+    rows would silently be fitted together with a paper's.
+    """
+    published = load_calibration()
+    if path is None:
+        return published, board
+    try:
+        own = load_calibration(path)
+    except OSError as exc:
+        raise TinyexpError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    clash = sorted({r.source for r in own} & {r.source for r in published})
+    if clash:
+        raise TinyexpError(f"{path}: source {', '.join(clash)} is a published source; name yours differently")
+    if board is not None:
+        sources = sorted({r.source for r in own if r.board == board["name"]})
+        if len(sources) != 1:
+            raise TinyexpError(f"{path}: needs rows of exactly one source measured on board "
+                               f"{board['name']} (found {', '.join(sources) or 'none'})")
+        board = {**board, "latency_calibration": sources[0]}
+    return (*own, *published), board
+
+
+def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[CalibrationRow]) -> dict[str, Any]:
     try:
         blob = model_path.read_bytes()
     except OSError as exc:
@@ -43,8 +78,7 @@ def _estimate(model_path: Path, board_name: str) -> dict[str, Any]:
         stats = inspect_model(blob)
     except TinyexpError as exc:
         raise TinyexpError(f"{model_path}: {exc}") from exc
-    board = load_board(board_name)
-    estimate = estimate_latency(stats, board)
+    estimate = estimate_latency(stats, board, rows)
     return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
             "model_bytes": stats.model_bytes, **asdict(estimate)}
 
@@ -57,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model is not None and not args.board:
         parser.error("--board is required with a model")
     try:
-        report = _estimate(args.model, args.board) if args.model is not None else {}
+        rows, board = _calibration(args.calibration, load_board(args.board) if args.board else None)
+        report = _estimate(args.model, board, rows) if args.model is not None and board is not None else {}
         if args.validate:
-            report["validation"] = [asdict(result) for result in validate_calibration()]
+            report["validation"] = [asdict(result) for result in validate_calibration(rows)]
     except TinyexpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

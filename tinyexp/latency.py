@@ -1,31 +1,67 @@
 """Latency estimates for a board with no hardware attached, fitted to published measurements.
 
-A microcontroller's inference time is a cycle count: a fixed part per invoke and per layer,
-a part per output (each output of a dense layer is one dot product with its own setup, bias
-and activation) and a part per multiply-accumulate. The rows in reference_data/published_latency.csv
-are converted to cycles with the clock they were measured at, and for each (calibration
-source, kernel dtype) the model
+A microcontroller's inference time is a cycle count. The rows in
+reference_data/published_latency.csv are converted to cycles with the clock they were
+measured at, and for each calibration source (one board, one runtime build) the model
 
-    cycles = cycles_per_output * outputs + cycles_per_mac * macs
+    cycles = c_invoke + c_operator * operators + c_output * outputs + c_mac[dtype] * macs
 
-is fitted by non-negative least squares (negative costs are not physical). Each source has
-three rows per dtype, so a model with three or more coefficients would fit them exactly and
-leave-one-out validation would say nothing. Of the two-coefficient models, the leave-one-out
-errors (percent, per row, in table order) were, measured before choosing:
+is fitted to all of that source's rows at once, float32 and int8 together. Why this shape:
 
-    features                 dokic2020 f32        edgemark2025 f32       edgemark2025 int8
-    macs                     -47  -14  +17        -100  -83  +478        -100  -95  +1800
-    invoke + macs            +87   -9  +11         +98  -41  +238        +108  -49  +938
-    layers + macs            +87   -9  +11         -34  +43  -100         -31  +42  -98
-    outputs + macs            -7   +2   -4         -90 +792  -98          -90 +861  -93
+- c_invoke and c_operator are interpreter costs (MicroInterpreter::Invoke and its dispatch
+  of each operator, the harness's timer reads): the same code runs whatever the kernels'
+  dtype, so one value per source is shared by its dtypes. That sharing is what lets the
+  int8 rows inform the float32 fit and back, and keeps parameters fewer than rows.
+- c_output stands for the per-dot-product work (setup, bias, activation, requantisation).
+  It is shared too: a per-dtype output cost would give edgemark2025 six coefficients for
+  its six rows and leave leave-one-out (LOO) validation with nothing to say.
+- c_mac depends on the kernels (reference float loops vs CMSIS-NN int8 SIMD), so it is
+  per dtype.
+- Non-negative least squares, because negative cycle costs are not physical; each row is
+  weighted by 1/cycles so the fit minimises relative error (the target is relative, and
+  unweighted, the 2-million-cycle rows would decide everything).
 
-outputs + macs is the only one that predicts held-out dokic2020 rows within 15%, and none
-predicts held-out edgemark2025 rows: those rows span a 1-MAC net (fixed overhead only) to a
-199k-MAC net, so any two of them extrapolate by orders of magnitude to the third. The errors
-are reported with every estimate (loo_max_abs_error_pct) rather than hidden.
+Operators are counted from the model (ModelStats.ops) for an estimate. For a calibration
+row they are its dense layers, plus two for int8 rows: the CSV says "full-integer model",
+which the TFLite converter produces with float input and output unless told otherwise, so
+we assume a QUANTIZE before and a DEQUANTIZE after the int8 layers. The data lean the same
+way: the 1-MAC int8 net is 1164 cycles slower than the 1-MAC float net. A user table may
+state the count instead in an optional "ops" column. The element-wise cost of those two
+operators is not modelled (3072 inputs in the largest net: at 10 cycles each, 3% of
+its cycles).
 
-A board whose source has no rows for a dtype borrows the int8/float32 cycle ratio, for the
-model at hand, from a source that measured both, and its provenance says so.
+Leave-one-out errors (percent, edgemark2025 rows in table order: float32 1-1, 1-10-10-1,
+3072-64-32-16-10, then int8 the same; dokic2020 1-16-16-1, 1-64-64-1, 1-256-256-1), for
+every structure considered, all measured with the table in view before choosing:
+
+    structure (shared within a source | per dtype)  edgemark2025 f32 | int8        dokic2020
+    - | outputs, macs  (the previous model)         -90 +792  -98 | -90 +861  -93   -7 +2 -4
+    invoke, operators | macs                        -48  -17  +97 | +43  -27 +517  +87 -9 +11
+    operators | invoke, macs                         +0   +0   +0 | +35  -18 +344  +87 -9 +11
+    operators | macs                                -48  -14  +88 | +49   +1  -31  +87 -9 +11
+    operators, outputs | macs                       -53   -4  +35 | +49  +11  -98   -7 +2 -4
+    invoke, operators, outputs | macs   (chosen)    -47  +20  -99 | +35  -16 +304   -7 +2 -4
+    the chosen one without the QUANTIZE/DEQUANTIZE   +34  +34 -100 | -26  -28 +533   -7 +2 -4
+
+The chosen structure is the only one that both fits all six edgemark2025 rows (in-sample
+errors within 8%) and keeps dokic2020 within 15%. Those with a smaller worst edgemark
+figure cannot fit their own calibration (operators+outputs misses the float 1-1 net by
+46% in-sample) or lose dokic2020, and part of their advantage is that an underestimate
+cannot be worse than -100% while an overestimate is unbounded. No structure predicts a
+held-out large edgemark2025 net within 15%: each dtype has one large-MAC row, and without
+it that dtype's cost per MAC must come from the 1- and 120-MAC nets, whose cycles are
+mostly overhead, then be extrapolated 1600-fold. That is a limit of the rows, not of the
+fit; more rows at intermediate sizes would fix it. dokic2020's rows all have three
+operators, so its invoke and per-operator costs cannot be told apart (NNLS gives the fixed
+part to one of them); the provenance says so when a model's operator count differs. No
+prior from another board is used: the two sources' float32 cost per MAC differs about
+twofold (21 vs 12 cycles), so pulling one towards the other would only hide that.
+
+Validation (validate_calibration) holds out each row and refits the rest of its source;
+every estimate carries the worst such error for its source and dtype
+(loo_max_abs_error_pct). A board whose source has no rows for a dtype borrows the
+dtype/float32 cycle ratio, for the model at hand, from a source that measured both; that
+transfer cannot be validated with these rows, and the estimate says so.
 """
 
 from __future__ import annotations
@@ -42,11 +78,15 @@ from tinyexp.errors import TinyexpError
 from tinyexp.tflite_inspect import ModelStats
 
 PUBLISHED_LATENCY_CSV = Path(__file__).with_name("reference_data") / "published_latency.csv"
-FEATURES = ("outputs", "macs")
-COEFFICIENT_NAMES = {"outputs": "cycles_per_output", "macs": "cycles_per_mac"}
 SUPPORTED_DTYPES = ("float32", "int8")
+# Cost terms shared by all dtypes of a source, then the per-dtype one.
+SHARED_TERMS = ("cycles_per_invoke", "cycles_per_operator", "cycles_per_output")
+MAC_TERM = "cycles_per_mac"
 _COLUMNS = ("source", "board", "mcu", "clock_hz", "runtime", "kernels", "dtype", "layers",
             "macs", "latency_us", "note")
+_OPTIONAL_COLUMNS = ("ops",)
+# QUANTIZE + DEQUANTIZE around a full-integer calibration net (float I/O, see above).
+_INT8_IO_OPERATORS = 2
 _MHZ = 1_000_000
 
 
@@ -54,21 +94,26 @@ _MHZ = 1_000_000
 class Workload:
     """What the cycle model needs to know about a network, per inference (batch 1)."""
 
+    operators: int
     outputs: int
     macs: int
 
     @classmethod
-    def of_dense(cls, widths: Sequence[int]) -> "Workload":
+    def of_dense(cls, widths: Sequence[int], operators: int) -> "Workload":
         """A fully connected net given as its layer widths, input first (1-16-16-1)."""
         pairs = list(zip(widths, widths[1:]))
-        return cls(outputs=sum(out for _, out in pairs), macs=sum(a * b for a, b in pairs))
+        return cls(operators=operators, outputs=sum(out for _, out in pairs),
+                   macs=sum(a * b for a, b in pairs))
 
     @classmethod
     def of_model(cls, stats: ModelStats) -> "Workload":
-        return cls(outputs=sum(layer.outputs for layer in stats.layers), macs=stats.macs)
+        """Every operator TFLM will invoke counts, not only the layers."""
+        return cls(operators=len(stats.ops), outputs=sum(layer.outputs for layer in stats.layers),
+                   macs=stats.macs)
 
-    def vector(self) -> np.ndarray:
-        return np.array([getattr(self, name) for name in FEATURES], dtype=float)
+    def shared_features(self) -> list[float]:
+        """Multipliers of SHARED_TERMS, in order."""
+        return [1.0, float(self.operators), float(self.outputs)]
 
 
 @dataclass(frozen=True)
@@ -85,39 +130,56 @@ class CalibrationRow:
     topology: str
     latency_us: float
     note: str
+    operators: int
 
     @property
     def cycles(self) -> float:
         return self.latency_us * self.clock_hz / _MHZ
 
     @property
+    def widths(self) -> list[int]:
+        return [int(w) for w in self.topology.split("-")]
+
+    @property
     def workload(self) -> Workload:
-        return Workload.of_dense([int(w) for w in self.topology.split("-")])
+        return Workload.of_dense(self.widths, self.operators)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dtype} {self.topology}"
 
 
 def _row(fields: dict[str, str], line: int, path: Path) -> CalibrationRow:
     """A checked row: the MACs column must agree with the topology it is computed from."""
     try:
+        dtype, widths = fields["dtype"], [int(w) for w in fields["layers"].split("-")]
+        stated_ops = (fields.get("ops") or "").strip()
+        operators = (int(stated_ops) if stated_ops else
+                     len(widths) - 1 + (_INT8_IO_OPERATORS if dtype == "int8" else 0))
         row = CalibrationRow(
             source=fields["source"], board=fields["board"], mcu=fields["mcu"],
             clock_hz=int(fields["clock_hz"]), runtime=fields["runtime"],
-            kernels=fields["kernels"], dtype=fields["dtype"], topology=fields["layers"],
-            latency_us=float(fields["latency_us"]), note=fields["note"])
+            kernels=fields["kernels"], dtype=dtype, topology=fields["layers"],
+            latency_us=float(fields["latency_us"]), note=fields["note"], operators=operators)
         consistent = row.workload.macs == int(fields["macs"])
     except (KeyError, TypeError, ValueError) as exc:
         raise TinyexpError(f"{path}:{line}: unreadable calibration row ({exc})") from exc
     if not consistent:
         raise TinyexpError(f"{path}:{line}: macs={fields['macs']} does not match "
                            f"topology {row.topology} ({row.workload.macs} MACs)")
+    if dtype not in SUPPORTED_DTYPES:
+        raise TinyexpError(f"{path}:{line}: dtype {dtype!r} is not one of {', '.join(SUPPORTED_DTYPES)}")
     return row
 
 
 def load_calibration(path: Path = PUBLISHED_LATENCY_CSV) -> tuple[CalibrationRow, ...]:
-    """Read a calibration table with the columns of published_latency.csv."""
+    """Read a calibration table with the columns of published_latency.csv (and optionally
+    "ops", the number of operators the measured model invoked)."""
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != _COLUMNS:
-            raise TinyexpError(f"{path}: expected columns {','.join(_COLUMNS)}")
+        names = tuple(reader.fieldnames or ())
+        if names[:len(_COLUMNS)] != _COLUMNS or not set(names[len(_COLUMNS):]) <= set(_OPTIONAL_COLUMNS):
+            raise TinyexpError(f"{path}: expected columns {','.join(_COLUMNS)} (then optionally ops)")
         rows = []
         for fields in reader:
             if None in fields or None in fields.values():
@@ -129,42 +191,48 @@ def load_calibration(path: Path = PUBLISHED_LATENCY_CSV) -> tuple[CalibrationRow
 
 @dataclass(frozen=True)
 class CycleFit:
-    """Cycle-model coefficients fitted to some rows of one source and dtype."""
+    """Cycle-model coefficients fitted to rows of one source (all its dtypes at once)."""
 
     source: str
-    dtype: str
     rows: tuple[CalibrationRow, ...]
-    coefficients: dict[str, float]
+    shared: dict[str, float]
+    cycles_per_mac: dict[str, float]
 
-    def cycles(self, workload: Workload) -> float:
-        return float(np.dot([self.coefficients[COEFFICIENT_NAMES[n]] for n in FEATURES],
-                            workload.vector()))
+    def cycles(self, workload: Workload, dtype: str) -> float:
+        fixed = np.dot([self.shared[t] for t in SHARED_TERMS], workload.shared_features())
+        return float(fixed + self.cycles_per_mac[dtype] * workload.macs)
 
-    def describe(self) -> str:
-        terms = " + ".join(f"{self.coefficients[COEFFICIENT_NAMES[n]]:.4g}*{n}" for n in FEATURES)
+    def coefficients(self, dtype: str) -> dict[str, float]:
+        return {**self.shared, MAC_TERM: self.cycles_per_mac[dtype]}
+
+    def describe(self, dtype: str) -> str:
+        c = self.coefficients(dtype)
         first = self.rows[0]
-        return (f"cycles = {terms}, fitted by NNLS to {self.source} {self.dtype} rows "
-                f"{', '.join(r.topology for r in self.rows)} ({first.board}, {first.mcu} at "
-                f"{first.clock_hz} Hz, {first.runtime}, {first.kernels})")
+        return (f"cycles = {c['cycles_per_invoke']:.4g} + {c['cycles_per_operator']:.4g}*operators"
+                f" + {c['cycles_per_output']:.4g}*outputs + {c[MAC_TERM]:.4g}*macs ({dtype}),"
+                f" fitted by NNLS to {self.source} rows {', '.join(r.label for r in self.rows)}"
+                f" ({first.board}, {first.mcu} at {first.clock_hz} Hz, {first.runtime},"
+                f" {first.kernels})")
 
 
 def fit_cycles(rows: Sequence[CalibrationRow]) -> CycleFit:
-    """Fit the cycle model to rows of one source and dtype."""
-    if not rows or len({(r.source, r.dtype) for r in rows}) != 1:
-        raise TinyexpError("a cycle fit needs rows of exactly one source and dtype")
-    design = np.array([r.workload.vector() for r in rows])
-    coef, _ = nnls(design, np.array([r.cycles for r in rows]))
-    return CycleFit(rows[0].source, rows[0].dtype, tuple(rows),
-                    {COEFFICIENT_NAMES[n]: float(c) for n, c in zip(FEATURES, coef)})
-
-
-def _select(rows: Sequence[CalibrationRow], source: str, dtype: str) -> list[CalibrationRow]:
-    return [r for r in rows if r.source == source and r.dtype == dtype]
+    """Fit the cycle model to the rows of one source, weighting each by 1/cycles."""
+    if not rows or len({r.source for r in rows}) != 1:
+        raise TinyexpError("a cycle fit needs rows of exactly one source")
+    dtypes = list(dict.fromkeys(r.dtype for r in rows))
+    design = np.array([r.workload.shared_features()
+                       + [float(r.workload.macs) if r.dtype == d else 0.0 for d in dtypes]
+                       for r in rows])
+    cycles = np.array([r.cycles for r in rows])
+    coef, _ = nnls(design / cycles[:, None], np.ones(len(rows)))
+    shared = {term: float(c) for term, c in zip(SHARED_TERMS, coef)}
+    per_mac = {d: float(c) for d, c in zip(dtypes, coef[len(SHARED_TERMS):])}
+    return CycleFit(rows[0].source, tuple(rows), shared, per_mac)
 
 
 @dataclass(frozen=True)
 class LooResult:
-    """A row predicted by a fit to the other rows of its source and dtype."""
+    """A row predicted by a fit to the other rows of its source."""
 
     source: str
     dtype: str
@@ -177,26 +245,31 @@ class LooResult:
 
 
 def validate_calibration(rows: Sequence[CalibrationRow] | None = None) -> list[LooResult]:
-    """Leave-one-out: predict each row from a fit to the others of its source and dtype.
+    """Leave-one-out: predict each row from a fit to the other rows of its source.
 
-    Groups with fewer than two rows cannot be validated and are skipped.
+    A row is skipped when no other row of its source has its dtype: its cost per MAC
+    would then be unknown, not estimated.
     """
     rows = load_calibration() if rows is None else rows
     results = []
-    for source, dtype in dict.fromkeys((r.source, r.dtype) for r in rows):
-        group = _select(rows, source, dtype)
-        for held_out in group if len(group) > 1 else ():
-            fit = fit_cycles([r for r in group if r is not held_out])
-            predicted_us = fit.cycles(held_out.workload) / held_out.clock_hz * _MHZ
+    for source in dict.fromkeys(r.source for r in rows):
+        group = [r for r in rows if r.source == source]
+        for held_out in group:
+            rest = [r for r in group if r is not held_out]
+            if not any(r.dtype == held_out.dtype for r in rest):
+                continue
+            fit = fit_cycles(rest)
+            predicted_us = fit.cycles(held_out.workload, held_out.dtype) / held_out.clock_hz * _MHZ
             results.append(LooResult(
-                source, dtype, held_out.topology, held_out.latency_us, predicted_us,
+                source, held_out.dtype, held_out.topology, held_out.latency_us, predicted_us,
                 100.0 * (predicted_us - held_out.latency_us) / held_out.latency_us,
-                tuple(r.topology for r in fit.rows), fit.coefficients))
+                tuple(r.label for r in rest), fit.coefficients(held_out.dtype)))
     return results
 
 
 def _loo_max_abs_error_pct(rows: Sequence[CalibrationRow], source: str, dtype: str) -> float | None:
-    errors = [abs(r.error_pct) for r in validate_calibration(_select(rows, source, dtype))]
+    errors = [abs(r.error_pct) for r in validate_calibration([r for r in rows if r.source == source])
+              if r.dtype == dtype]
     return max(errors) if errors else None
 
 
@@ -226,10 +299,9 @@ def _board_field(board: Mapping[str, Any], key: str) -> Any:  # noqa: ANN401
 def _transfer_ratio(rows: Sequence[CalibrationRow], dtype: str, workload: Workload) -> tuple[float, str]:
     """The dtype/float32 cycle ratio for this workload, from the first source with both."""
     for donor in dict.fromkeys(r.source for r in rows):
-        donor_dtype, donor_float = _select(rows, donor, dtype), _select(rows, donor, "float32")
-        if donor_dtype and donor_float:
-            ratio = fit_cycles(donor_dtype).cycles(workload) / fit_cycles(donor_float).cycles(workload)
-            return ratio, donor
+        fit = fit_cycles([r for r in rows if r.source == donor])
+        if dtype in fit.cycles_per_mac and "float32" in fit.cycles_per_mac:
+            return fit.cycles(workload, dtype) / fit.cycles(workload, "float32"), donor
     raise TinyexpError(f"no calibration source measured both {dtype} and float32")
 
 
@@ -252,27 +324,33 @@ def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
     name, clock_hz = str(_board_field(board, "name")), int(_board_field(board, "clock_hz"))
     calibration = str(_board_field(board, "latency_calibration"))
     workload = Workload.of_model(stats)
-    own = _select(rows, calibration, dtype)
-    base_rows = own or _select(rows, calibration, "float32")
-    if not base_rows:
+    own = [r for r in rows if r.source == calibration]
+    fit = fit_cycles(own) if own else None
+    base_dtype = dtype if fit and dtype in fit.cycles_per_mac else "float32"
+    if fit is None or base_dtype not in fit.cycles_per_mac:
         known = ", ".join(dict.fromkeys(r.source for r in rows))
+        wanted = dtype if dtype == "float32" else f"{dtype} or float32"
         raise TinyexpError(f"calibration source {calibration!r} of board {name} has no "
-                           f"{dtype} or float32 rows to fit (sources: {known})")
-    base = fit_cycles(base_rows)
-    cycles = base.cycles(workload)
-    coefficients = dict(base.coefficients)
-    loo = _loo_max_abs_error_pct(rows, calibration, base.dtype)
-    provenance = f"estimate, not a measurement: {base.describe()}"
-    if loo is not None:
-        provenance += f"; leave-one-out max error {loo:.1f}%"
-    if not own:
+                           f"{wanted} rows to fit (sources: {known})")
+    cycles = fit.cycles(workload, base_dtype)
+    coefficients = fit.coefficients(base_dtype)
+    loo = _loo_max_abs_error_pct(rows, calibration, base_dtype)
+    provenance = f"estimate, not a measurement: {fit.describe(base_dtype)}"
+    provenance += (f"; leave-one-out max error {loo:.1f}%" if loo is not None
+                   else f"; {calibration} {base_dtype} rows too few for leave-one-out validation")
+    if base_dtype != dtype:
         ratio, donor = _transfer_ratio(rows, dtype, workload)
         cycles *= ratio
         coefficients[f"{dtype}_over_float32_ratio"] = ratio
         provenance += (f"; {calibration} has no {dtype} rows, so this is its float32 estimate"
                        f" x {ratio:.3f}, the {dtype}/float32 cycle ratio that the {donor}"
-                       " fits predict for this model (the transfer itself is unvalidated)")
+                       " fit predicts for this model (the transfer itself is unvalidated)")
         loo = None
+    fewest, most = min(r.operators for r in own), max(r.operators for r in own)
+    if not fewest <= workload.operators <= most:
+        span = str(fewest) if fewest == most else f"{fewest} to {most}"
+        provenance += (f"; the model invokes {workload.operators} operators, the {calibration}"
+                       f" nets {span}, so its fixed cost per operator is extrapolated")
     if any(layer.op != "FULLY_CONNECTED" for layer in stats.layers):
         provenance += "; the calibration nets are dense only, convolutions are extrapolated"
     provenance += f"; cycles converted to time at the board's {clock_hz} Hz"
