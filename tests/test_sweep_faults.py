@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import store_runs
+from tests.conftest import store_client, store_runs
 from tinyexp.measure import port_lock
 
 SWEEP = ["-m", "model.neurons=8,12,16", "quant=none", "train.epochs=3000", "sweep.id=killed"]
@@ -30,6 +30,10 @@ def _jobs(home: Path) -> list:
 
 
 def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
+    # The test reads the store while the sweep writes it: create the store first, so the two
+    # processes never both run MLflow's schema migrations on a new database.
+    (tmp_path / "mlruns").mkdir()
+    store_client(tmp_path).search_experiments()
     proc = _start(tmp_path)
     deadline = time.monotonic() + 240
     try:
@@ -86,3 +90,19 @@ def test_different_ports_do_not_block_each_other(tmp_path):
         other = port_lock("/dev/ttyACM-b")
         other.acquire(timeout=1)
         other.release()
+
+
+def test_parallel_sweep_loses_no_run_in_a_fresh_sqlite_store(tmp_path):
+    # Two joblib workers start on an empty store at once: table creation and every write
+    # must survive the concurrency, with one FINISHED run per job.
+    env = dict(os.environ, TINYEXP_CACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-m", "tinyexp", "-m", "model.neurons=8,10,12,14", "quant=none",
+                             "train.epochs=10", "sweep.id=parallel", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [r for r in store_runs(tmp_path) if r.data.tags.get("sweep_id") == "parallel"]
+    jobs = Counter(r.data.params["model.neurons"] for r in runs if r.data.tags.get("tinyexp.role") != "sweep")
+    assert jobs == Counter({"8": 1, "10": 1, "12": 1, "14": 1})
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert sum(r.data.tags.get("tinyexp.role") == "sweep" for r in runs) == 1
