@@ -17,6 +17,8 @@ from typing import Any, Iterator, Mapping
 
 from filelock import FileLock
 
+from tinyexp.errors import TinyexpError
+
 DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
 
@@ -53,12 +55,16 @@ def configure(uri: str | None, experiment: str) -> str:
     _quiet_mlflow()
     store = uri or default_tracking_uri()
     mlflow.set_tracking_uri(store)
-    with _store_init_lock(store):
-        existing = mlflow.get_experiment_by_name(experiment)
-        if existing is not None:
-            return existing.experiment_id
-        artifact_root = None if uri else default_artifact_root()
-        return mlflow.create_experiment(experiment, artifact_location=artifact_root)
+    try:
+        with _store_init_lock(store):
+            existing = mlflow.get_experiment_by_name(experiment)
+            if existing is not None:
+                return existing.experiment_id
+            artifact_root = None if uri else default_artifact_root()
+            return mlflow.create_experiment(experiment, artifact_location=artifact_root)
+    except Exception as exc:  # MLflow raises many types for a store it cannot open
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TinyexpError(f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
