@@ -44,9 +44,15 @@ def test_bad_config_leaves_no_run_at_all(run_tinyexp, tmp_path):
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_unusable_tracking_store_fails_before_training(run_tinyexp, tinyexp_home):
-    result = run_tinyexp("tracking.uri=bogus://nowhere", timeout=120)
+def test_unusable_tracking_store_fails_before_training(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TINYEXP_CACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-m", "tinyexp", "tracking.uri=bogus://nowhere"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("tinyexp: error: tracking.uri='bogus://nowhere': MLflow cannot use this store")
-    assert not (tinyexp_home / "cache").exists() or not any((tinyexp_home / "cache").iterdir())
+    assert not (tmp_path / "cache").exists()  # nothing was trained
