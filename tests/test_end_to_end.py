@@ -109,6 +109,9 @@ def test_sweep_size_ratio_rises_with_width_and_resumes(run_tinyexp, tinyexp_home
     assert ratio[16] == pytest.approx(1.0, abs=0.05)
     assert ratio[16] < ratio[64] < ratio[256] < 4.0
     assert ratio[256] > 3.5
+    for n in (16, 64, 256):  # one training per width, whatever the quantisation modes
+        caches = [r.data.tags["train_cache"] for r in children if r.data.params["model.neurons"] == str(n)]
+        assert sorted(caches) in (["hit", "miss"], ["hit", "hit"]), (n, caches)
 
     again = run_tinyexp(*args)
     assert again.returncode == 0
