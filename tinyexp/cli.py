@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tinyexp.config import Config, register_schema, validate
 from tinyexp.errors import ConfigError, TinyexpError
@@ -93,15 +93,19 @@ def _compose(overrides: list[str], with_hydra: bool = False):  # noqa: ANN202 - 
         return compose("config", overrides=overrides, return_hydra_config=with_hydra)
 
 
+def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
+    """Every job's overrides: the command line's sweeps crossed with a preset's sweeper params."""
+    extra = [f"{k}={v}" for k, v in (sweeper_params or {}).items()]
+    return [job + more for job in _expand(overrides) for more in (_expand(extra) if extra else [[]])]
+
+
 def preflight(overrides: list[str], multirun: bool) -> int:
     """Compose and validate every job the command line describes; return the job count."""
     register_schema()
     try:
         jobs = _expand(overrides)
         if multirun:
-            sweep = _compose(jobs[0], with_hydra=True).hydra.sweeper.get("params") or {}
-            extra = [f"{k}={v}" for k, v in sweep.items()]
-            jobs = [job + list(more) for job in jobs for more in (_expand(extra) if extra else [[]])]
+            jobs = expand_sweep(overrides, _compose(jobs[0], with_hydra=True).hydra.sweeper.get("params"))
         if len(jobs) > _MAX_PREFLIGHT_JOBS:
             raise ConfigError(f"the sweep has {len(jobs)} jobs; at most {_MAX_PREFLIGHT_JOBS} are allowed")
         for job in jobs:
