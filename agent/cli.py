@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from agent import protocol as p
+from agent.client import write_transcript
 from agent.session import Measurement, MeasurementError, measure_board
 from tinyexp.errors import TinyexpError
 from tinyexp.tflm_runtime import TflmModel
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc)
     finally:
         if args.transcript and transcript:
-            args.transcript.write_text("\n".join(transcript) + "\n", encoding="latin-1")
+            write_transcript(args.transcript, transcript)
 
 
 def _fail(exc: BaseException) -> int:

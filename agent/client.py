@@ -23,6 +23,7 @@ from agent import protocol as p
 from tinyexp.errors import DeviceError
 
 _READ_SLICE_S = 0.05  # longest a single read blocks; the deadline is checked between reads
+_READ_MAX_BYTES = 4096  # most taken from the port at once, however much a chatty board queued
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z")
 _SILENT_CAUSES = ("wrong port, wrong baud rate (the board expects {baud}), or the sketch is "
                   "not running (reset the board, or flash the tinyexp firmware)")
@@ -45,6 +46,12 @@ class _Answer:
 
     data: list[dict[str, str]]
     ok: dict[str, str]
+
+
+def write_transcript(path: str | Path, lines: Sequence[str]) -> None:
+    """Write transcript lines in the format of tests/transcripts/: one a line, latin-1, so every
+    byte the board sent is kept as it was."""
+    Path(path).write_text("\n".join(lines) + "\n", encoding="latin-1")
 
 
 def number(value: str, what: str) -> float:
@@ -95,7 +102,7 @@ class BoardClient:
 
     def save_transcript(self, path: str | Path) -> None:
         """Write the transcript, one line each, in the format of tests/transcripts/."""
-        Path(path).write_text("\n".join(self.transcript) + "\n", encoding="latin-1")
+        write_transcript(path, self.transcript)
 
     # ------------------------------------------------------------ commands
 
@@ -248,7 +255,7 @@ class BoardClient:
             if time.monotonic() >= deadline:
                 return None
             try:
-                chunk = self._link.read(max(1, self._link.in_waiting))
+                chunk = self._link.read(min(max(1, self._link.in_waiting), _READ_MAX_BYTES))
             except (serial.SerialException, OSError) as exc:
                 raise DeviceError(f"reading {self.port} failed: {_one_line(exc)}; likely causes: "
                                   "the board was unplugged, reset, or another program opened "

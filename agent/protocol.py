@@ -31,8 +31,6 @@ BENCH_MAX_N = 1000
 
 KINDS = ("OK", "DATA", "ERR", "BOOT")
 VERBS = ("HELLO", "INFO", "IN", "RUN", "BENCH")
-ERROR_CODES = ("bad_command", "bad_args", "line_too_long", "no_model", "model_refused",
-               "invoke_failed", "too_big")
 DTYPES = ("float32", "int8")
 
 _SEQ = r"(?:0|[1-9][0-9]{0,4})"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import store_runs
@@ -33,11 +37,7 @@ def test_bad_config_fails_fast_with_one_line(run_tinyexp, tinyexp_home, args, me
     assert not [r for r in store_runs(tinyexp_home) if r.info.status == "RUNNING"]
 
 
-def test_bad_config_leaves_no_run_at_all(run_tinyexp, tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_bad_config_leaves_no_run_at_all(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyexp", "model.neurons=0"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert result.returncode == 2
@@ -45,10 +45,6 @@ def test_bad_config_leaves_no_run_at_all(run_tinyexp, tmp_path):
 
 
 def test_unusable_tracking_store_fails_before_training(tmp_path):
-    import os
-    import subprocess
-    import sys
-
     env = dict(os.environ, TINYEXP_CACHE_DIR=str(tmp_path / "cache"))
     result = subprocess.run([sys.executable, "-m", "tinyexp", "tracking.uri=bogus://nowhere"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)

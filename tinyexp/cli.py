@@ -46,7 +46,7 @@ def _schema_keys(group: str) -> list[str]:
     return sorted(f.name for f in dataclasses.fields(node.default_factory()))  # type: ignore[misc]
 
 
-def explain(exc: Exception, override_hint: str = "") -> str:
+def explain(exc: Exception) -> str:
     """Hydra's and OmegaConf's multi-line errors as one actionable line."""
     from hydra.errors import MissingConfigException
 

@@ -141,6 +141,10 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 LOSSES = ("mse", "mae")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 DATASETS = ("sine",)
+# A sweep id is quoted into MLflow filter strings (sweep.py, report.py), so it may hold no
+# character that could end or escape the quoted literal.
+SWEEP_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+SWEEP_ID_RULE = "use 1-64 letters, digits, '_', '.' or '-'"
 
 
 def register_schema() -> None:
@@ -199,8 +203,8 @@ def validate(cfg: DictConfig) -> None:
         _require(b[key] > 0, f"board.{key}", b[key], "must be a positive integer")
 
     if cfg.sweep.id is not None:
-        _require(re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", str(cfg.sweep.id)) is not None, "sweep.id", cfg.sweep.id,
-                 "use 1-64 letters, digits, '_', '.' or '-'")
+        _require(SWEEP_ID_PATTERN.fullmatch(str(cfg.sweep.id)) is not None, "sweep.id", cfg.sweep.id,
+                 SWEEP_ID_RULE)
 
     dev = cfg.device
     _require(0 < dev.invokes <= 1000, "device.invokes", dev.invokes, "must be 1..1000 (the protocol's BENCH limit)")

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from tinyexp.config import QuantMode
-from tinyexp.errors import TinyexpError
+from tinyexp.errors import TinyexpError, first_line
 from tinyexp.native_output import capture_native_stderr
 
 
@@ -74,6 +74,6 @@ def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibrat
             warnings.simplefilter("ignore")
             model = bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; the message is what matters
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(str(exc)) or type(exc).__name__
         raise TinyexpError(f"TFLite conversion ({mode.value}) failed: {first}") from exc
     return strip_strings(model) if strip else model

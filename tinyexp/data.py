@@ -8,6 +8,7 @@ split is identical across runs, machines and quantisation modes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +37,8 @@ def _sine(samples: int, x_min: float, x_max: float, noise: float, seed: int) -> 
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def make_dataset(cfg) -> Dataset:  # noqa: ANN001 - a DatasetConfig node
-    """Generate and split the configured dataset."""
+def make_dataset(cfg: Any) -> Dataset:
+    """Generate and split the dataset a DatasetConfig node describes."""
     if cfg.name != "sine":
         raise ConfigError(f"dataset.name={cfg.name!r} is invalid: allowed values are sine")
     x, y = _sine(cfg.samples, cfg.x_min, cfg.x_max, cfg.noise, cfg.seed)

@@ -18,6 +18,7 @@ import numpy as np
 from filelock import FileLock
 from omegaconf import DictConfig
 
+from agent.client import write_transcript
 from agent.session import Measurement, MeasurementError, measure_board
 from tinyexp.config import DeviceKind, to_container
 from tinyexp.data import Dataset
@@ -125,10 +126,10 @@ def measure(cfg: DictConfig, model: bytes, stats: ModelStats, host: HostModel, d
             m = measure_board(port, model, raw_inputs, warmup=dev.warmup, invokes=dev.invokes, baud=dev.baud,
                               timeout_s=dev.timeout_s, retries=dev.retries)
     except MeasurementError as exc:  # keep what the board said up to the failure
-        transcript.write_text("\n".join(exc.transcript) + "\n")
+        write_transcript(transcript, exc.transcript)
         record.artifacts.append(transcript)
         raise
-    transcript.write_text("\n".join(m.transcript) + "\n")
+    write_transcript(transcript, m.transcript)
     timings = workdir / "per_invoke_timings.csv"
     timings.write_text("invoke,latency_us,cycles\n" + "".join(
         f"{i},{us},{cyc}\n" for i, (us, cyc) in enumerate(zip(m.per_invoke_us, m.per_invoke_cycles))))

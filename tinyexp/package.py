@@ -8,8 +8,9 @@ built.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
+
+from agent.protocol import crc32  # the CRC the board reports for its model: one implementation
 
 HEADER_NAME = "model_data.h"
 SOURCE_NAME = "model_data.cc"
@@ -25,11 +26,6 @@ class CArray:
 
     def files(self) -> dict[str, str]:
         return {HEADER_NAME: self.header, SOURCE_NAME: self.source}
-
-
-def crc32(data: bytes) -> int:
-    """CRC-32 (IEEE 802.3), the same function the firmware and protocol use."""
-    return zlib.crc32(data) & 0xFFFFFFFF
 
 
 def _hex_rows(data: bytes) -> str:

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from tinyexp.config import SWEEP_ID_PATTERN, SWEEP_ID_RULE
 from tinyexp.errors import TinyexpError
+from tinyexp.sweep import ROLE_TAG, SWEEP_TAG
 
 Row = dict[str, Any]
 
 PUBLISHED_CSV = Path(__file__).with_name("reference_data") / "dokic2020_tables.csv"
 FLOAT32 = "float32"
-SWEEP_ROLE_TAG = "tinyexp.role"
 _MODE_ORDER = ("none", "float16", "dynamic", "int8")
 _RUN_TAGS = ("latency_source", "deployable", "fits_flash", "fits_ram", "not_deployed_reason", "kernel_dtype",
              "tflm_runs")
@@ -85,7 +86,7 @@ def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: 
         "run_id": run_id,
         "run_name": run_name,
         "start_time_ms": start_time_ms,
-        "sweep_id": tags.get("sweep_id"),
+        "sweep_id": tags.get(SWEEP_TAG),
         "config": tuple(sorted((k, v) for k, v in params.items() if not k.startswith(_LAUNCH_PARAMS))),
         "model": "-".join(str(w) for w in layers),
         "n": widths[0] if len(set(widths)) == 1 else None,
@@ -129,8 +130,8 @@ def _search(client: Any, experiment_id: str, filter_string: str, limit: int | No
 
 def collect_runs(client: Any, experiment_id: str, sweep_id: str | None) -> list[Row]:
     """Finished job runs of the experiment (of one sweep if given), latest per configuration."""
-    query = "attributes.status = 'FINISHED'" + (f" and tags.sweep_id = '{sweep_id}'" if sweep_id else "")
-    runs = [r for r in _search(client, experiment_id, query) if r.data.tags.get(SWEEP_ROLE_TAG) != "sweep"]
+    query = "attributes.status = 'FINISHED'" + (f" and tags.{SWEEP_TAG} = '{sweep_id}'" if sweep_id else "")
+    runs = [r for r in _search(client, experiment_id, query) if r.data.tags.get(ROLE_TAG) != "sweep"]
     return latest_per_config(
         row_from_run(r.data.params, r.data.metrics, r.data.tags, run_id=r.info.run_id,
                      run_name=r.info.run_name or r.info.run_id, start_time_ms=r.info.start_time or 0)
@@ -139,13 +140,13 @@ def collect_runs(client: Any, experiment_id: str, sweep_id: str | None) -> list[
 
 def latest_sweep_id(client: Any, experiment_id: str) -> str | None:
     """The sweep of the most recently started run that belongs to a sweep, if any."""
-    runs = _search(client, experiment_id, "tags.sweep_id LIKE '%'", limit=1)
-    return runs[0].data.tags["sweep_id"] if runs else None
+    runs = _search(client, experiment_id, f"tags.{SWEEP_TAG} LIKE '%'", limit=1)
+    return runs[0].data.tags[SWEEP_TAG] if runs else None
 
 
 def sweep_parent_run_id(client: Any, experiment_id: str, sweep_id: str) -> str | None:
     """The sweep's parent run, where the report is logged; None for a sweep without one."""
-    query = f"tags.`{SWEEP_ROLE_TAG}` = 'sweep' and tags.sweep_id = '{sweep_id}'"
+    query = f"tags.`{ROLE_TAG}` = 'sweep' and tags.{SWEEP_TAG} = '{sweep_id}'"
     runs = _search(client, experiment_id, query, limit=1)
     return runs[0].info.run_id if runs else None
 
@@ -490,8 +491,8 @@ def _report(args: argparse.Namespace) -> int:
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is None:
         raise ReportError(f"no experiment '{args.experiment}' in {uri}")
-    if args.sweep and "'" in args.sweep:
-        raise ReportError(f"--sweep {args.sweep!r} is invalid: a sweep id has no quotes")
+    if args.sweep and SWEEP_ID_PATTERN.fullmatch(args.sweep) is None:
+        raise ReportError(f"--sweep {args.sweep!r} is invalid: {SWEEP_ID_RULE}")
     sweep = args.sweep or latest_sweep_id(client, experiment.experiment_id)
     rows = collect_runs(client, experiment.experiment_id, sweep)
     if not rows:

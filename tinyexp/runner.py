@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tinyexp import convert as convert_stage
 from tinyexp import evaluate as evaluate_stage
 from tinyexp import sweep
-from tinyexp.config import QuantMode, to_container, validate
+from tinyexp.config import QuantMode, hidden_widths, to_container, validate
 from tinyexp.data import Dataset, make_dataset
 from tinyexp.fit import check_fit
 from tinyexp.measure import check_device_ready, measure
@@ -98,8 +98,6 @@ def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tf
 
 
 def _describe(cfg: DictConfig) -> str:
-    from tinyexp.config import hidden_widths
-
     widths = [cfg.model.inputs, *hidden_widths(cfg.model), cfg.model.outputs]
     return f"dense {'-'.join(str(w) for w in widths)}, quant={QuantMode(cfg.quant.mode).value}" + (
         ", per-channel" if cfg.quant.per_channel else ", per-tensor")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,15 @@ def sweep_id(cfg: Any, sweep_dir: str) -> str:
 
     The same command line gives the same id, so running a sweep again resumes it. Hydra
     writes the command line's overrides to multirun.yaml in the sweep directory before any
-    job starts; where it cannot be read, the directory (a timestamp) names the sweep.
+    job starts; where it cannot be read, the directory (a timestamp) names the sweep. A
+    derived id follows the rule validate() applies to `sweep.id` (SWEEP_ID_PATTERN), since
+    it is quoted into MLflow filter strings the same way.
     """
     if cfg.sweep.id:
         return str(cfg.sweep.id)
     saved = Path(sweep_dir) / "multirun.yaml"
     if not saved.exists():
-        return "sweep-" + "_".join(Path(sweep_dir).parts[-2:])
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", "sweep-" + "_".join(Path(sweep_dir).parts[-2:]))[:64]
     overrides = OmegaConf.load(saved).hydra.overrides.task
     kept = sorted(str(o) for o in overrides if not str(o).lstrip("+~").startswith(_UNHASHED_OVERRIDES))
     return "sweep-" + hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]

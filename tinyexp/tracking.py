@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping
 
 from filelock import FileLock
 
-from tinyexp.errors import TinyexpError
+from tinyexp.errors import TinyexpError, first_line
 
 DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
@@ -31,6 +31,7 @@ def default_tracking_uri(base: Path | None = None) -> str:
 
 
 def default_artifact_root(base: Path | None = None) -> str:
+    """file: URI of mlruns/artifacts beside the default store, for experiments tinyexp creates."""
     return ((base or Path.cwd()) / DEFAULT_STORE_DIR / "artifacts").resolve().as_uri()
 
 
@@ -63,7 +64,7 @@ def configure(uri: str | None, experiment: str) -> str:
             artifact_root = None if uri else default_artifact_root()
             return mlflow.create_experiment(experiment, artifact_location=artifact_root)
     except Exception as exc:  # MLflow raises many types for a store it cannot open
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(str(exc)) or type(exc).__name__
         raise TinyexpError(f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
 
 
@@ -141,7 +142,7 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
         raise
     except BaseException as exc:
         status = "FAILED"
-        record.tags["error"] = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+        record.tags["error"] = (first_line(str(exc)) or type(exc).__name__)[:500]
         record.tags["error_type"] = type(exc).__name__
         raise
     finally:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from tinyexp.errors import DeviceError, TinyexpError
+from tinyexp.errors import DeviceError, TinyexpError, first_line
 
 INSTALL_URL = "https://arduino.github.io/arduino-cli/latest/installation/"
 QUERY_TIMEOUT_S = 60.0
@@ -202,12 +202,8 @@ def _query(argv: list[str], timeout_s: float) -> Any:
     out = _run(argv, timeout_s)
     if out.returncode != 0 or out.data is None:
         detail = out.error() or f"exit status {out.returncode}, no JSON output"
-        raise TinyexpError(f"arduino-cli {_verb(argv)} failed: {_first_line(detail)}")
+        raise TinyexpError(f"arduino-cli {_verb(argv)} failed: {first_line(detail)}")
     return out.data
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -253,7 +249,7 @@ def _compile_error(data: dict[str, Any], stderr: str, fqbn: str) -> TinyexpError
     log = data.get("compiler_err") or ""
     errors = [ln.strip() for ln in log.splitlines() if re.search(r":\s*(fatal )?error:", ln)]
     detail = errors[:ERROR_LINES] or [ln for ln in log.splitlines() if ln.strip()][-ERROR_LINES:]
-    summary = data.get("error") or _first_line(stderr) or "compile failed"
+    summary = data.get("error") or first_line(stderr) or "compile failed"
     return TinyexpError(f"arduino-cli compile failed for {fqbn}: {summary.strip()}"
                         + ("; " + " | ".join(detail) if detail else ""))
 
@@ -262,7 +258,7 @@ def parse_compile(data: Any, build_dir: PathLike, fqbn: str, stderr: str = "") -
     """A BuildResult from ``compile --format json``; a failed build raises TinyexpError."""
     if not isinstance(data, dict) or "success" not in data:
         raise TinyexpError(f"arduino-cli compile for {fqbn} printed no result: "
-                           f"{_first_line(stderr) or 'no JSON output'}")
+                           f"{first_line(stderr) or 'no JSON output'}")
     if not data["success"]:
         raise _compile_error(data, stderr, fqbn)
     builder = data.get("builder_result") or {}
@@ -356,7 +352,7 @@ def upload_sketch(sketch_dir: PathLike, fqbn: str, port: str, build_dir: PathLik
     out = _run(upload_command(find_cli(cli), fqbn, port, build_dir, sketch_dir), timeout_s)
     if out.returncode != 0:
         raise DeviceError(f"arduino-cli upload to {port} failed: "
-                          f"{_first_line(out.error()) or f'exit status {out.returncode}'}; "
+                          f"{first_line(out.error()) or f'exit status {out.returncode}'}; "
                           "check the port, close any serial monitor, or double-tap the "
                           "board's reset button and retry")
     return parse_upload_port(out.data) or port
