@@ -118,6 +118,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path) -> str:
     trained = train(cfg.model, cfg.train, cfg.dataset, data)
     record.metric("train_seconds", trained.train_seconds)
     record.metric("val_mse", trained.val_mse)
+    record.metric("train_final_batch_loss", trained.final_train_loss)
     record.tags["train_cache"] = "hit" if trained.from_cache else "miss"
     record.tags["train_cache_key"] = trained.cache_key
 
@@ -191,7 +192,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     record = RunRecord()
     if sweep_dir is not None:
         sweep_name = sweep.sweep_id(cfg, sweep_dir)
-        parent_id = sweep.ensure_parent(client, experiment_id, sweep_name, Path(sweep_dir))
+        parent_id = sweep.ensure_parent(client, experiment_id, sweep_name)
         record.tags[sweep.SWEEP_TAG] = sweep_name
         duplicate = sweep.finished_duplicate(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
         if duplicate is not None:

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ HASH_TAG = "config_hash"
 HOST_TAG = "tinyexp.host"
 PID_TAG = "tinyexp.pid"
 _UNHASHED_GROUPS = ("tracking", "sweep")
+_PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 
 
@@ -97,10 +99,17 @@ def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str)
     return runs[0].info.run_id if runs else None
 
 
-def ensure_parent(client: Any, experiment_id: str, sweep: str, lock_dir: Path) -> str:
-    """The sweep's parent run id, created once even when jobs start in parallel."""
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_dir / ".tinyexp-sweep.lock")):
+def _parent_lock(tracking_uri: str, experiment_id: str, sweep: str) -> FileLock:
+    """One lock per (store, experiment, sweep) on this machine, whichever command holds it."""
+    key = hashlib.sha256(f"{tracking_uri}\n{experiment_id}\n{sweep}".encode()).hexdigest()[:16]
+    _PARENT_LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(_PARENT_LOCK_DIR / f"{key}.lock"))
+
+
+def ensure_parent(client: Any, experiment_id: str, sweep: str) -> str:
+    """The sweep's parent run id, created once even when jobs, or whole commands with the
+    same sweep id, start in parallel on this machine."""
+    with _parent_lock(str(client.tracking_uri), experiment_id, sweep):
         found = client.search_runs([experiment_id], max_results=1,
                                    filter_string=f"tags.{ROLE_TAG} = 'sweep' and tags.{SWEEP_TAG} = '{sweep}'")
         if found:
