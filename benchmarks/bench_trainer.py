@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None:
         cfg.train.seed = args.seed
     data = make_dataset(cfg.dataset)
+    started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     machine = machine_info()
     warm_up_tensorflow()
 
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     widths = hidden_widths(cfg.model)
     config = {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "date": started,
         "network": "-".join(str(w) for w in [cfg.model.inputs, *widths, cfg.model.outputs]),
         "split_sizes": f"{len(data.train.x)}/{len(data.validation.x)}/{len(data.test.x)}",
         "epochs": args.epochs,
