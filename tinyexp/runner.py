@@ -23,7 +23,7 @@ from tinyexp import evaluate as evaluate_stage
 from tinyexp import sweep
 from tinyexp.config import QuantMode, hidden_widths, to_container, validate
 from tinyexp.data import Dataset, make_dataset
-from tinyexp.fit import check_fit
+from tinyexp.fit import FitCheck, check_fit
 from tinyexp.measure import check_device_ready, measure
 from tinyexp.package import to_c_array
 from tinyexp.provenance import provenance_tags
@@ -103,11 +103,11 @@ def _describe(cfg: DictConfig) -> str:
         ", per-channel" if cfg.quant.per_channel else ", per-tensor")
 
 
-def _refusal(model: ConvertedModel, cfg: DictConfig) -> str | None:
+def _refusal(model: ConvertedModel, fit: FitCheck, board_name: str) -> str | None:
     """Why this model cannot be deployed to the configured board; None if it can."""
     if not model.support.runs:
         return f"TFLM cannot run this {model.stats.kernel_dtype} model: {model.support.reason}"
-    return check_fit(model.stats.model_bytes, model.support.arena_bytes, cfg.board).reason(cfg.board.name)
+    return fit.reason(board_name)
 
 
 def execute(cfg: DictConfig, record: RunRecord, workdir: Path) -> str:
@@ -142,7 +142,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path) -> str:
     description = _describe(cfg)
     record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, trained, description))
 
-    refusal = _refusal(model, cfg)
+    refusal = _refusal(model, fit, cfg.board.name)
     record.tags["deployable"] = str(refusal is None).lower()
     if refusal is not None:
         record.tags["not_deployed_reason"] = refusal[:5000]
