@@ -106,3 +106,25 @@ def test_parallel_sweep_loses_no_run_in_a_fresh_sqlite_store(tmp_path):
     assert jobs == Counter({"8": 1, "10": 1, "12": 1, "14": 1})
     assert all(r.info.status == "FINISHED" for r in runs)
     assert sum(r.data.tags.get("tinyexp.role") == "sweep" for r in runs) == 1
+
+
+def test_sigterm_ends_the_open_run_as_killed(tmp_path):
+    (tmp_path / "mlruns").mkdir()
+    store_client(tmp_path).search_experiments()
+    env = dict(os.environ, TINYEXP_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "tinyexp", "model.neurons=8", "train.epochs=40000"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not [r for r in store_runs(tmp_path) if r.info.status == "RUNNING"]:
+            assert time.monotonic() < deadline and proc.poll() is None, "the job never started its run"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    [run] = store_runs(tmp_path)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["error"] == "interrupted"
