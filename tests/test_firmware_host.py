@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.protocol import decode_line
+
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 HARNESS = FIRMWARE / "build" / "txp_host_harness"
@@ -75,14 +77,6 @@ def _received_with_expectations(lines: list[str]) -> list[tuple[int, str, str | 
     return found
 
 
-def _decode_line():
-    try:
-        from agent.protocol import decode_line
-    except ImportError as exc:
-        pytest.skip(f"agent/protocol.py (decode_line) is not importable yet: {exc}")
-    return decode_line
-
-
 @pytest.mark.parametrize("transcript", TRANSCRIPTS, ids=lambda p: p.name)
 def test_cpp_decoder_matches_transcript(harness, transcript):
     decoded, _ = _run(harness, transcript)
@@ -94,7 +88,6 @@ def test_cpp_decoder_matches_transcript(harness, transcript):
 
 @pytest.mark.parametrize("transcript", TRANSCRIPTS, ids=lambda p: p.name)
 def test_cpp_decoder_matches_python_decoder(harness, transcript):
-    decode_line = _decode_line()
     decoded, _ = _run(harness, transcript)
     for number, text, _ in _received_with_expectations(_read(transcript)):
         python = decode_line(text)
