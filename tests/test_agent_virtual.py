@@ -43,7 +43,7 @@ def _stub_latency(model: bytes, board: dict) -> _StubEstimate:
 def agent_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny 3 -> 64 -> 20 models (64 x 20 weights: enough for the converter to quantise them): float32, full int8, and dynamic-range (which TFLM refuses)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
     tf.keras.utils.set_random_seed(0)
     net = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(64, activation="relu"),
                                tf.keras.layers.Dense(20)])
@@ -94,7 +94,6 @@ def test_measure_virtual_board_process_end_to_end(agent_models: dict[str, Path],
 
 
 def test_virtual_board_process_uses_the_latency_model_by_default(agent_models: dict[str, Path]) -> None:
-    pytest.importorskip("tinyexp.latency")
     from tinyexp.boards import load_board
 
     model = agent_models["float32"].read_bytes()
