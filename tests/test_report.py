@@ -176,3 +176,14 @@ def test_rows_from_widths_and_per_channel() -> None:
     row = report.row_from_run(params, {"test_mse": 1.0}, {}, run_id="r", run_name="r", start_time_ms=0)
     assert (row["model"], row["n"], row["variant"]) == ("1-64-32-1", None, "int8_per_channel")
     assert report.hidden_to_hidden_weights("1-64-64-1") == 4096
+
+
+def test_header_says_how_far_estimates_are_trusted():
+    from tinyexp.report import _loo_fact
+
+    rows = [{"latency_source": "estimate", "latency_estimate_loo_max_error_pct": 6.75},
+            {"latency_source": "estimate"},
+            {"latency_source": "not_measured"}]
+    fact = _loo_fact(rows)
+    assert "worst 6.8%" in fact and "1 estimates have none" in fact
+    assert _loo_fact([{"latency_source": "measured"}]) is None

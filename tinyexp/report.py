@@ -40,7 +40,8 @@ _LAUNCH_PARAMS = ("sweep.", "tracking.")
 _PAGE_RUNS = 1000
 _MODEL_COLUMNS = ("n", "model", "board")
 _ESTIMATE_NOTE = ("latency_source=estimate: fitted to published measurements and computed on the virtual board, "
-                  "not measured on hardware")
+                  "not measured on hardware. Where an estimate sits beside the very measurements it was fitted "
+                  "to, agreement is by construction; the leave-one-out error says how far it is trusted")
 
 
 class ReportError(TinyexpError):
@@ -430,8 +431,20 @@ def _header(rows: Sequence[Row], ctx: ReportContext) -> list[str]:
         "- Latency source: " + ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())),
         f"- Published numbers: `tinyexp/reference_data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)",
         f"- Note: {_ESTIMATE_NOTE}." if "estimate" in sources else None,
+        _loo_fact(rows),
     ]
     return [f"# tinyexp report: {ctx.sweep_id or ctx.experiment or 'runs'}", "", *filter(None, facts), ""]
+
+
+def _loo_fact(rows: Sequence[Row]) -> str | None:
+    """The worst leave-one-out error among the estimates shown, as the runs recorded it."""
+    estimates = [r for r in rows if r.get("latency_source") == "estimate"]
+    errors = [float(r["latency_estimate_loo_max_error_pct"]) for r in estimates
+              if not _missing(r.get("latency_estimate_loo_max_error_pct"))]
+    unvalidated = len(estimates) - len(errors)
+    parts = [f"worst {max(errors):.1f}% (as recorded on the runs)"] if errors else []
+    parts += [f"{unvalidated} estimates have none (transferred from another source, unvalidated)"] if unvalidated else []
+    return "- Latency estimates' leave-one-out error: " + "; ".join(parts) if parts else None
 
 
 def _section(table: Table, figure: str | None = None) -> list[str]:
