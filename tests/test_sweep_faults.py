@@ -37,10 +37,11 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
     proc = _start(tmp_path)
     deadline = time.monotonic() + 240
     try:
-        while time.monotonic() < deadline:  # wait until one job finished and the next is running
-            statuses = Counter(r.info.status for r in _jobs(tmp_path))
-            if statuses["FINISHED"] >= 1 and statuses["RUNNING"] >= 1:
-                break
+        while time.monotonic() < deadline:  # wait until one job finished and the next just started
+            jobs = _jobs(tmp_path)
+            fresh = [r for r in jobs if r.info.status == "RUNNING" and time.time() * 1000 - r.info.start_time < 1500]
+            if fresh and any(r.info.status == "FINISHED" for r in jobs):
+                break  # a run a second old has seconds of training ahead: the kill lands inside it
             assert proc.poll() is None, proc.stdout.read()
             time.sleep(0.2)
         else:
