@@ -9,18 +9,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import struct
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import numpy as np
-
 from agent import protocol as p
+from agent.board_process import board_process
 from agent.client import write_transcript
+from agent.errors import DeviceError
 from agent.session import Measurement, MeasurementError, measure_board
-from tinyexp.errors import TinyexpError
-from tinyexp.tflm_runtime import TflmModel
+
+# The virtual board is tinyexp's (it needs TFLM and the latency estimate); the agent starts it
+# as a process by module name and never imports it, so the agent runs without tinyexp.
+VIRTUAL_BOARD_MODULE = "tinyexp.device.virtual_board"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     target = ap.add_mutually_exclusive_group(required=True)
     target.add_argument("--port", help="serial port or pyserial URL of the board")
     target.add_argument("--virtual", action="store_true", help="start the virtual board")
-    ap.add_argument("--board", default="nano33ble", help="board for --virtual (conf/board/)")
+    ap.add_argument("--board", default="nano33ble",
+                    help="--virtual: a board name of tinyexp's conf/board/, or its JSON description")
     ap.add_argument("--latency-us", type=float, help="--virtual: fixed latency instead of the model")
     ap.add_argument("--model", type=Path, required=True, help="the .tflite model on the board")
     ap.add_argument("--warmup", type=int, default=5)
@@ -47,26 +49,17 @@ def _port(args: argparse.Namespace) -> Iterator[str]:
     if not args.virtual:
         yield args.port
         return
-    from agent.virtual_board import VirtualBoard, board_from_arg
-
-    with VirtualBoard.start(args.model, board_from_arg(args.board), latency_us=args.latency_us) as vb:
-        yield vb.port
-
-
-def _zero_samples(model: bytes, k: int) -> np.ndarray:
-    """k all-zero inputs in the model's input dtype (the host reads it with TFLM itself)."""
-    try:
-        tflm = TflmModel(model, 16 * 1024 * 1024)
-    except struct.error as exc:
-        raise TinyexpError(f"the model file is not a TFLite flatbuffer: {exc}") from exc
-    return np.zeros((k, int(np.prod(tflm.input_shape))), dtype=tflm.input_dtype)
+    cmd = [sys.executable, "-m", VIRTUAL_BOARD_MODULE, "--model", str(args.model), "--board", args.board]
+    cmd += ["--latency-us", repr(args.latency_us)] if args.latency_us is not None else []
+    with board_process(cmd) as port:
+        yield port
 
 
 def _report(m: Measurement, full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"identity": m.identity, "info": m.info, "stats": m.stats}
     if full:
         out |= {"per_invoke_us": m.per_invoke_us, "per_invoke_cycles": m.per_invoke_cycles,
-                "outputs": m.outputs.tolist()}
+                "outputs": m.outputs}
     return out
 
 
@@ -77,15 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model = args.model.read_bytes()
         with _port(args) as port:
-            m = measure_board(port, model, _zero_samples(model, args.samples), args.warmup,
-                              args.invokes, args.baud, args.timeout, args.retries)
+            m = measure_board(port, model, args.samples, warmup=args.warmup, invokes=args.invokes,
+                              baud=args.baud, timeout_s=args.timeout, retries=args.retries)
         transcript = m.transcript
         print(json.dumps(_report(m, args.json), indent=2))
         return 0
     except MeasurementError as exc:
         transcript = exc.transcript
         return _fail(exc)
-    except (TinyexpError, OSError) as exc:
+    except (DeviceError, OSError) as exc:
         return _fail(exc)
     finally:
         if args.transcript and transcript:

@@ -16,11 +16,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, Sequence
 
-import numpy as np
 import serial
 
 from agent import protocol as p
-from tinyexp.errors import DeviceError
+from agent.errors import DeviceError
 
 _READ_SLICE_S = 0.05  # longest a single read blocks; the deadline is checked between reads
 _READ_MAX_BYTES = 4096  # most taken from the port at once, however much a chatty board queued
@@ -150,15 +149,15 @@ class BoardClient:
                 f"{info['model_crc32']} ({info['model_bytes']} bytes), host model crc32="
                 f"{host_crc} ({len(model_bytes)} bytes); flash the model being measured")
 
-    def set_input(self, values: np.ndarray | Sequence[float], dtype: str) -> None:
-        """Store one input sample on the board, at most 16 values per IN line."""
+    def set_input(self, values: Sequence[float], dtype: str) -> None:
+        """Store one input sample (a flat sequence) on the board, at most 16 values per IN line."""
         info = self.info()
-        flat = np.asarray(values).reshape(-1)
-        if dtype != info["in_dtype"] or flat.size != int(info["in_len"]):
+        flat = list(values)
+        if dtype != info["in_dtype"] or len(flat) != int(info["in_len"]):
             raise DeviceError(
-                f"input mismatch for the board on {self.port}: host gives {flat.size} x {dtype}, "
+                f"input mismatch for the board on {self.port}: host gives {len(flat)} x {dtype}, "
                 f"the model takes {info['in_len']} x {info['in_dtype']}")
-        tokens = p.encode_values(flat.tolist(), dtype)
+        tokens = p.encode_values(flat, dtype)
         for off in range(0, len(tokens), p.MAX_VALUES_PER_LINE):
             chunk = tokens[off:off + p.MAX_VALUES_PER_LINE]
             ok = self._request("IN", (str(off), *chunk)).ok
@@ -166,7 +165,7 @@ class BoardClient:
                 raise self._error("IN", f"board stored n={ok.get('n')} of {len(chunk)} values",
                                   "a firmware bug")
 
-    def run(self) -> tuple[np.ndarray, float, int]:
+    def run(self) -> tuple[list[float] | list[int], float, int]:
         """One invoke on the stored input: (raw outputs, invoke microseconds, cycles or -1)."""
         info = self.info()
         dtype, out_len = info["out_dtype"], int(info["out_len"])
@@ -292,20 +291,20 @@ class BoardClient:
         return DeviceError(f"{self.port}: {verb}: {problem}; likely causes: {causes}")
 
 
-def _assemble(data: list[dict[str, str]], dtype: str, out_len: int) -> np.ndarray:
-    """The output tensor from RUN's DATA lines; every index exactly once, or ValueError."""
-    out = np.zeros(out_len, dtype=np.dtype(dtype))
-    filled = np.zeros(out_len, dtype=bool)
+def _assemble(data: list[dict[str, str]], dtype: str, out_len: int) -> list[float] | list[int]:
+    """The output tensor (flat) from RUN's DATA lines; every index exactly once, or ValueError."""
+    out: list = [None] * out_len
     for fields in data:
         off = p.parse_uint(fields["off"], 0, max(out_len - 1, 0))
         values = p.decode_values(fields["v"].split(","), dtype)
-        if off + values.size > out_len or filled[off:off + values.size].any():
-            raise ValueError(f"DATA off={off} with {values.size} values overlaps or overflows "
+        end = off + len(values)
+        if end > out_len or any(v is not None for v in out[off:end]):
+            raise ValueError(f"DATA off={off} with {len(values)} values overlaps or overflows "
                              f"{out_len} outputs")
-        out[off:off + values.size] = values
-        filled[off:off + values.size] = True
-    if not filled.all():
-        raise ValueError(f"only {int(filled.sum())} of {out_len} outputs received")
+        out[off:end] = values
+    missing = out.count(None)
+    if missing:
+        raise ValueError(f"only {out_len - missing} of {out_len} outputs received")
     return out
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Sequence, Union
 
-import numpy as np
 
 PROTO_VERSION = 1
 MAX_LINE_BYTES = 200  # terminator included, both directions
@@ -84,10 +83,10 @@ def encode_values(values: Iterable[float], dtype: str) -> list[str]:
     return [encode(v) for v in values]
 
 
-def decode_values(tokens: Sequence[str], dtype: str) -> np.ndarray:
+def decode_values(tokens: Sequence[str], dtype: str) -> list[float] | list[int]:
     """Tensor values of ``dtype`` from their tokens; ValueError on any malformed token."""
     decode = {"float32": decode_f32, "int8": decode_i8}[_check_dtype(dtype)]
-    return np.array([decode(t) for t in tokens], dtype=np.dtype(dtype))
+    return [decode(t) for t in tokens]
 
 
 def _check_dtype(dtype: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+from typing import Sequence
 
 from agent import protocol as p
 from agent.client import BoardClient
-from tinyexp.errors import DeviceError
+from agent.errors import DeviceError
 
 
 class MeasurementError(DeviceError):
@@ -34,35 +34,40 @@ class Measurement:
     stats: dict[str, float]
     per_invoke_us: list[float]
     per_invoke_cycles: list[float]
-    outputs: np.ndarray
+    outputs: list[list[float] | list[int]]
     transcript: list[str]
 
 
-def measure_board(port: str, model_bytes: bytes, samples: np.ndarray, warmup: int = 5,
-                  invokes: int = 100, baud: int = p.DEFAULT_BAUD, timeout_s: float = 20.0,
+def measure_board(port: str, model_bytes: bytes, samples: Sequence[Sequence[float]] | int,
+                  sample_dtype: str | None = None, warmup: int = 5, invokes: int = 100,
+                  baud: int = p.DEFAULT_BAUD, timeout_s: float = 20.0,
                   retries: int = 3) -> Measurement:
     """Measure the model on the board at ``port``.
 
-    ``samples`` has shape [k, in_len] and is already in the model's input dtype (float32 or
-    int8); the returned ``outputs`` has shape [k, out_len] in the raw output dtype.
-    Raises DeviceError if the port cannot be opened, MeasurementError (a DeviceError with the
-    transcript) if the board cannot be reached, holds another model, or refuses it.
+    ``samples`` is k flat inputs already in the model's input dtype, named by
+    ``sample_dtype`` ('float32' or 'int8'), or a count k of all-zero inputs in whatever dtype
+    the board's model takes. The returned ``outputs`` holds k flat outputs in the raw output
+    dtype. Raises DeviceError if the port cannot be opened, MeasurementError (a DeviceError
+    with the transcript) if the board cannot be reached, holds another model, or refuses it.
     """
-    samples = np.asarray(samples)
-    if samples.ndim != 2 or samples.shape[0] < 1:
-        raise DeviceError(f"parity samples must have shape [k, in_len] with k >= 1, "
-                          f"got {samples.shape}")
+    count = samples if isinstance(samples, int) else len(samples)
+    if count < 1:
+        raise DeviceError(f"at least one parity sample is needed, got {count}")
+    if not isinstance(samples, int) and sample_dtype is None:
+        raise DeviceError("sample_dtype must name the dtype of the given samples")
     with BoardClient(port, baud=baud, timeout_s=timeout_s, retries=retries) as client:
         try:
             identity = client.hello()
             info = client.info()
             client.verify_model(model_bytes)
+            if isinstance(samples, int):
+                samples, sample_dtype = [[0] * int(info["in_len"])] * count, info["in_dtype"]
             outputs = []
             for sample in samples:
-                client.set_input(sample, samples.dtype.name)
+                client.set_input(sample, str(sample_dtype))
                 outputs.append(client.run()[0])
             bench = client.bench(warmup, invokes, raw=True)
         except DeviceError as exc:
             raise MeasurementError(str(exc), list(client.transcript)) from exc
     return Measurement(identity, info, bench.stats, bench.per_invoke_us, bench.per_invoke_cycles,
-                       np.stack(outputs), list(client.transcript))
+                       outputs, list(client.transcript))

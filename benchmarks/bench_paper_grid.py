@@ -127,7 +127,7 @@ def select_jobs(grid: list[Job], subset: int | None) -> tuple[list[Job], list[st
 
 
 # Creates tinyexp's default MLflow store (mlruns/mlflow.db under the cwd) with tinyexp's own code.
-INIT_STORE_CODE = "from tinyexp.tracking import configure; configure(None, 'tinyexp')"
+INIT_STORE_CODE = "from tinyexp.tracking.store import configure; configure(None, 'tinyexp')"
 
 
 def run_tinyexp(jobs_parallel: int, overrides: list[str], workdir: Path, init_store: bool) -> SideResult:
@@ -287,7 +287,7 @@ def print_report(header: dict[str, Any], tinyexp: SideResult, naive: SideResult,
         verdict += " (subset only, not the target's full grid)"
     print(f"speed ratio (naive / tinyexp): {ratio_text}   target >= {SPEED_TARGET_RATIO:g}x: {verdict}")
     print(f"sizes agree in order of magnitude for every job: {'yes' if summary['sizes_agree'] else 'NO'}")
-    for err in tinyexp.errors + naive.errors:
+    for err in tinyexp.core.errors + naive.errors:
         print(f"problem: {err}")
     print("note: wall clock on a shared machine; other work on the same cores makes these numbers noisy.")
 
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     tinyexp.jobs_total = len(jobs)
     tinyexp.jobs_ok = sum(1 for j in jobs if tinyexp_found.get(j, {}).get("status") == "FINISHED")
     if tinyexp.jobs_ok < len(jobs):
-        tinyexp.errors.append(f"only {tinyexp.jobs_ok} of {len(jobs)} tinyexp jobs FINISHED; see {tinyexp.log_path}")
+        tinyexp.core.errors.append(f"only {tinyexp.jobs_ok} of {len(jobs)} tinyexp jobs FINISHED; see {tinyexp.log_path}")
 
     naive, naive_found = run_naive(jobs, workdir, args.naive_timeout_seconds)
     header["load_average_1min_end"] = load_average_1min()

@@ -1,6 +1,6 @@
 """Benchmark: tinyexp's XLA-compiled trainer against the study's plain `model.fit`.
 
-Why this exists: tinyexp replaces Keras `fit` with `tinyexp.train.fit_compiled` because, for
+Why this exists: tinyexp replaces Keras `fit` with `tinyexp.model.train.fit_compiled` because, for
 the study's tiny 1-16-16-1 network, `fit` spends nearly all its time in per-step Python
 overhead. Our issue sets two targets for that replacement, and this script checks both on
 the machine it runs on, against a baseline measured in the same process with the same data:
@@ -66,7 +66,7 @@ def fresh_model(model_cfg: Any, seed: int) -> Any:
     """
     import keras
 
-    from tinyexp.train import build_model
+    from tinyexp.model.train import build_model
 
     keras.utils.set_random_seed(seed)
     return build_model(model_cfg)
@@ -74,7 +74,7 @@ def fresh_model(model_cfg: Any, seed: int) -> Any:
 
 def run_tinyexp(model_cfg: Any, train_cfg: Any, data: Any) -> TrainerResult:
     """Time fit_compiled from a fresh model; the seconds include tracing and XLA compilation."""
-    from tinyexp.train import fit_compiled
+    from tinyexp.model.train import fit_compiled
 
     model = fresh_model(model_cfg, int(train_cfg.seed))
     start = time.perf_counter()
@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from omegaconf import OmegaConf
 
-    from tinyexp.config import Config, hidden_widths
-    from tinyexp.data import make_dataset
+    from tinyexp.core.config import Config, hidden_widths
+    from tinyexp.model.data import make_dataset
 
     cfg = OmegaConf.structured(Config)
     cfg.train.epochs = args.epochs

@@ -46,8 +46,8 @@ def sine_data() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """Train, validation and test splits: the study's sine task as tinyexp generates it by default."""
     from omegaconf import OmegaConf
 
-    from tinyexp.config import DatasetConfig
-    from tinyexp.data import make_dataset
+    from tinyexp.core.config import DatasetConfig
+    from tinyexp.model.data import make_dataset
 
     data = make_dataset(OmegaConf.structured(DatasetConfig))
     return ((data.train.x, data.train.y), (data.validation.x, data.validation.y), (data.test.x, data.test.y))

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="session")
 def tinyexp_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -28,19 +26,3 @@ def run_tinyexp(tinyexp_home: Path):
                               capture_output=True, text=True, timeout=timeout)
 
     return run
-
-
-def store_client(home: Path):  # noqa: ANN201 - MlflowClient
-    """A client of the test home's default SQLite store."""
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=f"sqlite:///{home / 'mlruns' / 'mlflow.db'}")
-
-
-def store_runs(home: Path):  # noqa: ANN201 - list of mlflow Run
-    """Every run in the test home's default SQLite store (empty if there is no store)."""
-    if not (home / "mlruns" / "mlflow.db").exists():
-        return []
-    client = store_client(home)
-    experiments = client.search_experiments()
-    return client.search_runs([e.experiment_id for e in experiments]) if experiments else []

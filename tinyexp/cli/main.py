@@ -1,0 +1,167 @@
+"""Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`.
+
+Before Hydra starts a single job, every combination of the command line's overrides is
+composed and validated (a preflight), so a bad key, value or option in any job of a sweep
+ends the command at once with a one-line message naming the key and what is allowed, exit
+code 2, and nothing trained, tracked or half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tinyexp.core.config import Config, register_schema, validate
+from tinyexp.core.errors import ConfigError, TinyexpError
+from tinyexp.core.resources import conf_dir
+
+_MAX_PREFLIGHT_JOBS = 2000
+_HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                           "--cfg", "-c", "--package", "-p", "--info", "--experimental-rerun"}
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
+
+
+def user_config_dirs(argv: Sequence[str]) -> list[str]:
+    """The directories given with --config-dir/-cd: users' own configs, searched before ours."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            found.append(arg.split("=", 1)[1])
+    for path in found:
+        if not Path(path).is_dir():
+            raise ConfigError(f"--config-dir {path}: no such directory")
+    return [str(Path(p).resolve()) for p in found]
+
+
+def _overrides(argv: Sequence[str]) -> list[str]:
+    """The key=value arguments of a Hydra command line (flags and their values dropped)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _HYDRA_FLAGS_WITH_VALUE:
+            skip = arg not in {"--cfg", "-c", "--info"}
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
+def _schema_keys(group: str) -> list[str]:
+    node = {f.name: f for f in dataclasses.fields(Config)}.get(group)
+    if node is None:
+        return sorted(f.name for f in dataclasses.fields(Config))
+    return sorted(f.name for f in dataclasses.fields(node.default_factory()))  # type: ignore[misc]
+
+
+def explain(exc: Exception) -> str:
+    """Hydra's and OmegaConf's multi-line errors as one actionable line."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException):
+        match = re.search(r"Could not find '([^'/]+)/([^']+)'", str(exc))
+        if match and exc.options:
+            return (f"{match.group(1)}={match.group(2)} is invalid: allowed values are "
+                    + ", ".join(sorted(exc.options)))
+    text = str(exc)
+    match = re.search(r"Could not override '([^']+)'", text)
+    if match:
+        key = match.group(1)
+        group, _, leaf = key.rpartition(".")
+        allowed = _schema_keys(group or leaf)
+        return f"{key}: unknown key; allowed keys{' in ' + group if group else ''} are " + ", ".join(allowed)
+    cause = exc.__cause__
+    if cause is not None and text.startswith("Error merging override"):
+        detail = str(cause).splitlines()[0]
+        return f"{text.removeprefix('Error merging override ')} is invalid: {detail}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("Set the env")]
+    return "; ".join(lines[:3]) or type(exc).__name__
+
+
+def _expand(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list: the cartesian product of the sweep values."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices = []
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if o.key_or_group.startswith("hydra"):
+            continue
+        if o.is_sweep_override():
+            prefix = o.input_line.split("=", 1)[0]
+            choices.append([f"{prefix}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([o.input_line])
+    return [list(combo) for combo in itertools.product(*choices)]
+
+
+def _compose(overrides: list[str], search_dirs: Sequence[str], with_hydra: bool = False):  # noqa: ANN202
+    """The job's config as Hydra would compose it, users' --config-dir directories included."""
+    from hydra import compose, initialize_config_dir
+
+    searchpath = [f"hydra.searchpath=[{','.join('file://' + d for d in search_dirs)}]"] if search_dirs else []
+    with initialize_config_dir(str(conf_dir()), version_base=None):
+        return compose("config", overrides=[*overrides, *searchpath], return_hydra_config=with_hydra)
+
+
+def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
+    """Every job's overrides: the command line's sweeps crossed with a preset's sweeper params."""
+    extra = [f"{k}={v}" for k, v in (sweeper_params or {}).items()]
+    return [job + more for job in _expand(overrides) for more in (_expand(extra) if extra else [[]])]
+
+
+def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> int:
+    """Compose and validate every job the command line describes; return the job count."""
+    from tinyexp.device.base import backend_class
+
+    register_schema()
+    try:
+        jobs = _expand(overrides)
+        if multirun:
+            first = _compose(jobs[0], search_dirs, with_hydra=True)
+            jobs = expand_sweep(overrides, first.hydra.sweeper.get("params"))
+        if len(jobs) > _MAX_PREFLIGHT_JOBS:
+            raise ConfigError(f"the sweep has {len(jobs)} jobs; at most {_MAX_PREFLIGHT_JOBS} are allowed")
+        for job in jobs:
+            try:
+                cfg = _compose(job, search_dirs)
+            except TinyexpError:
+                raise
+            except Exception as exc:  # Hydra/OmegaConf raise many types; all become one line
+                raise ConfigError(explain(exc)) from exc
+            validate(cfg)
+            backend_class(cfg.device.backend)
+    except TinyexpError:
+        raise
+    except Exception as exc:
+        raise ConfigError(explain(exc)) from exc
+    return len(jobs)
+
+
+def _is_multirun(argv: Sequence[str]) -> bool:
+    return "-m" in argv or "--multirun" in argv
+
+
+def console_main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `tinyexp` and `python -m tinyexp`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":
+        from tinyexp.tracking.report import main as report_main
+
+        sys.exit(report_main(argv[1:]))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not any(a in _INFO_FLAGS for a in argv):
+        try:
+            preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
+        except TinyexpError as exc:
+            print(f"tinyexp: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+    from tinyexp.cli.app import hydra_entry
+
+    sys.argv = [sys.argv[0], *argv]
+    hydra_entry()

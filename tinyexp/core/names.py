@@ -1,0 +1,139 @@
+"""Every name tinyexp gives a figure or a fact in MLflow, defined once.
+
+The recorder writes these names, the report and the sweep logic read them, and
+docs/architecture.md lists them (a test checks the doc against this module). A metric's name
+carries its unit. Runs logged before a name changed still read correctly through
+:data:`OLD_METRIC_NAMES` and :func:`canonical_quant_mode`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Mapping
+
+
+class Metric:
+    """Metric names (numbers; the unit is in the name)."""
+
+    MODEL_BYTES: Final = "model_bytes"
+    FLOAT_MODEL_BYTES: Final = "float_model_bytes"
+    SIZE_RATIO: Final = "size_ratio"  # float32 bytes / this model's bytes
+    PARAMS: Final = "params"
+    MACS: Final = "macs"
+    HIDDEN_TO_HIDDEN_WEIGHTS: Final = "hidden_to_hidden_weights"
+    # The four arena figures, each a different question:
+    ARENA_REQUIRED_BYTES: Final = "arena_required_bytes"  # smallest arena that allocates (host TFLM)
+    ARENA_HOST_REPORTED_BYTES: Final = "arena_host_reported_bytes"  # TFLM's allocation report on the host
+    ARENA_BOARD_USED_BYTES: Final = "arena_board_used_bytes"  # what the board's TFLM reports it used
+    ARENA_CONFIGURED_BYTES: Final = "arena_configured_bytes"  # the arena the board's sketch reserves
+    TEST_MSE: Final = "test_mse"
+    TEST_MAE: Final = "test_mae"
+    VAL_MSE: Final = "val_mse"
+    TRAIN_SECONDS: Final = "train_seconds"
+    TRAIN_FINAL_BATCH_LOSS: Final = "train_final_batch_loss"
+    LATENCY_MEAN_US: Final = "latency_mean_us"
+    LATENCY_STD_US: Final = "latency_std_us"
+    LATENCY_MIN_US: Final = "latency_min_us"
+    LATENCY_MEDIAN_US: Final = "latency_median_us"
+    LATENCY_P95_US: Final = "latency_p95_us"
+    LATENCY_MAX_US: Final = "latency_max_us"
+    LATENCY_MEAN_CYCLES: Final = "latency_mean_cycles"
+    MACS_PER_SECOND: Final = "macs_per_second"
+    CYCLES_PER_MAC: Final = "cycles_per_mac"
+    PARITY_MAX_ABS_ERROR: Final = "parity_max_abs_error"
+    BUILD_FLASH_BYTES: Final = "flash_bytes"  # a real build's sketch size (arduino-cli)
+    BUILD_RAM_BYTES: Final = "ram_bytes"  # a real build's static RAM (arduino-cli)
+    LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT: Final = "latency_estimate_loo_max_error_pct"
+
+
+LATENCY_STAT_METRICS: Final = {
+    "mean_us": Metric.LATENCY_MEAN_US, "std_us": Metric.LATENCY_STD_US, "min_us": Metric.LATENCY_MIN_US,
+    "median_us": Metric.LATENCY_MEDIAN_US, "p95_us": Metric.LATENCY_P95_US, "max_us": Metric.LATENCY_MAX_US,
+}
+
+
+class Tag:
+    """Tag names (facts as text)."""
+
+    LATENCY_SOURCE: Final = "latency_source"  # measured | estimate | not_measured
+    DEPLOYABLE: Final = "deployable"
+    NOT_DEPLOYED_REASON: Final = "not_deployed_reason"
+    TFLM_RUNS: Final = "tflm_runs"
+    TFLM_REFUSAL: Final = "tflm_refusal"
+    KERNEL_DTYPE: Final = "kernel_dtype"  # a dtype: the weights' (float32, int8, float16)
+    KERNEL_KIND: Final = "kernel_kind"  # float32 | int8 | hybrid | float16 | mixed
+    MODEL_OPS: Final = "model_ops"
+    TENSOR_DTYPES: Final = "tensor_dtypes"
+    ACCURACY_RUNTIME: Final = "accuracy_runtime"  # tflm | tflite
+    FITS_FLASH: Final = "fits_flash"
+    FITS_RAM: Final = "fits_ram"
+    FIT_BASIS: Final = "fit_basis"
+    CONFIG_HASH: Final = "config_hash"
+    SWEEP_ID: Final = "sweep_id"
+    ROLE: Final = "tinyexp.role"  # "sweep" on a sweep's parent run
+    HOST: Final = "tinyexp.host"
+    PID: Final = "tinyexp.pid"
+    HYDRA_OVERRIDES: Final = "hydra_overrides"
+    TRAIN_CACHE: Final = "train_cache"  # hit | miss
+    TRAIN_CACHE_KEY: Final = "train_cache_key"
+    DEVICE_TIMER: Final = "device_timer"
+    DEVICE_PORT: Final = "device.port"
+    LATENCY_ESTIMATE_CALIBRATION: Final = "latency_estimate_calibration"
+    LATENCY_ESTIMATE_PROVENANCE: Final = "latency_estimate_provenance"
+    ERROR: Final = "error"
+    ERROR_TYPE: Final = "error_type"
+    PARENT_RUN_ID: Final = "mlflow.parentRunId"
+
+
+DEVICE_IDENTITY_TAGS: Final = {key: f"device.{key}" for key in ("fw", "tflm", "compiler", "board", "clock_hz")}
+
+
+class Artifact:
+    """Artifact file and folder names."""
+
+    C_ARRAY_DIR: Final = "c_array"
+    FLOAT_REFERENCE: Final = "model_float32_reference.tflite"
+    CONFIG: Final = "config.yaml"
+    MODEL_STATS: Final = "model_stats.json"
+    KERAS_MODEL: Final = "keras_model.keras"
+    SUMMARY: Final = "summary.txt"
+    TRANSCRIPT: Final = "serial_transcript.txt"
+    PER_INVOKE_TIMINGS: Final = "per_invoke_timings.csv"
+
+    @staticmethod
+    def tflite(quant_mode: str) -> str:
+        return f"model_{quant_mode}.tflite"
+
+
+# Names older stores hold, mapped to today's when a run is read back.
+OLD_METRIC_NAMES: Final[Mapping[str, str]] = {
+    "arena_bytes": Metric.ARENA_REQUIRED_BYTES,
+    "arena_reported_bytes": Metric.ARENA_HOST_REPORTED_BYTES,
+    "arena_used_bytes": Metric.ARENA_BOARD_USED_BYTES,
+}
+FLOAT32: Final = "float32"
+_OLD_QUANT_MODES: Final = {"none": FLOAT32}
+_KERNEL_KINDS_NOT_DTYPES: Final = ("hybrid", "mixed")
+
+
+def canonical_quant_mode(mode: str) -> str:
+    """Today's name of a quantisation mode ("none", the old name of float32, reads as float32)."""
+    return _OLD_QUANT_MODES.get(mode, mode)
+
+
+def canonical_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """A run's metrics under today's names (a run logged under both keeps today's figure)."""
+    out = {OLD_METRIC_NAMES.get(k, k): v for k, v in metrics.items() if k in OLD_METRIC_NAMES}
+    out.update({k: v for k, v in metrics.items() if k not in OLD_METRIC_NAMES})
+    return out
+
+
+def canonical_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A run's tags under today's meaning: an old `kernel_dtype` of hybrid/mixed was a kind."""
+    out = dict(tags)
+    if Tag.KERNEL_KIND not in out and Tag.KERNEL_DTYPE in out:
+        kind = out[Tag.KERNEL_KIND] = out.pop(Tag.KERNEL_DTYPE)
+        if kind not in _KERNEL_KINDS_NOT_DTYPES:
+            out[Tag.KERNEL_DTYPE] = kind
+        elif kind == "hybrid":
+            out[Tag.KERNEL_DTYPE] = "int8"  # hybrid means int8 weights by definition
+    return out

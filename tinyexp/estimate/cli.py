@@ -1,0 +1,102 @@
+"""Estimate a .tflite model's latency on a board, without the board: prints JSON.
+
+    python -m tinyexp.estimate MODEL.tflite --board nano33ble [--validate] [--calibration CSV]
+    python -m tinyexp.estimate --validate [--calibration CSV]
+
+The figure is an estimate from published measurements (see tinyexp.estimate.latency) and the output
+says so (source "estimate", calibration, provenance); --validate adds the leave-one-out
+errors of the calibration so the reader can judge it. Users who time their own board can
+fit on those rows instead (--calibration), because a board's own measurements beat any
+transfer from another board's. Errors are one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tinyexp.core.boards import load_board
+from tinyexp.core.errors import TinyexpError
+from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
+from tinyexp.tflm.inspect import inspect_model
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tinyexp.estimate", description=__doc__.split("\n")[0])
+    parser.add_argument("model", nargs="?", type=Path, help="the .tflite file")
+    parser.add_argument("--board", help="a board in conf/board/ (e.g. nano33ble)")
+    parser.add_argument("--validate", action="store_true",
+                        help="add the calibration's leave-one-out errors")
+    parser.add_argument("--calibration", type=Path, metavar="CSV",
+                        help="latencies you measured on your own board, with the columns of tinyexp/reference_data/"
+                             "published_latency.csv (plus optionally ops, the operators the model "
+                             "invoked): the board's estimate is fitted to the one source in CSV "
+                             "measured on that board instead of its published calibration, and "
+                             "--validate covers these rows too")
+    return parser
+
+
+def _calibration(path: Path | None, board: Mapping[str, Any] | None
+                 ) -> tuple[tuple[CalibrationRow, ...], Mapping[str, Any] | None]:
+    """The rows to fit and the board pointed at its calibration source.
+
+    The user's rows come first and the published ones stay available, so a user's float32-only
+    source can still borrow the int8/float32 ratio; source names must not clash, or the user's
+    rows would silently be fitted together with a paper's.
+    """
+    published = load_calibration()
+    if path is None:
+        return published, board
+    try:
+        own = load_calibration(path)
+    except OSError as exc:
+        raise TinyexpError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    clash = sorted({r.source for r in own} & {r.source for r in published})
+    if clash:
+        raise TinyexpError(f"{path}: source {', '.join(clash)} is a published source; name yours differently")
+    if board is not None:
+        sources = sorted({r.source for r in own if r.board == board["name"]})
+        if len(sources) != 1:
+            raise TinyexpError(f"{path}: needs rows of exactly one source measured on board "
+                               f"{board['name']} (found {', '.join(sources) or 'none'})")
+        board = {**board, "latency_calibration": sources[0]}
+    return (*own, *published), board
+
+
+def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[CalibrationRow]) -> dict[str, Any]:
+    try:
+        blob = model_path.read_bytes()
+    except OSError as exc:
+        raise TinyexpError(f"cannot read {model_path}: {exc.strerror or exc}") from exc
+    try:
+        stats = inspect_model(blob)
+    except TinyexpError as exc:
+        raise TinyexpError(f"{model_path}: {exc}") from exc
+    estimate = estimate_latency(stats, board, rows)
+    return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
+            "model_bytes": stats.model_bytes, **asdict(estimate)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.model is None and not args.validate:
+        parser.error("give a MODEL.tflite with --board, or --validate")
+    if args.model is not None and not args.board:
+        parser.error("--board is required with a model")
+    try:
+        rows, board = _calibration(args.calibration, load_board(args.board) if args.board else None)
+        report = _estimate(args.model, board, rows) if args.model is not None and board is not None else {}
+        if args.validate:
+            report["validation"] = [asdict(result) for result in validate_calibration(rows)]
+    except TinyexpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,79 @@
+"""Convert a trained Keras model to a TensorFlow Lite flatbuffer in one quantisation mode.
+
+- none:    float32 throughout.
+- dynamic: weight-only int8 (Optimize.DEFAULT, no representative data); activations stay
+           float, so FULLY_CONNECTED runs as a "hybrid" kernel. Tensors under 1024 elements
+           stay float, which is why small models barely shrink (the study's Table 2).
+- int8:    full integer, int8 input and output, calibrated on the training split.
+- float16: float16 weights, dequantised to float32 at run time.
+
+`per_channel=False` asks the converter for one scale per tensor, as the 2020 converter did.
+`strip_strings=True` removes tensor names, the model description and signature defs, which
+TFLM never reads; what is left is what the board stores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+
+from tinyexp.core.config import QuantMode
+from tinyexp.core.errors import TinyexpError, first_line
+from tinyexp.core.native_output import capture_native_stderr
+
+
+def _quiet_converter_logs() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to ..." per call
+
+
+def _representative(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
+    for row in samples:
+        yield [row.reshape(1, -1).astype(np.float32)]
+
+
+def strip_strings(model: bytes) -> bytes:
+    """The model without the strings TFLM does not use (TensorFlow's own flatbuffer tool)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    flatbuffer_utils.strip_strings(parsed)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
+
+
+def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibration_x: np.ndarray,
+            strip: bool = True) -> bytes:
+    """The .tflite bytes of `keras_model` converted in `mode`."""
+    _quiet_converter_logs()
+    import tensorflow as tf
+
+    mode = QuantMode(mode)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    if mode is not QuantMode.float32:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode is QuantMode.int8:
+        converter.representative_dataset = lambda: _representative(calibration_x)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif mode is QuantMode.float16:
+        converter.target_spec.supported_types = [tf.float16]
+    if not per_channel:
+        # Private switches of the TF converter; both exist in TF 2.14 and later.
+        converter._experimental_disable_per_channel = True
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    try:
+        # Keras prints its export signature to stdout; the converter its settings to fd 2.
+        with contextlib.redirect_stdout(io.StringIO()), capture_native_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = bytes(converter.convert())
+    except Exception as exc:  # the converter raises many types; the message is what matters
+        first = first_line(str(exc)) or type(exc).__name__
+        raise TinyexpError(f"TFLite conversion ({mode.value}) failed: {first}") from exc
+    return strip_strings(model) if strip else model

@@ -1,0 +1,196 @@
+"""Train the Keras model once per (data, model, train config, seed, library versions).
+
+Why not `model.fit`: for the study's tiny networks, fit spends nearly all its time in
+per-step Python overhead (600 epochs x 38 steps). Here the whole run (every epoch, every
+mini-batch, the Keras optimiser update) is one XLA-compiled TensorFlow function, fed the
+same per-epoch shuffles a seeded generator makes. Batches keep a fixed shape for XLA: the
+last, short batch of an epoch is padded and masked, so its loss is the mean over its real
+samples, exactly as fit computes it.
+
+Trained models are cached by a content hash of everything that determines the weights, so
+a sweep over quantisation modes trains once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+
+from tinyexp.core.config import hidden_widths
+from tinyexp.model.data import Dataset
+from tinyexp.core.progress import Advance, progress
+
+CACHE_ENV = "TINYEXP_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained Keras model on disk and what it took to make it."""
+
+    keras_path: Path
+    cache_key: str
+    train_seconds: float
+    final_train_loss: float
+    val_mse: float
+    from_cache: bool
+
+
+def cache_dir() -> Path:
+    """Where trained models are kept: $TINYEXP_CACHE_DIR, else .cache/tinyexp under the cwd."""
+    return Path(os.environ.get(CACHE_ENV, Path.cwd() / ".cache" / "tinyexp"))
+
+
+def _library_versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
+
+
+def cache_key(dataset_cfg: Any, model_cfg: Any, train_cfg: Any) -> str:
+    """SHA-256 over the configs that determine the weights, and the library versions."""
+    from tinyexp.core.config import to_container
+
+    payload = {
+        "dataset": to_container(dataset_cfg),
+        "model": to_container(model_cfg),
+        "train": to_container(train_cfg),
+        "versions": _library_versions(),
+        "trainer": 1,
+    }
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def build_model(model_cfg: Any):  # noqa: ANN201 - keras.Model
+    """The dense network the config describes: inputs -> hidden widths -> outputs (linear)."""
+    import keras
+
+    layers = [keras.Input((int(model_cfg.inputs),), name="x")]
+    for i, width in enumerate(hidden_widths(model_cfg)):
+        layers.append(keras.layers.Dense(width, activation=model_cfg.activation, name=f"hidden{i + 1}"))
+    layers.append(keras.layers.Dense(int(model_cfg.outputs), name="y"))
+    return keras.Sequential(layers, name=model_cfg.name)
+
+
+def _epoch_batches(samples: int, batch: int, epochs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-epoch shuffled sample indices as [epochs, steps, batch], and the padding mask."""
+    steps = -(-samples // batch)
+    rng = np.random.default_rng(seed)
+    order = np.zeros((epochs, steps * batch), dtype=np.int32)
+    for epoch in range(epochs):
+        order[epoch, :samples] = rng.permutation(samples)
+    mask = np.zeros((steps * batch, 1), dtype=np.float32)
+    mask[:samples] = 1.0
+    return order.reshape(epochs, steps, batch), mask.reshape(steps, batch, 1)
+
+
+def _masked_loss(kind: str):  # noqa: ANN202 - a TF function
+    import tensorflow as tf
+
+    def loss(pred, target, weight):  # noqa: ANN001, ANN202
+        err = pred - target
+        per_sample = tf.square(err) if kind == "mse" else tf.abs(err)
+        per_sample = tf.reduce_mean(per_sample, axis=-1, keepdims=True)
+        return tf.reduce_sum(per_sample * weight) / tf.reduce_sum(weight)
+
+    return loss
+
+
+def _chunk_epochs(epochs: int, max_calls: int = 20) -> int:
+    """Epochs per compiled call: the smallest divisor of `epochs` giving at most `max_calls`
+    calls, so every call has the same shape and XLA compiles once."""
+    return next(d for d in range(1, epochs + 1) if epochs % d == 0 and epochs // d <= max_calls)
+
+
+def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = lambda n: None) -> float:
+    """Run the epochs in a few calls of one XLA-compiled function; return the last batch's loss.
+
+    The epochs go in equal chunks (a handful of calls, one compilation) so that progress can
+    be shown between them without giving up the compiled loop.
+    """
+    import keras
+    import tensorflow as tf
+
+    # Each job compiles its own loop for its own model; TF's "retracing" warning is expected.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    optimizer = keras.optimizers.get(
+        {"class_name": train_cfg.optimizer, "config": {"learning_rate": float(train_cfg.learning_rate)}}
+    )
+    loss_fn = _masked_loss(train_cfg.loss)
+    order, mask = _epoch_batches(len(data.train.x), int(train_cfg.batch_size), int(train_cfg.epochs),
+                                 int(train_cfg.seed))
+    steps = order.shape[1]
+    weights = model.trainable_variables
+
+    @tf.function(jit_compile=True)
+    def run(x, y, order, mask):  # noqa: ANN001, ANN202
+        loss = tf.constant(0.0)
+        for epoch in tf.range(tf.shape(order)[0]):
+            for step in tf.range(steps):
+                idx = order[epoch, step]
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(model(tf.gather(x, idx), training=True), tf.gather(y, idx), mask[step])
+                optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return loss
+
+    x, y, mask_t = tf.constant(data.train.x), tf.constant(data.train.y), tf.constant(mask)
+    chunk = _chunk_epochs(int(train_cfg.epochs))
+    final = tf.constant(0.0)
+    for start in range(0, int(train_cfg.epochs), chunk):
+        final = run(x, y, tf.constant(order[start : start + chunk]), mask_t)
+        advance(chunk)
+    return float(final)
+
+
+def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> dict[str, float]:
+    import keras
+
+    keras.utils.set_random_seed(int(train_cfg.seed))
+    model = build_model(model_cfg)
+    start = time.perf_counter()
+    with progress(f"training {model.name} {'-'.join(str(w) for w in hidden_widths(model_cfg))}",
+                  int(train_cfg.epochs)) as advance:
+        final_loss = fit_compiled(model, data, train_cfg, advance)
+    seconds = time.perf_counter() - start
+    pred = model.predict(data.validation.x, verbose=0, batch_size=1024)
+    val_mse = float(np.mean((pred - data.validation.y) ** 2))
+    model.save(out / "model.keras")
+    return {"train_seconds": seconds, "final_train_loss": final_loss, "val_mse": val_mse}
+
+
+def train(model_cfg: Any, train_cfg: Any, dataset_cfg: Any, data: Dataset) -> TrainedModel:
+    """Return the cached model for this config, training it (once, under a lock) if needed."""
+    key = cache_key(dataset_cfg, model_cfg, train_cfg)
+    entry = cache_dir() / key
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(entry) + ".lock"):
+        meta_path = entry / "meta.json"
+        from_cache = meta_path.exists()
+        if not from_cache:
+            staging = entry.with_name(key + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            meta = _train_fresh(model_cfg, train_cfg, data, staging)
+            (staging / "meta.json").write_text(json.dumps(meta, indent=2))
+            shutil.rmtree(entry, ignore_errors=True)
+            staging.rename(entry)  # atomic: a cache entry is complete or absent
+        meta = json.loads(meta_path.read_text())
+    return TrainedModel(
+        keras_path=entry / "model.keras",
+        cache_key=key,
+        train_seconds=float(meta["train_seconds"]),
+        final_train_loss=float(meta["final_train_loss"]),
+        val_mse=float(meta["val_mse"]),
+        from_cache=from_cache,
+    )

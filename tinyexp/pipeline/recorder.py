@@ -1,0 +1,119 @@
+"""Stage results -> MLflow params, metrics, tags and artifacts, under the names of core/names.py.
+
+The only module that decides what a result is called in MLflow. Each function takes one
+stage's typed result and adds it to the job's RunRecord as soon as the stage ends, so a job
+that fails later still shows how far it got.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Metric, Tag
+from tinyexp.estimate.latency import LatencyEstimate
+from tinyexp.model.train import TrainedModel
+from tinyexp.pipeline.measure import DeviceMeasurement
+from tinyexp.pipeline.stages import ConvertedModel
+from tinyexp.tflm.evaluate import Accuracy
+from tinyexp.tflm.fit import FitCheck
+from tinyexp.tflm.inspect import ModelStats
+from tinyexp.tracking.store import RunRecord
+
+_MAX_TAG_CHARS = 5000
+
+
+def _flag(value: bool) -> str:
+    return str(value).lower()
+
+
+def record_training(record: RunRecord, trained: TrainedModel) -> None:
+    record.metric(Metric.TRAIN_SECONDS, trained.train_seconds)
+    record.metric(Metric.VAL_MSE, trained.val_mse)
+    record.metric(Metric.TRAIN_FINAL_BATCH_LOSS, trained.final_train_loss)
+    record.tags[Tag.TRAIN_CACHE] = "hit" if trained.from_cache else "miss"
+    record.tags[Tag.TRAIN_CACHE_KEY] = trained.cache_key
+
+
+def hidden_to_hidden_weights(stats: ModelStats) -> int:
+    """MACs of the layers between hidden layers: the study's x axis (n*n for 1-n-n-1)."""
+    fc = [layer.macs for layer in stats.layers]
+    return sum(fc[1:-1]) if len(fc) > 2 else 0
+
+
+def record_model(record: RunRecord, model: ConvertedModel, float_bytes: int) -> None:
+    s = model.stats
+    record.metric(Metric.MODEL_BYTES, s.model_bytes)
+    record.metric(Metric.FLOAT_MODEL_BYTES, float_bytes)
+    record.metric(Metric.SIZE_RATIO, float_bytes / s.model_bytes)
+    record.metric(Metric.PARAMS, s.params)
+    record.metric(Metric.MACS, s.macs)
+    record.metric(Metric.HIDDEN_TO_HIDDEN_WEIGHTS, hidden_to_hidden_weights(s))
+    record.metric(Metric.ARENA_REQUIRED_BYTES, model.support.arena_bytes)
+    record.metric(Metric.ARENA_HOST_REPORTED_BYTES, model.support.arena_used_bytes)
+    record.tags[Tag.MODEL_OPS] = ",".join(s.ops)
+    record.tags[Tag.TENSOR_DTYPES] = json.dumps(s.tensor_dtypes, sort_keys=True)
+    record.tags[Tag.KERNEL_DTYPE] = s.kernel_dtype
+    record.tags[Tag.KERNEL_KIND] = s.kernel_kind
+    record.tags[Tag.TFLM_RUNS] = _flag(model.support.runs)
+    if model.support.reason:
+        record.tags[Tag.TFLM_REFUSAL] = model.support.reason[:_MAX_TAG_CHARS]
+
+
+def record_fit(record: RunRecord, fit: FitCheck) -> None:
+    record.tags[Tag.FITS_FLASH] = _flag(fit.fits_flash)
+    record.tags[Tag.FITS_RAM] = _flag(fit.fits_ram)
+    record.tags[Tag.FIT_BASIS] = fit.basis
+
+
+def record_accuracy(record: RunRecord, acc: Accuracy) -> None:
+    record.metric(Metric.TEST_MSE, acc.mse)
+    record.metric(Metric.TEST_MAE, acc.mae)
+    record.tags[Tag.ACCURACY_RUNTIME] = acc.runtime
+
+
+def record_deployability(record: RunRecord, refusal: str | None) -> None:
+    """Whether the model goes to the board; if not, why, and that no latency was measured."""
+    record.tags[Tag.DEPLOYABLE] = _flag(refusal is None)
+    if refusal is not None:
+        record.tags[Tag.NOT_DEPLOYED_REASON] = refusal[:_MAX_TAG_CHARS]
+        record.tags[Tag.LATENCY_SOURCE] = "not_measured"
+
+
+def record_estimate(record: RunRecord, estimate: LatencyEstimate) -> None:
+    """Where an estimated latency comes from and how good it is known to be."""
+    record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION] = estimate.calibration
+    record.tags[Tag.LATENCY_ESTIMATE_PROVENANCE] = estimate.provenance[:_MAX_TAG_CHARS]
+    record.metric(Metric.LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT, estimate.loo_max_abs_error_pct)
+
+
+def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStats,
+                       board: Mapping[str, Any]) -> None:
+    """The board's timings, memory and identity, and the figures derived from them."""
+    for key, name in LATENCY_STAT_METRICS.items():
+        record.metric(name, m.stats.get(key))
+    mean_us = m.stats.get("mean_us")
+    cycles = m.stats.get("mean_cycles")
+    if cycles is not None and cycles < 0:  # -1: the board has no cycle counter
+        cycles = None
+    record.metric(Metric.LATENCY_MEAN_CYCLES, cycles)
+    if mean_us and stats.macs:
+        clock_hz = int(board["clock_hz"])
+        record.metric(Metric.MACS_PER_SECOND, stats.macs / (mean_us * 1e-6))
+        record.metric(Metric.CYCLES_PER_MAC,
+                      (cycles if cycles is not None else mean_us * clock_hz / 1e6) / stats.macs)
+    record.metric(Metric.ARENA_BOARD_USED_BYTES, _optional_int(m.info.get("arena_used_bytes")))
+    record.metric(Metric.ARENA_CONFIGURED_BYTES, _optional_int(m.info.get("arena_bytes")))
+    record.metric(Metric.PARITY_MAX_ABS_ERROR, m.parity_max_abs_error)
+    record.metric(Metric.BUILD_FLASH_BYTES, m.build_flash_bytes)
+    record.metric(Metric.BUILD_RAM_BYTES, m.build_ram_bytes)
+    record.tags[Tag.LATENCY_SOURCE] = m.latency_source
+    record.tags[Tag.DEVICE_TIMER] = m.identity.get("timer", "unknown")
+    for key, name in DEVICE_IDENTITY_TAGS.items():
+        if key in m.identity:
+            record.tags[name] = m.identity[key]
+    record.artifacts.extend([m.transcript_path, m.timings_path])
+
+
+def _optional_int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None

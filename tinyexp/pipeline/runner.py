@@ -1,0 +1,177 @@
+"""One job: train -> convert -> analyse -> evaluate -> package -> deploy/measure -> track.
+
+Each stage is a plain function returning a small typed result; this module composes them and
+hands each result to the recorder, which fills the job's RunRecord that the tracking sink
+logs to MLflow. A model that TFLM refuses or that does not fit the board is a result, not a
+failure: its sizes and accuracy are logged, and the run says plainly why it was not deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tinyexp.core.config import QuantMode, to_container, validate
+from tinyexp.core.names import Artifact, Tag
+from tinyexp.core.provenance import provenance_tags
+from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
+from tinyexp.estimate.latency import estimate_latency
+from tinyexp.model import convert as convert_stage
+from tinyexp.model.data import Dataset, make_dataset
+from tinyexp.model.train import TrainedModel, train
+from tinyexp.pipeline import recorder
+from tinyexp.pipeline.measure import DeviceMeasurementError, measure
+from tinyexp.pipeline.stages import ConvertedModel, convert_and_analyse, describe, refusal
+from tinyexp.tflm import evaluate as evaluate_stage
+from tinyexp.tflm.c_array import CArray, to_c_array
+from tinyexp.tflm.evaluate import HostModel
+from tinyexp.tflm.fit import check_fit
+from tinyexp.tracking import sweep
+from tinyexp.tracking.store import RunRecord, configure, flatten, tracked_run
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    run_id: str
+    deployed: bool
+    summary: str
+    skipped: bool = False
+
+
+def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tflite: bytes,
+                     trained: TrainedModel, c_array: CArray) -> list[Path]:
+    """The files a run keeps; the C array is the very one the device is given."""
+    out.mkdir(parents=True, exist_ok=True)
+    tflite_path = out / Artifact.tflite(model.mode.value)
+    tflite_path.write_bytes(model.data)
+    (out / Artifact.FLOAT_REFERENCE).write_bytes(float_tflite)
+    c_dir = out / Artifact.C_ARRAY_DIR
+    c_dir.mkdir(exist_ok=True)
+    for name, text in c_array.files().items():
+        (c_dir / name).write_text(text)
+    (out / Artifact.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (out / Artifact.MODEL_STATS).write_text(json.dumps(model.stats.as_dict(), indent=2, sort_keys=True))
+    keras_copy = out / Artifact.KERAS_MODEL
+    keras_copy.write_bytes(trained.keras_path.read_bytes())
+    return [tflite_path, out / Artifact.FLOAT_REFERENCE, c_dir, out / Artifact.CONFIG,
+            out / Artifact.MODEL_STATS, keras_copy]
+
+
+def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
+             host: HostModel, data: Dataset, record: RunRecord, workdir: Path) -> str:
+    """Deploy and measure; the estimate a virtual clock needs is computed here, once."""
+    board = to_container(cfg.board)
+    estimate = estimate_latency(model.stats, board) if backend.estimated_clock else None
+    request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
+                            estimate.latency_us if estimate else None, workdir)
+    dev = cfg.device
+    try:
+        m = measure(backend, request, host, data.test.x[: dev.parity_samples], dev.warmup, dev.invokes,
+                    dev.baud, dev.timeout_s, dev.retries)
+    except DeviceMeasurementError as exc:  # keep what the board said up to the failure
+        record.artifacts.append(exc.transcript_path)
+        raise
+    recorder.record_measurement(record, m, model.stats, board)
+    if m.latency_source == "estimate" and estimate is not None:
+        recorder.record_estimate(record, estimate)
+    return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
+
+
+def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend) -> str:
+    """Run every stage of one job, filling `record`; return a one-paragraph summary."""
+    import keras
+
+    data = make_dataset(cfg.dataset)
+    trained = train(cfg.model, cfg.train, cfg.dataset, data)
+    recorder.record_training(record, trained)
+
+    keras_model = keras.models.load_model(trained.keras_path, compile=False)
+    model = convert_and_analyse(keras_model, cfg.quant, data)
+    float_tflite = (model.data if model.mode is QuantMode.float32
+                    else convert_stage.convert(keras_model, QuantMode.float32, False, data.train.x,
+                                               cfg.quant.strip_strings))
+    recorder.record_model(record, model, len(float_tflite))
+    fit = check_fit(model.stats.model_bytes, model.support.arena_bytes, cfg.board)
+    recorder.record_fit(record, fit)
+
+    host = evaluate_stage.host_model(model.data, model.support.arena_bytes)
+    acc = evaluate_stage.accuracy(host, data.test.x, data.test.y)
+    recorder.record_accuracy(record, acc)
+
+    description = describe(cfg)
+    c_array = to_c_array(model.data, description)
+    record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, trained, c_array))
+
+    why_not = refusal(model, fit, cfg.board.name)
+    recorder.record_deployability(record, why_not)
+    if why_not is not None:
+        latency = f"not measured: {why_not}"
+    else:
+        latency = _measure(cfg, backend, model, c_array, host, data, record, workdir)
+    summary = (f"{description}: {model.stats.model_bytes} bytes "
+               f"(float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f}), "
+               f"{model.stats.macs} MACs, test mse {acc.mse:.5f} ({acc.runtime}); latency {latency}")
+    (workdir / Artifact.SUMMARY).write_text(summary + "\n")
+    record.artifacts.append(workdir / Artifact.SUMMARY)
+    return summary
+
+
+def run_name(overrides: list[str]) -> str:
+    """A run is named after the overrides that made it, e.g. "model.neurons=256 quant=int8"."""
+    shown = [o for o in overrides if not o.startswith(("hydra.", "tracking."))]
+    return " ".join(shown) if shown else "defaults"
+
+
+def _install_sigterm_handler() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so the open run ends KILLED, not RUNNING forever."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
+    """Validate, then execute one job inside its own MLflow run.
+
+    In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and a job
+    whose identical config already finished is skipped when `sweep.resume` is on.
+    """
+    from mlflow.tracking import MlflowClient
+
+    validate(cfg)
+    experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
+    client = MlflowClient()
+    sweep.reap_orphans(client, experiment_id)
+    digest = sweep.config_hash(cfg)
+    parent_id = None
+    record = RunRecord()
+    if sweep_dir is not None:
+        sweep_name = sweep.sweep_id(cfg, sweep_dir)
+        parent_id = sweep.ensure_parent(client, experiment_id, sweep_name)
+        record.tags[Tag.SWEEP_ID] = sweep_name
+        duplicate = sweep.finished_duplicate(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
+        if duplicate is not None:
+            return JobOutcome(duplicate, False, f"skipped: an identical config already finished (run {duplicate})",
+                              skipped=True)
+    record.params.update(flatten(to_container(cfg)))
+    record.tags.update(provenance_tags())
+    record.tags.update(sweep.owner_tags())
+    record.tags[Tag.CONFIG_HASH] = digest
+    record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
+    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
+    record.tags.update(backend.check_ready())  # a missing board or toolchain fails before training
+    _install_sigterm_handler()
+    with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp:
+        with tracked_run(experiment_id, run_name(overrides), record, parent_id) as run_id:
+            summary = execute(cfg, record, Path(tmp), backend)
+    return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)

@@ -1,0 +1,48 @@
+"""The model-side stages of a job as one step each: convert and analyse, describe, refuse.
+
+Kept apart from the runner so the runner reads as the job's sequence, and from the recorder
+so these results stay free of MLflow names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tinyexp.core.config import QuantMode, hidden_widths
+from tinyexp.model import convert as convert_stage
+from tinyexp.model.data import Dataset
+from tinyexp.tflm.fit import FitCheck
+from tinyexp.tflm.inspect import ModelStats, inspect_model
+from tinyexp.tflm.runtime import TflmSupport, check_support
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    """A converted .tflite model with its analysis and whether TFLM runs it."""
+
+    mode: QuantMode
+    data: bytes
+    stats: ModelStats
+    support: TflmSupport
+
+
+def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset) -> ConvertedModel:
+    """Convert with the configured quantisation; inspect the flatbuffer; load it in TFLM."""
+    mode = QuantMode(quant.mode)
+    tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings)
+    return ConvertedModel(mode, tflite, inspect_model(tflite), check_support(tflite))
+
+
+def describe(cfg: Any) -> str:
+    """One line naming the network and its quantisation, e.g. "dense 1-16-16-1, quant=int8, per-tensor"."""
+    widths = [cfg.model.inputs, *hidden_widths(cfg.model), cfg.model.outputs]
+    return f"dense {'-'.join(str(w) for w in widths)}, quant={QuantMode(cfg.quant.mode).value}" + (
+        ", per-channel" if cfg.quant.per_channel else ", per-tensor")
+
+
+def refusal(model: ConvertedModel, fit: FitCheck, board_name: str) -> str | None:
+    """Why this model cannot be deployed to the configured board; None if it can."""
+    if not model.support.runs:
+        return f"TFLM cannot run this {model.stats.kernel_kind} model: {model.support.reason}"
+    return fit.reason(board_name)

@@ -1,0 +1,109 @@
+"""What quantisation costs: accuracy of the converted model itself on the test split.
+
+The converted flatbuffer is run on the host, never the Keras model: with the TFLM runtime
+(the kernels the board runs) where TFLM accepts the model, else with the TensorFlow Lite
+interpreter (hybrid and float16 models, which TFLM refuses). Int8 models are fed and read
+through their own input/output scale and zero point, as firmware would.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from tinyexp.tflm.runtime import TflmModel
+
+
+@dataclass(frozen=True)
+class TensorCodec:
+    """Maps float values to a tensor's stored dtype and back (identity for float tensors)."""
+
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> "TensorCodec":
+        dtype = np.dtype(details["dtype"])
+        qp = details.get("quantization_parameters") or {}
+        scales = np.asarray(qp.get("scales", []), dtype=np.float64)
+        zps = np.asarray(qp.get("zero_points", []), dtype=np.int64)
+        if dtype.kind in "iu" and scales.size:
+            return cls(dtype, float(scales[0]), int(zps[0]))
+        return cls(dtype, 1.0, 0)
+
+    @property
+    def quantised(self) -> bool:
+        return self.dtype.kind in "iu"
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        if not self.quantised:
+            return np.asarray(values, dtype=self.dtype)
+        info = np.iinfo(self.dtype)
+        q = np.round(np.asarray(values, dtype=np.float64) / self.scale) + self.zero_point
+        return np.clip(q, info.min, info.max).astype(self.dtype)
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        if not self.quantised:
+            return np.asarray(raw, dtype=np.float32)
+        return ((np.asarray(raw, dtype=np.float64) - self.zero_point) * self.scale).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HostModel:
+    """A converted model runnable on the host, one sample at a time, in float terms."""
+
+    runtime: str
+    input_codec: TensorCodec
+    output_codec: TensorCodec
+    run_raw: Callable[[np.ndarray], np.ndarray]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        rows = [self.output_codec.decode(self.run_raw(self.input_codec.encode(s))).reshape(-1) for s in x]
+        return np.stack(rows).astype(np.float32)
+
+
+def _tflite_interpreter_model(model: bytes) -> HostModel:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    with warnings.catch_warnings():  # its deprecation notice names a package we do not need
+        warnings.simplefilter("ignore")
+        interp = tf.lite.Interpreter(  # reference kernels: no XNNPACK delegate, closest to TFLM's
+            model_content=model, num_threads=1,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+
+    def run(sample: np.ndarray) -> np.ndarray:
+        interp.set_tensor(inp["index"], sample.reshape(inp["shape"]))
+        interp.invoke()
+        return interp.get_tensor(out["index"]).copy()
+
+    return HostModel("tflite", TensorCodec.from_details(inp), TensorCodec.from_details(out), run)
+
+
+def host_model(model: bytes, tflm_arena_bytes: int | None) -> HostModel:
+    """TFLM if it runs the model (tflm_arena_bytes given), else the TFLite interpreter."""
+    if tflm_arena_bytes is None:
+        return _tflite_interpreter_model(model)
+    tflm = TflmModel(model, tflm_arena_bytes)
+    return HostModel("tflm", TensorCodec.from_details(tflm.input_details),
+                     TensorCodec.from_details(tflm.output_details), tflm.invoke)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    mse: float
+    mae: float
+    runtime: str
+
+
+def accuracy(model: HostModel, x: np.ndarray, y: np.ndarray) -> Accuracy:
+    """Mean squared and mean absolute error of the model's predictions against y."""
+    err = model.predict(x) - y.reshape(len(y), -1)
+    return Accuracy(float(np.mean(err**2)), float(np.mean(np.abs(err))), model.runtime)

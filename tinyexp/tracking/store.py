@@ -1,0 +1,154 @@
+"""MLflow as the sink at the edge of a run: one MLflow run per job, never left RUNNING.
+
+The runner builds a :class:`RunRecord` (params, metrics, tags, artifact files) and hands it
+over here; :func:`tracked_run` owns the MLflow run's life, so a job that raises ends FAILED
+with its error recorded, and an interrupted one ends KILLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from filelock import FileLock
+
+from tinyexp.core.errors import TinyexpError, first_line
+from tinyexp.core.names import Tag
+
+DEFAULT_STORE_DIR = "mlruns"
+_MAX_PARAM_CHARS = 6000
+
+
+def default_tracking_uri(base: Path | None = None) -> str:
+    """SQLite database under mlruns/ of the directory tinyexp runs from."""
+    root = (base or Path.cwd()) / DEFAULT_STORE_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def default_artifact_root(base: Path | None = None) -> str:
+    """file: URI of mlruns/artifacts beside the default store, for experiments tinyexp creates."""
+    return ((base or Path.cwd()) / DEFAULT_STORE_DIR / "artifacts").resolve().as_uri()
+
+
+def _quiet_mlflow() -> None:
+    # Alembic and MLflow announce every migration and run; tinyexp prints its own summary.
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _store_init_lock(uri: str) -> contextlib.AbstractContextManager[object]:
+    """A lock beside a SQLite store: parallel jobs must not create its tables at once."""
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    return FileLock(uri.removeprefix("sqlite:///") + ".lock")
+
+
+def configure(uri: str | None, experiment: str) -> str:
+    """Point MLflow at the store and the experiment (creating either if new); return its id."""
+    import mlflow
+
+    _quiet_mlflow()
+    store = uri or default_tracking_uri()
+    mlflow.set_tracking_uri(store)
+    try:
+        with _store_init_lock(store):
+            existing = mlflow.get_experiment_by_name(experiment)
+            if existing is not None:
+                return existing.experiment_id
+            artifact_root = None if uri else default_artifact_root()
+            return mlflow.create_experiment(experiment, artifact_location=artifact_root)
+    except Exception as exc:  # MLflow raises many types for a store it cannot open
+        first = first_line(str(exc)) or type(exc).__name__
+        raise TinyexpError(f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"model.neurons": "256", ...} as MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value)[:_MAX_PARAM_CHARS]
+    return flat
+
+
+@dataclass
+class RunRecord:
+    """Everything a job wants recorded; filled stage by stage, logged at the end."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[Path] = field(default_factory=list)
+
+    def metric(self, name: str, value: float | int | None) -> None:
+        if value is not None and math.isfinite(float(value)):
+            self.metrics[name] = float(value)
+
+
+def _flush(record: RunRecord, logged_params: set[str]) -> None:
+    import mlflow
+
+    new_params = {k: v for k, v in record.params.items() if k not in logged_params}
+    if new_params:
+        mlflow.log_params(new_params)
+    if record.metrics:
+        mlflow.log_metrics(record.metrics)
+    if record.tags:
+        mlflow.set_tags(record.tags)
+    for path in record.artifacts:
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path=path.name)
+        elif path.exists():
+            mlflow.log_artifact(str(path))
+
+
+@contextlib.contextmanager
+def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
+                parent_run_id: str | None = None) -> Iterator[str]:
+    """Open an MLflow run; log `record` when the body ends, however it ends.
+
+    The params and tags known at the start (config, sweep, owner process) are logged at
+    once, so a running job is identifiable and, if its process dies, can be reaped.
+
+    On an exception the error goes into tags (`error`, `error_type`) and the run ends
+    FAILED; on Ctrl-C or SIGTERM (KeyboardInterrupt/SystemExit) it ends KILLED. What the
+    stages recorded before failing is still logged, so a failed run shows how far it got.
+    """
+    import mlflow
+
+    tags = dict(record.tags, **({Tag.PARENT_RUN_ID: parent_run_id} if parent_run_id else {}))
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags)
+    status = "FINISHED"
+    logged_params = set(record.params)
+    try:
+        mlflow.log_params(record.params)
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    try:
+        yield run.info.run_id
+    except (KeyboardInterrupt, SystemExit):
+        status = "KILLED"
+        record.tags[Tag.ERROR] = "interrupted"
+        raise
+    except BaseException as exc:
+        status = "FAILED"
+        record.tags[Tag.ERROR] = (first_line(str(exc)) or type(exc).__name__)[:500]
+        record.tags[Tag.ERROR_TYPE] = type(exc).__name__
+        raise
+    finally:
+        try:
+            _flush(record, logged_params)
+        finally:
+            mlflow.end_run(status=status)
+

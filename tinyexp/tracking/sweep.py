@@ -1,0 +1,116 @@
+"""Sweeps as one thing in MLflow: a parent run, resumable children, no run left RUNNING.
+
+- Every child carries the tag `sweep_id`; the sweep's parent run has the same tag and
+  `tinyexp.role=sweep`, and children are nested under it (`mlflow.parentRunId`), so the UI
+  shows a sweep together.
+- Resume: running a sweep again (same `sweep.id`, or the same command line) skips the jobs
+  whose resolved config (by hash, ignoring where it is tracked) already FINISHED in that
+  sweep; failed, killed or missing jobs run again.
+- A process killed outright (SIGKILL, power loss) cannot end its own run, so every job start
+  first marks as KILLED the RUNNING runs whose process, on this host, no longer exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from omegaconf import OmegaConf
+
+from tinyexp.core.config import to_container
+from tinyexp.core.names import Tag
+
+_UNHASHED_GROUPS = ("tracking", "sweep")
+_PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
+_UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
+
+
+def config_hash(cfg: Any) -> str:
+    """SHA-256 of the resolved config minus where it is tracked and which sweep ran it."""
+    data = {k: v for k, v in to_container(cfg).items() if k not in _UNHASHED_GROUPS}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def sweep_id(cfg: Any, sweep_dir: str) -> str:
+    """The configured sweep id, or one derived from the sweep's command line.
+
+    The same command line gives the same id, so running a sweep again resumes it. Hydra
+    writes the command line's overrides to multirun.yaml in the sweep directory before any
+    job starts; where it cannot be read, the directory (a timestamp) names the sweep. A
+    derived id follows the rule validate() applies to `sweep.id` (SWEEP_ID_PATTERN), since
+    it is quoted into MLflow filter strings the same way.
+    """
+    if cfg.sweep.id:
+        return str(cfg.sweep.id)
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if not saved.exists():
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", "sweep-" + "_".join(Path(sweep_dir).parts[-2:]))[:64]
+    overrides = OmegaConf.load(saved).hydra.overrides.task
+    kept = sorted(str(o) for o in overrides if not str(o).lstrip("+~").startswith(_UNHASHED_OVERRIDES))
+    return "sweep-" + hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
+
+
+def owner_tags() -> dict[str, str]:
+    """Who runs this job, so a later start can tell whether its process is gone."""
+    return {Tag.HOST: socket.gethostname(), Tag.PID: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(client: Any, experiment_id: str) -> list[str]:
+    """End as KILLED the RUNNING runs started on this host by a process that has died."""
+    host = socket.gethostname()
+    reaped = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(Tag.HOST) != host or not tags.get(Tag.PID, "").isdigit():
+            continue
+        if not _alive(int(tags[Tag.PID])):
+            client.set_tag(run.info.run_id, Tag.ERROR, "process died without ending its run (marked on a later start)")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            reaped.append(run.info.run_id)
+    return reaped
+
+
+def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
+    """The id of a FINISHED run of this sweep with this config hash, if there is one."""
+    runs = client.search_runs([experiment_id], max_results=1,
+                              filter_string=f"tags.{Tag.CONFIG_HASH} = '{digest}' and tags.{Tag.SWEEP_ID} = '{sweep}' "
+                                            "and attributes.status = 'FINISHED'")
+    return runs[0].info.run_id if runs else None
+
+
+def _parent_lock(tracking_uri: str, experiment_id: str, sweep: str) -> FileLock:
+    """One lock per (store, experiment, sweep) on this machine, whichever command holds it."""
+    key = hashlib.sha256(f"{tracking_uri}\n{experiment_id}\n{sweep}".encode()).hexdigest()[:16]
+    _PARENT_LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(_PARENT_LOCK_DIR / f"{key}.lock"))
+
+
+def ensure_parent(client: Any, experiment_id: str, sweep: str) -> str:
+    """The sweep's parent run id, created once even when jobs, or whole commands with the
+    same sweep id, start in parallel on this machine."""
+    with _parent_lock(str(client.tracking_uri), experiment_id, sweep):
+        found = client.search_runs([experiment_id], max_results=1,
+                                   filter_string=f"tags.{Tag.ROLE} = 'sweep' and tags.{Tag.SWEEP_ID} = '{sweep}'")
+        if found:
+            return found[0].info.run_id
+        run = client.create_run(experiment_id, run_name=f"sweep {sweep}",
+                                tags={Tag.ROLE: "sweep", Tag.SWEEP_ID: sweep})
+        client.set_terminated(run.info.run_id, status="FINISHED")  # a container, never RUNNING
+        return run.info.run_id
