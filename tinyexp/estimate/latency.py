@@ -1,67 +1,14 @@
-"""Latency estimates for a board with no hardware attached, fitted to published measurements.
+"""Latency estimates v1 for a board with no hardware attached, fitted to published measurements.
 
-A microcontroller's inference time is a cycle count. The rows in
-reference_data/published_latency.csv are converted to cycles with the clock they were
-measured at, and for each calibration source (one board, one runtime build) the model
+For each calibration source (one board, one runtime build) the rows of
+reference_data/published_latency.csv, converted to cycles at their clock, fit
 
     cycles = c_invoke + c_operator * operators + c_output * outputs + c_mac[dtype] * macs
 
-is fitted to all of that source's rows at once, float32 and int8 together. Why this shape:
-
-- c_invoke and c_operator are interpreter costs (MicroInterpreter::Invoke and its dispatch
-  of each operator, the harness's timer reads): the same code runs whatever the kernels'
-  dtype, so one value per source is shared by its dtypes. That sharing is what lets the
-  int8 rows inform the float32 fit and back, and keeps parameters fewer than rows.
-- c_output stands for the per-dot-product work (setup, bias, activation, requantisation).
-  It is shared too: a per-dtype output cost would give edgemark2025 six coefficients for
-  its six rows and leave leave-one-out (LOO) validation with nothing to say.
-- c_mac depends on the kernels (reference float loops vs CMSIS-NN int8 SIMD), so it is
-  per dtype.
-- Non-negative least squares, because negative cycle costs are not physical; each row is
-  weighted by 1/cycles so the fit minimises relative error (the target is relative, and
-  unweighted, the 2-million-cycle rows would decide everything).
-
-Operators are counted from the model (ModelStats.ops) for an estimate. For a calibration
-row they are its dense layers, plus two for int8 rows: the CSV says "full-integer model",
-which the TFLite converter produces with float input and output unless told otherwise, so
-we assume a QUANTIZE before and a DEQUANTIZE after the int8 layers. The data lean the same
-way: the 1-MAC int8 net is 1164 cycles slower than the 1-MAC float net. A user table may
-state the count instead in an optional "ops" column. The element-wise cost of those two
-operators is not modelled (3072 inputs in the largest net: at 10 cycles each, 3% of
-its cycles).
-
-Leave-one-out errors (percent, edgemark2025 rows in table order: float32 1-1, 1-10-10-1,
-3072-64-32-16-10, then int8 the same; dokic2020 1-16-16-1, 1-64-64-1, 1-256-256-1), for
-every structure considered, all measured with the table in view before choosing:
-
-    structure (shared within a source | per dtype)  edgemark2025 f32 | int8        dokic2020
-    - | outputs, macs  (the previous model)         -90 +792  -98 | -90 +861  -93   -7 +2 -4
-    invoke, operators | macs                        -48  -17  +97 | +43  -27 +517  +87 -9 +11
-    operators | invoke, macs                         +0   +0   +0 | +35  -18 +344  +87 -9 +11
-    operators | macs                                -48  -14  +88 | +49   +1  -31  +87 -9 +11
-    operators, outputs | macs                       -53   -4  +35 | +49  +11  -98   -7 +2 -4
-    invoke, operators, outputs | macs   (chosen)    -47  +20  -99 | +35  -16 +304   -7 +2 -4
-    the chosen one without the QUANTIZE/DEQUANTIZE   +34  +34 -100 | -26  -28 +533   -7 +2 -4
-
-The chosen structure is the only one that both fits all six edgemark2025 rows (in-sample
-errors within 8%) and keeps dokic2020 within 15%. Those with a smaller worst edgemark
-figure cannot fit their own calibration (operators+outputs misses the float 1-1 net by
-46% in-sample) or lose dokic2020, and part of their advantage is that an underestimate
-cannot be worse than -100% while an overestimate is unbounded. No structure predicts a
-held-out large edgemark2025 net within 15%: each dtype has one large-MAC row, and without
-it that dtype's cost per MAC must come from the 1- and 120-MAC nets, whose cycles are
-mostly overhead, then be extrapolated 1600-fold. That is a limit of the rows, not of the
-fit; more rows at intermediate sizes would fix it. dokic2020's rows all have three
-operators, so its invoke and per-operator costs cannot be told apart (NNLS gives the fixed
-part to one of them); the provenance says so when a model's operator count differs. No
-prior from another board is used: the two sources' float32 cost per MAC differs about
-twofold (21 vs 12 cycles), so pulling one towards the other would only hide that.
-
-Validation (validate_calibration) holds out each row and refits the rest of its source;
-every estimate carries the worst such error for its source and dtype
-(loo_max_abs_error_pct). A board whose source has no rows for a dtype borrows the
-dtype/float32 cycle ratio, for the model at hand, from a source that measured both; that
-transfer cannot be validated with these rows, and the estimate says so.
+by non-negative least squares weighted for relative error; interpreter costs are shared
+across a source's dtypes, the cost per MAC is per dtype. Every estimate carries its source's
+leave-one-out error, and says what it transfers or extrapolates. Why this shape and not the
+others tried: docs/decisions/0001-latency-model-v1.md.
 """
 
 from __future__ import annotations

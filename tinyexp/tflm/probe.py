@@ -25,7 +25,7 @@ _CHILD_TIMEOUT_S = 120
 
 
 def _child(model_path: str, start: int, step: int, limit: int) -> int:
-    from tinyexp.tflm.runtime import try_load
+    from tinyexp.tflm.loader import try_load
 
     model = Path(model_path).read_bytes()
     for arena in range(start, limit + 1, step):
