@@ -115,8 +115,8 @@ def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
     return [job + more for job in _expand(overrides) for more in (_expand(extra) if extra else [[]])]
 
 
-def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> int:
-    """Compose and validate every job the command line describes; return the job count."""
+def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Any]:
+    """Compose and validate every job the command line describes; return their configs."""
     from tinyexp.device.base import backend_class
 
     register_schema()
@@ -127,6 +127,7 @@ def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] =
             jobs = expand_sweep(overrides, first.hydra.sweeper.get("params"))
         if len(jobs) > _MAX_PREFLIGHT_JOBS:
             raise ConfigError(f"the sweep has {len(jobs)} jobs; at most {_MAX_PREFLIGHT_JOBS} are allowed")
+        configs = []
         for job in jobs:
             try:
                 cfg = _compose(job, search_dirs)
@@ -136,11 +137,33 @@ def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] =
                 raise ConfigError(explain(exc)) from exc
             validate(cfg)
             backend_class(cfg.device.backend)
+            configs.append(cfg)
     except TinyexpError:
         raise
     except Exception as exc:
         raise ConfigError(explain(exc)) from exc
-    return len(jobs)
+    return configs
+
+
+def finished_sweep(configs: Sequence[Any], overrides: Sequence[str]) -> str | None:
+    """The sweep's id if every one of its jobs already FINISHED in it (so there is nothing to
+    run or launch), else None. One query per store; no job process, no TensorFlow."""
+    from tinyexp.tracking.store import existing_store_client
+    from tinyexp.tracking.sweep import config_hash, finished_runs, sweep_id_from_overrides
+
+    if not configs or not all(cfg.sweep.resume for cfg in configs):
+        return None
+    names = {str(cfg.sweep.id) if cfg.sweep.id else sweep_id_from_overrides(overrides) for cfg in configs}
+    stores = {(cfg.tracking.uri, cfg.tracking.experiment) for cfg in configs}
+    if len(names) != 1 or len(stores) != 1:
+        return None
+    (name,), ((uri, experiment),) = names, stores
+    client = existing_store_client(uri)
+    found = client.get_experiment_by_name(experiment) if client else None
+    if found is None:
+        return None
+    done = finished_runs(client, found.experiment_id, name)
+    return name if all(config_hash(cfg) in done for cfg in configs) else None
 
 
 def _is_multirun(argv: Sequence[str]) -> bool:
@@ -157,10 +180,15 @@ def console_main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not any(a in _INFO_FLAGS for a in argv):
         try:
-            preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
+            configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
+            done = finished_sweep(configs, _overrides(argv)) if _is_multirun(argv) else None
         except TinyexpError as exc:
             print(f"tinyexp: error: {exc}", file=sys.stderr)
             sys.exit(2)
+        if done is not None:
+            print(f"tinyexp: sweep {done}: all {len(configs)} jobs already finished; nothing to run "
+                  f"(sweep.resume=false runs them again)")
+            return
     from tinyexp.cli.app import hydra_entry
 
     sys.argv = [sys.argv[0], *argv]

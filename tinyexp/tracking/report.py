@@ -488,20 +488,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _require_store(uri: str) -> None:
-    """A missing SQLite file would silently become a new empty store; say so instead."""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise ReportError(f"no MLflow store at {uri}")
-
-
 def _report(args: argparse.Namespace) -> int:
-    from mlflow.tracking import MlflowClient
-
-    from tinyexp.tracking.store import default_tracking_uri
+    from tinyexp.tracking.store import default_tracking_uri, existing_store_client
 
     uri = args.tracking_uri or default_tracking_uri()
-    _require_store(uri)
-    client = MlflowClient(tracking_uri=uri)
+    client = existing_store_client(uri)
+    if client is None:
+        raise ReportError(f"no MLflow store at {uri}")
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is None:
         raise ReportError(f"no experiment '{args.experiment}' in {uri}")

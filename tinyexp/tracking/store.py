@@ -36,8 +36,8 @@ def default_artifact_root(base: Path | None = None) -> str:
     return ((base or Path.cwd()) / DEFAULT_STORE_DIR / "artifacts").resolve().as_uri()
 
 
-def _quiet_mlflow() -> None:
-    # Alembic and MLflow announce every migration and run; tinyexp prints its own summary.
+def quiet_mlflow() -> None:
+    """Alembic and MLflow announce every migration and run; tinyexp prints its own summary."""
     for name in ("alembic", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -50,11 +50,23 @@ def _store_init_lock(uri: str) -> contextlib.AbstractContextManager[object]:
     return FileLock(uri.removeprefix("sqlite:///") + ".lock")
 
 
+def existing_store_client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
+    """A client of the store if it already exists, else None: reading never creates a store
+    (a missing SQLite file would silently become a new, empty one)."""
+    store = uri or default_tracking_uri()
+    if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).exists():
+        return None
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=store)
+
+
 def configure(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and the experiment (creating either if new); return its id."""
     import mlflow
 
-    _quiet_mlflow()
+    quiet_mlflow()
     store = uri or default_tracking_uri()
     mlflow.set_tracking_uri(store)
     try:

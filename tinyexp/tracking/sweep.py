@@ -19,7 +19,7 @@ import re
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from filelock import FileLock
 from omegaconf import OmegaConf
@@ -52,9 +52,29 @@ def sweep_id(cfg: Any, sweep_dir: str) -> str:
     saved = Path(sweep_dir) / "multirun.yaml"
     if not saved.exists():
         return re.sub(r"[^A-Za-z0-9_.-]", "_", "sweep-" + "_".join(Path(sweep_dir).parts[-2:]))[:64]
-    overrides = OmegaConf.load(saved).hydra.overrides.task
+    return sweep_id_from_overrides(OmegaConf.load(saved).hydra.overrides.task)
+
+
+def sweep_id_from_overrides(overrides: Iterable[Any]) -> str:
+    """The id a sweep's command line gives it: where it is tracked and launched does not count."""
     kept = sorted(str(o) for o in overrides if not str(o).lstrip("+~").startswith(_UNHASHED_OVERRIDES))
     return "sweep-" + hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
+
+
+def finished_runs(client: Any, experiment_id: str, sweep: str) -> dict[str, str]:
+    """Config hash -> run id of every FINISHED job run of the sweep (all pages)."""
+    found: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token,
+                                  filter_string=f"tags.{Tag.SWEEP_ID} = '{sweep}' and attributes.status = 'FINISHED'")
+        for run in page:
+            digest = run.data.tags.get(Tag.CONFIG_HASH)
+            if digest and run.data.tags.get(Tag.ROLE) != "sweep":
+                found.setdefault(digest, run.info.run_id)
+        token = page.token
+        if not token:
+            return found
 
 
 def owner_tags() -> dict[str, str]:
