@@ -198,7 +198,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_prints_labelled_estimate(models: dict[str, Path]) -> None:
-    done = run_cli(str(models["64_float32"]), "--board", "nano33ble", "--validate")
+    done = run_cli(str(models["64_float32"]), "board=nano33ble", "--validate")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["source"] == "estimate" and report["calibration"] == "dokic2020"
@@ -209,7 +209,7 @@ def test_cli_prints_labelled_estimate(models: dict[str, Path]) -> None:
 
 def test_cli_fits_the_users_own_table(models: dict[str, Path], tmp_path: Path) -> None:
     assert "--calibration CSV" in run_cli("--help").stdout
-    done = run_cli(str(models["64_int8"]), "--board", "nucleo_l4r5zi", "--validate",
+    done = run_cli(str(models["64_int8"]), "board=nucleo_l4r5zi", "--validate",
                    "--calibration", str(own_table(tmp_path, "mylab")))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -233,13 +233,13 @@ def test_cli_errors_are_one_line_with_exit_2(models: dict[str, Path], tmp_path: 
     text_file.write_text("hello")
     model = str(models["16_float32"])
     args = {
-        "missing": [str(tmp_path / "absent.tflite"), "--board", "nano33ble"],
-        "not_tflite": [str(text_file), "--board", "nano33ble"],
-        "bad_board": [model, "--board", "uno"],
-        "hybrid": [str(models["64_dynamic"]), "--board", "nano33ble"],
-        "clash": [model, "--board", "nucleo_l4r5zi",
+        "missing": [str(tmp_path / "absent.tflite"), "board=nano33ble"],
+        "not_tflite": [str(text_file), "board=nano33ble"],
+        "bad_board": [model, "board=uno"],
+        "hybrid": [str(models["64_dynamic"]), "board=nano33ble"],
+        "clash": [model, "board=nucleo_l4r5zi",
                   "--calibration", str(own_table(tmp_path, "edgemark2025"))],
-        "other_board": [model, "--board", "nano33ble", "--calibration", str(own_table(tmp_path, "mylab"))],
+        "other_board": [model, "board=nano33ble", "--calibration", str(own_table(tmp_path, "mylab"))],
     }[case]
     done = run_cli(*args)
     assert done.returncode == 2

@@ -89,7 +89,7 @@ def _csv(path: Path) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def out_dir(store: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report_out") / "sweep"
-    assert report.main(["--tracking-uri", store["uri"], "--out", str(out)]) == 0
+    assert report.main([f"tracking.uri={store['uri']}", "--out", str(out)]) == 0
     return out
 
 
@@ -141,7 +141,7 @@ def test_figures_markdown_and_artifacts(out_dir: Path, store: dict[str, Any]) ->
 
 def test_named_sweep_without_log(store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "old"
-    assert report.main(["--tracking-uri", store["uri"], "--sweep", "sw-old", "--out", str(out), "--no-log"]) == 0
+    assert report.main([f"tracking.uri={store['uri']}", "sweep.id=sw-old", "--out", str(out), "--no-log"]) == 0
     assert _csv(out / "table1_latency.csv")["16"]["latency_mean_us"] == "777"
     assert "logged" not in capsys.readouterr().out
 
@@ -154,20 +154,20 @@ def test_all_runs_latest_per_configuration_across_sweeps(store: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--experiment", "empty"], "no finished runs in experiment 'empty'"),
-    (["--sweep", "nope"], "no finished runs in experiment 'tinyexp' (sweep 'nope')"),
-    (["--experiment", "absent"], "no experiment 'absent'"),
+    (["tracking.experiment=empty"], "no finished runs in experiment 'empty'"),
+    (["sweep.id=nope"], "no finished runs in experiment 'tinyexp' (sweep 'nope')"),
+    (["tracking.experiment=absent"], "no experiment 'absent'"),
 ])
 def test_nothing_to_report_is_one_line_exit_2(store: dict[str, Any], tmp_path: Path, args: list[str], message: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.main(["--tracking-uri", store["uri"], "--out", str(tmp_path / "r"), *args]) == 2
+    assert report.main([f"tracking.uri={store['uri']}", "--out", str(tmp_path / "r"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
 
 
 def test_missing_store_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.main(["--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert report.main([f"tracking.uri=sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert "no MLflow store" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
 
 

@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from tinyexp.core.cli_args import EXIT_FAILED, print_error
 from tinyexp.core.config import register_schema
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import conf_dir
@@ -30,9 +31,9 @@ def task(cfg: DictConfig) -> str | None:
     try:
         outcome = run_job(cfg, list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir if multirun else None)
     except TinyexpError as exc:
-        print(f"tinyexp: error: {exc}", file=sys.stderr)
+        print_error(exc)
         if not multirun:
-            sys.exit(1)
+            sys.exit(EXIT_FAILED)
         return None
     print(f"[{outcome.run_id[:8]}] {outcome.summary}")
     return outcome.run_id

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from tinyexp.core.cli_args import EXIT_USAGE, print_error
 from tinyexp.core.config import Config, register_schema, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
@@ -183,8 +184,8 @@ def console_main(argv: Sequence[str] | None = None) -> None:
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
             done = finished_sweep(configs, _overrides(argv)) if _is_multirun(argv) else None
         except TinyexpError as exc:
-            print(f"tinyexp: error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            print_error(exc)
+            sys.exit(EXIT_USAGE)
         if done is not None:
             print(f"tinyexp: sweep {done}: all {len(configs)} jobs already finished; nothing to run "
                   f"(sweep.resume=false runs them again)")

@@ -1,13 +1,14 @@
 """Estimate a .tflite model's latency on a board, without the board: prints JSON.
 
-    python -m tinyexp.estimate MODEL.tflite --board nano33ble [--validate] [--calibration CSV]
+    python -m tinyexp.estimate MODEL.tflite board=nano33ble [--validate] [--calibration CSV]
     python -m tinyexp.estimate --validate [--calibration CSV]
 
 The figure is an estimate from published measurements (see tinyexp.estimate.latency) and the output
 says so (source "estimate", calibration, provenance); --validate adds the leave-one-out
 errors of the calibration so the reader can judge it. Users who time their own board can
 fit on those rows instead (--calibration), because a board's own measurements beat any
-transfer from another board's. Errors are one line and exit code 2.
+transfer from another board's. Config values are key=value as in the main command (board=),
+actions are flags; errors are one line ("tinyexp: error: ...") and exit code 2.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from tinyexp.core.boards import load_board
+from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
 from tinyexp.tflm.inspect import inspect_model
 
-EXIT_USAGE = 2
+_CONFIG_KEYS = {"board": "a board of conf/board/, e.g. nano33ble"}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinyexp.estimate", description=__doc__.split("\n")[0])
     parser.add_argument("model", nargs="?", type=Path, help="the .tflite file")
-    parser.add_argument("--board", help="a board in conf/board/ (e.g. nano33ble)")
     parser.add_argument("--validate", action="store_true",
                         help="add the calibration's leave-one-out errors")
     parser.add_argument("--calibration", type=Path, metavar="CSV",
@@ -84,19 +85,25 @@ def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[Calibra
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        values, rest = split_config_args(sys.argv[1:] if argv is None else argv, _CONFIG_KEYS)
+    except TinyexpError as exc:
+        print_error(exc)
+        return EXIT_USAGE
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(rest)
+    args.board = values.get("board")
     if args.model is None and not args.validate:
-        parser.error("give a MODEL.tflite with --board, or --validate")
+        parser.error("give a MODEL.tflite with board=NAME, or --validate")
     if args.model is not None and not args.board:
-        parser.error("--board is required with a model")
+        parser.error("board=NAME is required with a model")
     try:
         rows, board = _calibration(args.calibration, load_board(args.board) if args.board else None)
         report = _estimate(args.model, board, rows) if args.model is not None and board is not None else {}
         if args.validate:
             report["validation"] = [asdict(result) for result in validate_calibration(rows)]
     except TinyexpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return EXIT_USAGE
     print(json.dumps(report, indent=2))
     return 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.config import SWEEP_ID_PATTERN, SWEEP_ID_RULE
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
@@ -478,14 +479,26 @@ def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = Re
 # -------------------------------------------------------------------------------- CLI
 
 
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="tinyexp report", description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///<cwd>/mlruns/mlflow.db)")
-    parser.add_argument("--experiment", default="tinyexp", help="MLflow experiment name (default: tinyexp)")
-    parser.add_argument("--sweep", help="sweep_id to report (default: the latest sweep, else all finished runs)")
+_CONFIG_KEYS = {
+    "tracking.uri": "MLflow tracking URI; default sqlite:///<cwd>/mlruns/mlflow.db",
+    "tracking.experiment": "MLflow experiment; default tinyexp",
+    "sweep.id": "the sweep to report; default the latest sweep, else all finished runs",
+}
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    """`tinyexp report [tracking.uri=URI] [tracking.experiment=NAME] [sweep.id=ID] [--out DIR] [--no-log]`."""
+    values, rest = split_config_args(argv, _CONFIG_KEYS)
+    parser = argparse.ArgumentParser(
+        prog="tinyexp report", description=__doc__.splitlines()[0],
+        epilog="config values: " + "; ".join(f"{k}=... {v}" for k, v in _CONFIG_KEYS.items()))
     parser.add_argument("--out", type=Path, help="output directory (default: reports/<sweep or experiment>)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report on the sweep's parent run")
-    return parser.parse_args(argv)
+    args = parser.parse_args(rest)
+    args.tracking_uri = values.get("tracking.uri") or None
+    args.experiment = values.get("tracking.experiment") or "tinyexp"
+    args.sweep = values.get("sweep.id") or None
+    return args
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -499,7 +512,7 @@ def _report(args: argparse.Namespace) -> int:
     if experiment is None:
         raise ReportError(f"no experiment '{args.experiment}' in {uri}")
     if args.sweep and SWEEP_ID_PATTERN.fullmatch(args.sweep) is None:
-        raise ReportError(f"--sweep {args.sweep!r} is invalid: {SWEEP_ID_RULE}")
+        raise ReportError(f"sweep.id={args.sweep!r} is invalid: {SWEEP_ID_RULE}")
     sweep = args.sweep or latest_sweep_id(client, experiment.experiment_id)
     rows = collect_runs(client, experiment.experiment_id, sweep)
     if not rows:
@@ -517,12 +530,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `tinyexp report` and `python -m tinyexp.tracking.report`; returns the exit code."""
-    args = _parse(argv)
     try:
-        return _report(args)
-    except ReportError as exc:
-        print(f"tinyexp report: error: {exc}", file=sys.stderr)
-        return 2
+        return _report(_parse(argv))
+    except TinyexpError as exc:
+        print_error(exc)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

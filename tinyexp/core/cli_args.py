@@ -1,0 +1,42 @@
+"""One command-line convention for every tinyexp command.
+
+Config values are `key=value`, with the main command's own keys (`tracking.uri=...`,
+`board=...`, `sweep.id=...`); actions and output choices are `--flags`. Every command prints
+a failure as one line starting "tinyexp: error: " and exits 2 for bad input (before any work)
+or 1 when the work itself failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Mapping, Sequence
+
+from tinyexp.core.errors import ConfigError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+ERROR_PREFIX = "tinyexp: error: "
+
+
+def print_error(message: object) -> None:
+    """The one-line form of a failure, on stderr."""
+    print(ERROR_PREFIX + " ".join(str(message).split()), file=sys.stderr)
+
+
+def split_config_args(argv: Sequence[str], allowed: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """`key=value` arguments (keys from ``allowed``: key -> help) and the rest, in order.
+
+    An unknown key is a ConfigError naming the keys this command takes.
+    """
+    values: dict[str, str] = {}
+    rest: list[str] = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or arg.startswith("-"):
+            rest.append(arg)
+        elif key in allowed:
+            values[key] = value
+        else:
+            raise ConfigError(f"{key}: unknown key; this command takes " + ", ".join(
+                f"{k}=... ({help_text})" for k, help_text in allowed.items()))
+    return values, rest
