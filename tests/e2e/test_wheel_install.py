@@ -24,16 +24,16 @@ from tests.helpers import ROOT
 pytestmark = pytest.mark.slow
 
 USER_BOARD = """\
-# A board of the user's own, outside the package: Raspberry Pi Pico (RP2040, Cortex-M0+).
-name: pico
-mcu: RP2040
-cpu: cortex-m0plus
-clock_hz: 133000000
-flash_bytes: 2097152
-ram_bytes: 270336
-fqbn: rp2040:rp2040:rpipico
-usb_vid: 0x2e8a
-usb_pid: 0x000a
+# A board of the user's own, outside the package (the README's example).
+name: feather52840
+mcu: nRF52840
+cpu: cortex-m4f
+clock_hz: 64000000
+flash_bytes: 815104
+ram_bytes: 237568
+fqbn: adafruit:nrf52:feather52840
+usb_vid: 0x239a
+usb_pid: 0x8029
 latency_calibration: dokic2020
 """
 
@@ -97,13 +97,13 @@ def test_main_job_runs_from_an_empty_directory(fresh_env: dict[str, Path]) -> No
 
 def test_a_users_board_from_config_dir(fresh_env: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "board").mkdir()
-    (tmp_path / "board" / "pico.yaml").write_text(USER_BOARD)
-    done = _run(fresh_env, str(fresh_env["python"]), "-m", "tinyexp", "--config-dir", str(tmp_path), "board=pico",
+    (tmp_path / "board" / "feather52840.yaml").write_text(USER_BOARD)
+    done = _run(fresh_env, str(fresh_env["python"]), "-m", "tinyexp", "--config-dir", str(tmp_path), "board=feather52840",
                 "train.epochs=5")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert ("board=pico train.epochs=5", "FINISHED") in _finished_runs(fresh_env["work"] / "mlruns" / "mlflow.db")
-    unknown = _run(fresh_env, str(fresh_env["python"]), "-m", "tinyexp", "board=pico", "train.epochs=5")
-    assert unknown.returncode == 2 and "board=pico is invalid" in unknown.stderr
+    assert ("board=feather52840 train.epochs=5", "FINISHED") in _finished_runs(fresh_env["work"] / "mlruns" / "mlflow.db")
+    unknown = _run(fresh_env, str(fresh_env["python"]), "-m", "tinyexp", "board=feather52840", "train.epochs=5")
+    assert unknown.returncode == 2 and "board=feather52840 is invalid" in unknown.stderr
 
 
 def test_report_and_agent_commands_work_from_the_install(fresh_env: dict[str, Path]) -> None:
