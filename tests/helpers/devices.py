@@ -1,0 +1,45 @@
+"""A device backend for in-process runner tests: the virtual board's command handling served
+on a real pseudo-terminal by a thread of the test process, instead of a separate process.
+
+Everything the pipeline does is real (deploy request, agent over pyserial, parity, recorder);
+only the board process is replaced, so a runner test needs no subprocess. The clock is the
+estimate the pipeline hands over, as for the virtual board.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import tty
+from typing import Iterator
+
+from tinyexp.device.base import DeployRequest, Deployment, DeviceBackend
+from tinyexp.device.virtual_board import BoardState, fixed_latency, serve
+
+DEPLOYED: list[DeployRequest] = []  # what the pipeline handed over, for the tests to inspect
+
+
+class ThreadBoardDevice(DeviceBackend):
+    """device.backend=tests.helpers.devices.ThreadBoardDevice."""
+
+    estimated_clock = True
+
+    @contextlib.contextmanager
+    def deploy(self, request: DeployRequest) -> Iterator[Deployment]:
+        DEPLOYED.append(request)
+        assert request.latency_estimate_us is not None
+        state = BoardState(request.model, dict(self.board), fixed_latency(request.latency_estimate_us),
+                           request.arena_bytes)
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        stop_read, stop_write = os.pipe()
+        thread = threading.Thread(target=serve, args=(master, state, stop_read), daemon=True)
+        thread.start()
+        try:
+            yield Deployment(os.ttyname(slave))
+        finally:
+            os.close(stop_write)
+            thread.join(timeout=10)
+            for fd in (master, slave, stop_read):
+                os.close(fd)

@@ -1,0 +1,59 @@
+"""The runner in-process, with a board served by a thread (tests/helpers/devices.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import devices
+from tinyexp.core.config import register_schema
+from tinyexp.core.names import Artifact, Metric, Tag
+from tinyexp.core.resources import conf_dir
+from tinyexp.pipeline.runner import run_job
+
+pytestmark = pytest.mark.slow
+
+
+def _config(store: Path, *overrides: str):  # noqa: ANN202 - DictConfig
+    register_schema()
+    with initialize_config_dir(str(conf_dir()), version_base=None):
+        return compose("config", overrides=[
+            "device.backend=tests.helpers.devices.ThreadBoardDevice", "train.epochs=5",
+            f"tracking.uri=sqlite:///{store}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def int8_job(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    home = tmp_path_factory.mktemp("runner")
+    store = home / "mlflow.db"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYEXP_CACHE_DIR", str(home / "cache"))
+    mp.chdir(home)
+    devices.DEPLOYED.clear()
+    outcome = run_job(_config(store, "quant=int8", "model.neurons=12"), ["quant=int8", "model.neurons=12"])
+    mp.undo()
+    run = MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(outcome.run_id)
+    return outcome, run, list(devices.DEPLOYED)
+
+
+def test_job_is_recorded_under_the_names_of_core_names(int8_job) -> None:  # noqa: ANN001
+    outcome, run, _ = int8_job
+    m, t = run.data.metrics, run.data.tags
+    assert run.info.status == "FINISHED" and outcome.deployed
+    assert t[Tag.LATENCY_SOURCE] == "estimate" and t[Tag.KERNEL_DTYPE] == "int8"
+    assert m[Metric.ARENA_CONFIGURED_BYTES] == m[Metric.ARENA_REQUIRED_BYTES]
+    assert m[Metric.PARITY_MAX_ABS_ERROR] == 0.0
+    assert m[Metric.MACS] == 12 + 12 * 12 + 12
+
+
+def test_device_gets_what_the_pipeline_computed_once(int8_job) -> None:  # noqa: ANN001
+    """The C array handed to the device is the one logged; the estimate is the one recorded."""
+    _, run, deployed = int8_job
+    (request,) = deployed
+    logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.C_ARRAY_DIR
+    assert (logged / "model_data.cc").read_text() == request.c_array.files()["model_data.cc"]
+    assert request.latency_estimate_us == pytest.approx(run.data.metrics[Metric.LATENCY_MEAN_US], abs=1e-3)
+    assert request.arena_bytes == run.data.metrics[Metric.ARENA_REQUIRED_BYTES]
