@@ -119,5 +119,5 @@ def test_sweep_size_ratio_rises_with_width_and_resumes(run_tinyexp, tinyexp_home
 
     again = run_tinyexp(*args)
     assert again.returncode == 0
-    assert again.stdout.count("skipped: an identical config already finished") == 6
+    assert "tinyexp: sweep ratio: all 6 jobs already finished; nothing to run" in again.stdout
     assert len([r for r in store_runs(tinyexp_home) if r.data.tags.get("sweep_id") == "ratio"]) == 7
