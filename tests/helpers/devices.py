@@ -20,6 +20,23 @@ from tinyexp.device.virtual_board import BoardState, fixed_latency, serve
 DEPLOYED: list[DeployRequest] = []  # what the pipeline handed over, for the tests to inspect
 
 
+@contextlib.contextmanager
+def served(state: BoardState) -> Iterator[str]:
+    """serve() in a thread on a fresh pty; yields the port the agent opens."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop_read, stop_write = os.pipe()
+    thread = threading.Thread(target=serve, args=(master, state, stop_read), daemon=True)
+    thread.start()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(stop_write)
+        thread.join(timeout=10)
+        for fd in (master, slave, stop_read):
+            os.close(fd)
+
+
 class ThreadBoardDevice(DeviceBackend):
     """device.backend=tests.helpers.devices.ThreadBoardDevice."""
 
@@ -31,15 +48,5 @@ class ThreadBoardDevice(DeviceBackend):
         assert request.latency_estimate_us is not None
         state = BoardState(request.model, dict(self.board), fixed_latency(request.latency_estimate_us),
                            request.arena_bytes)
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        stop_read, stop_write = os.pipe()
-        thread = threading.Thread(target=serve, args=(master, state, stop_read), daemon=True)
-        thread.start()
-        try:
-            yield Deployment(os.ttyname(slave))
-        finally:
-            os.close(stop_write)
-            thread.join(timeout=10)
-            for fd in (master, slave, stop_read):
-                os.close(fd)
+        with served(state) as port:
+            yield Deployment(port)

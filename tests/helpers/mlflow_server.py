@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import signal
 import socket
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
+
+import pytest
 
 MLFLOW = Path(sys.executable).with_name("mlflow")  # the venv's own mlflow executable
 EXPERIMENT = "tinyexp"

@@ -22,7 +22,8 @@ from agent.client import BoardClient
 from agent.errors import DeviceError
 from agent.session import MeasurementError, measure_board
 from tinyexp.device.virtual import virtual_board_command
-from tinyexp.device.virtual_board import BoardState, serve
+from tinyexp.device.virtual_board import BoardState
+from tests.helpers.devices import served
 from tinyexp.tflm.runtime import TflmModel
 
 BOARD = {"name": "testboard", "mcu": "virtual", "clock_hz": 64_000_000,
@@ -118,27 +119,10 @@ def test_virtual_board_reports_a_start_failure_quickly(tmp_path: Path) -> None:
     assert time.monotonic() - start < 30
 
 
-@contextlib.contextmanager
-def _served(state: BoardState) -> Iterator[str]:
-    """serve() in a thread on a fresh pty, with the latency model injected in-process."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    stop_r, stop_w = os.pipe()
-    thread = threading.Thread(target=serve, args=(master, state, stop_r), daemon=True)
-    thread.start()
-    try:
-        yield os.ttyname(slave)
-    finally:
-        os.close(stop_w)
-        thread.join(5)
-        for fd in (master, slave, stop_r):
-            os.close(fd)
-
-
 def test_serve_loop_with_injected_latency_model(agent_models: dict[str, Path]) -> None:
     model = agent_models["float32"].read_bytes()
     state = BoardState(model, BOARD, _stub_latency)
-    with _served(state) as port, BoardClient(port, timeout_s=5) as client:
+    with served(state) as port, BoardClient(port, timeout_s=5) as client:
         client.hello()
         client.verify_model(model)
         client.set_input(np.arange(3, dtype=np.float32).tolist(), "float32")

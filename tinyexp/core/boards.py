@@ -7,7 +7,6 @@ without composing the whole Hydra config; reading the same YAML through the same
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
