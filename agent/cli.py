@@ -1,7 +1,9 @@
 """`python -m agent`: measure a .tflite model on a board (or the virtual board) from a shell.
 
 The same session the runner uses, without Hydra or MLflow, so a board can be checked by hand:
-results go to stdout as JSON; any failure is one line on stderr and exit status 1.
+results go to stdout as JSON, followed by the per-operator table from a board of protocol v2
+(--json prints the JSON alone, with the profile in it); any failure is one line on stderr and
+exit status 1.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from agent import protocol as p
 from agent.board_process import board_process
 from agent.client import write_transcript
 from agent.errors import DeviceError
+from agent.profile_table import format_profile, profile_rows
 from agent.session import Measurement, MeasurementError, measure_board
 
 # The virtual board is tinyexp's (it needs TFLM and the latency estimate); the agent starts it
@@ -39,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--baud", type=int, default=p.DEFAULT_BAUD)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per command")
     ap.add_argument("--retries", type=int, default=3, help="HELLO tries in the handshake")
-    ap.add_argument("--json", action="store_true", help="also print outputs and per-invoke times")
+    ap.add_argument("--json", action="store_true",
+                    help="JSON only: also outputs, per-invoke times and the per-operator rows")
     ap.add_argument("--transcript", type=Path, help="write every serial line to this file")
     return ap
 
@@ -59,8 +63,16 @@ def _report(m: Measurement, full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"identity": m.identity, "info": m.info, "stats": m.stats}
     if full:
         out |= {"per_invoke_us": m.per_invoke_us, "per_invoke_cycles": m.per_invoke_cycles,
-                "outputs": m.outputs}
+                "outputs": m.outputs,
+                "profile": profile_rows(m.profile) if m.profile is not None else None}
     return out
+
+
+def _profile_text(m: Measurement) -> str:
+    """The per-operator table, or why there is none (a board of protocol v1)."""
+    if m.profile is None:
+        return f"no per-operator profile: {m.no_profile_reason}"
+    return format_profile(m.profile, m.identity.get("latency_source", "unknown"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                               baud=args.baud, timeout_s=args.timeout, retries=args.retries)
         transcript = m.transcript
         print(json.dumps(_report(m, args.json), indent=2))
+        if not args.json:
+            print(_profile_text(m))
         return 0
     except MeasurementError as exc:
         transcript = exc.transcript

@@ -1,4 +1,7 @@
-"""The host side of protocol v1: talk to a board (real or virtual) over a serial port.
+"""The host side of protocol v2: talk to a board (real or virtual) over a serial port.
+
+A v1 board is still measured (every v1 command is unchanged); it only has no PROF, which
+:attr:`BoardClient.supports_profile` tells after the handshake.
 
 Every answer is read through a bounded line reader under a deadline on time.monotonic(), so a
 silent, chatty or corrupted link ends in one DeviceError that names the port, the command and
@@ -28,6 +31,14 @@ _SILENT_CAUSES = ("wrong port, wrong baud rate (the board expects {baud}), or th
                   "not running (reset the board, or flash the tinyexp firmware)")
 _CORRUPT_CAUSES = ("wrong baud rate, a noisy cable, or another program using the port")
 STAT_KEYS = ("n", "mean_us", "std_us", "min_us", "median_us", "p95_us", "max_us", "mean_cycles")
+
+
+class BoardRefused(DeviceError):
+    """The board answered ERR; ``code`` is the protocol's error code (e.g. no_profile)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ def number(value: str, what: str) -> float:
 
 
 class BoardClient:
-    """One open connection to a board speaking protocol v1.
+    """One open connection to a board speaking protocol v1 or v2.
 
     Use as a context manager; call :meth:`hello` first. ``timeout_s`` is the deadline of each
     command (and of the whole handshake, split over ``retries`` tries of HELLO).
@@ -78,6 +89,7 @@ class BoardClient:
         self._pending: list[p.Received] = []
         self._seq = 0
         self._info: dict[str, str] | None = None
+        self.proto: int | None = None  # the board's protocol version, known after hello()
         self._last_invoke_us = 0.0
         try:
             self._link = serial.serial_for_url(port, baudrate=baud, timeout=_READ_SLICE_S,
@@ -194,6 +206,21 @@ class BoardClient:
                               f"with {len(rows)} RAW lines", "a firmware bug")
         return BenchResult(stats, [r[0] for r in rows], [r[1] for r in rows])
 
+    @property
+    def supports_profile(self) -> bool:
+        """True once hello() met a board of protocol 2 or later (PROF)."""
+        return self.proto is not None and self.proto >= p.PROF_MIN_PROTO
+
+    def profile(self) -> p.Profile:
+        """One invoke of the stored input with the board's per-operator profiler (PROF, v2)."""
+        if not self.supports_profile:
+            raise DeviceError(f"the board on {self.port} speaks protocol {self.proto}, which has "
+                              f"no per-operator profile (PROF needs {p.PROF_MIN_PROTO}); flash "
+                              "the firmware that ships with this tinyexp for one")
+        expected_s = 2 * self._last_invoke_us * 1e-6
+        answer = self._request("PROF", (), extra_s=expected_s)
+        return self._parse("PROF", lambda: p.decode_profile(answer.data, answer.ok))
+
     # ------------------------------------------------------------ plumbing
 
     def _send(self, verb: str, args: Sequence[str]) -> int:
@@ -221,8 +248,9 @@ class BoardClient:
                 continue  # a late answer to an earlier command
             if frame["kind"] == "ERR":
                 f = frame["fields"]
-                raise DeviceError(f"the board on {self.port} refused {verb}: "
-                                  f"{f.get('code', '?')}: {f.get('msg', '')}".rstrip(": "))
+                raise BoardRefused(f"the board on {self.port} refused {verb}: "
+                                   f"{f.get('code', '?')}: {f.get('msg', '')}".rstrip(": "),
+                                   f.get("code", "?"))
             if frame["kind"] == "OK":
                 return _Answer(data, frame["fields"])
             data.append(frame["fields"])
@@ -267,11 +295,13 @@ class BoardClient:
         if frame["kind"] == "ERR":
             raise DeviceError(f"the board on {self.port} refused HELLO: {fields.get('code')}: "
                               f"{fields.get('msg', '')}")
-        if fields.get("proto") != str(p.PROTO_VERSION):
+        if fields.get("proto") not in [str(v) for v in p.SUPPORTED_PROTOS]:
             raise DeviceError(
                 f"the board on {self.port} speaks protocol version {fields.get('proto', '?')}, "
-                f"this host speaks version {p.PROTO_VERSION}; flash the firmware that ships "
+                f"this host speaks version {p.PROTO_VERSION} (and reads "
+                f"{', '.join(map(str, p.SUPPORTED_PROTOS))}); flash the firmware that ships "
                 "with this tinyexp (firmware/), or use a matching tinyexp")
+        self.proto = int(fields["proto"])
         return fields
 
     def _require(self, fields: dict[str, str], verb: str, keys: Sequence[str]) -> None:

@@ -1,4 +1,7 @@
-"""Codec of the tinyexp serial protocol v1 (firmware/PROTOCOL.md), shared by host and virtual board.
+"""Codec of the tinyexp serial protocol v2 (firmware/PROTOCOL.md), shared by host and virtual board.
+
+Version 2 adds PROF (one invoke's per-operator profile); every v1 command and frame is
+unchanged, so a v1 board is still read and simply has no profile.
 
 Everything here is pure: no I/O, no clocks. Serial input is untrusted, so every decoder
 works on a bounded line, follows a strict grammar and never evaluates anything. The
@@ -20,7 +23,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Sequence, Union
 
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
+SUPPORTED_PROTOS = (1, 2)  # what the host reads: v2 boards, and v1 boards without PROF
+PROF_MIN_PROTO = 2
+MAX_PROFILED_OPS = 128  # most operators one PROF answer covers (firmware: kMaxProfiledOps)
 MAX_LINE_BYTES = 200  # terminator included, both directions
 DEFAULT_BAUD = 115200
 MAX_VALUES_PER_LINE = 16
@@ -29,7 +35,7 @@ BENCH_MAX_WARMUP = 1000
 BENCH_MAX_N = 1000
 
 KINDS = ("OK", "DATA", "ERR", "BOOT")
-VERBS = ("HELLO", "INFO", "IN", "RUN", "BENCH")
+VERBS = ("HELLO", "INFO", "IN", "RUN", "BENCH", "PROF")
 DTYPES = ("float32", "int8")
 
 _SEQ = r"(?:0|[1-9][0-9]{0,4})"
@@ -41,6 +47,7 @@ _MSG = re.compile(r"[\x20-\x7e]*\Z")
 _UINT = re.compile(r"(?:0|[1-9][0-9]{0,9})\Z")
 _F32 = re.compile(r"[0-9a-f]{8}\Z")
 _I8 = re.compile(r"(?:0|-?[1-9][0-9]{0,2})\Z")
+_FIXED = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]{1,3})?\Z")
 
 
 def crc32(data: bytes) -> int:
@@ -247,7 +254,7 @@ def decode_command(line: str) -> Command:
 
 
 def _check_args(verb: str, args: tuple[str, ...]) -> None:
-    if verb in ("HELLO", "INFO", "RUN"):
+    if verb in ("HELLO", "INFO", "RUN", "PROF"):
         if args:
             raise ValueError("takes no arguments")
     elif verb == "IN":
@@ -259,6 +266,103 @@ def _check_args(verb: str, args: tuple[str, ...]) -> None:
             raise ValueError("expected <warmup> <n> [RAW]")
         parse_uint(args[0], 0, BENCH_MAX_WARMUP)
         parse_uint(args[1], 1, BENCH_MAX_N)
+
+
+# ---------------------------------------------------------------- PROF (protocol v2)
+
+@dataclass(frozen=True)
+class OperatorTiming:
+    """One operator of a profiled invoke, as the board reported it (DATA line ``i``).
+
+    ``us`` is None where the board's profiler has no tick source, ``cycles`` None where it
+    has no cycle counter (both sent as -1)."""
+
+    index: int
+    op: str
+    ticks: int
+    us: float | None
+    cycles: int | None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """PROF's answer: the operators in the order the interpreter ran them, the profiler's
+    own total, and the whole invoke timed as RUN times it."""
+
+    operators: tuple[OperatorTiming, ...]
+    ticks: int
+    ticks_per_s: int
+    us: float | None
+    invoke_us: float
+    invoke_cycles: int | None
+
+
+def _strict_uint(value: str, what: str) -> int:
+    if not _UINT.match(value):
+        raise ValueError(f"{what}={value!r} is not an unsigned decimal")
+    return int(value)
+
+
+def _fixed(value: str, what: str) -> float:
+    if not _FIXED.match(value):
+        raise ValueError(f"{what}={value!r} is not a decimal with at most 3 decimals")
+    return float(value)
+
+
+def _optional(value: str, what: str, parse: type) -> float | int | None:
+    """A figure or -1 for 'not available'; ValueError for anything else."""
+    if value == "-1":
+        return None
+    return _strict_uint(value, what) if parse is int else _fixed(value, what)
+
+
+def decode_profile(data: Sequence[dict[str, str]], ok: dict[str, str]) -> Profile:
+    """PROF's DATA fields and OK fields as a Profile; ValueError unless they are complete and
+    consistent: indices 0..n-1 in order, operator names frame tokens, and the operators'
+    ticks at most the profiler's total (the firmware reads each operator's ticks just
+    inside the profiler's own reads; the virtual board's add up exactly)."""
+    n = _strict_uint(ok.get("n", ""), "n")
+    if len(data) != n:
+        raise ValueError(f"OK says n={n} operators, {len(data)} DATA lines came")
+    operators = []
+    for i, fields in enumerate(data):
+        if _strict_uint(fields.get("i", ""), "i") != i:
+            raise ValueError(f"DATA i={fields.get('i')} where i={i} was due")
+        op = fields.get("op", "")
+        if not _VALUE.match(op):
+            raise ValueError(f"DATA i={i} has no operator name")
+        operators.append(OperatorTiming(i, op, _strict_uint(fields.get("ticks", ""), "ticks"),
+                                        _optional(fields.get("us", ""), "us", float),
+                                        _optional(fields.get("cycles", ""), "cycles", int)))
+    profile = Profile(tuple(operators), _strict_uint(ok.get("ticks", ""), "ticks"),
+                      _strict_uint(ok.get("ticks_per_s", ""), "ticks_per_s"),
+                      _optional(ok.get("us", ""), "us", float),
+                      _fixed(ok.get("invoke_us", ""), "invoke_us"),
+                      _optional(ok.get("invoke_cycles", ""), "invoke_cycles", int))
+    if sum(o.ticks for o in operators) > profile.ticks:
+        raise ValueError(f"operators' ticks add up to {sum(o.ticks for o in operators)}, more "
+                         f"than the profiler's total {profile.ticks}")
+    return profile
+
+
+def encode_profile(seq: int, operators: Sequence[tuple[str, int, int | None]], ticks_per_s: int,
+                   invoke_us: float, invoke_cycles: int | None) -> list[str]:
+    """PROF's answer frames for (operator name, ticks, cycles or None) triples, as the firmware
+    formats them: times in us with 3 decimals rounded half up (-1 if ticks_per_s is 0), None
+    cycles as -1, the OK's ticks and us the operators' total."""
+    def us(ticks: int) -> str:
+        return format_fixed3(Decimal(ticks) * 1_000_000 / Decimal(ticks_per_s)) if ticks_per_s else "-1"
+
+    def count(cycles: int | None) -> str:
+        return "-1" if cycles is None else str(cycles)
+
+    frames = [encode_frame(seq, "DATA", {"i": str(i), "op": op, "ticks": str(ticks), "us": us(ticks),
+                                         "cycles": count(cycles)})
+              for i, (op, ticks, cycles) in enumerate(operators)]
+    total = sum(ticks for _, ticks, _ in operators)
+    return frames + [encode_frame(seq, "OK", {
+        "n": str(len(operators)), "ticks": str(total), "ticks_per_s": str(ticks_per_s),
+        "us": us(total), "invoke_us": format_fixed3(invoke_us), "invoke_cycles": count(invoke_cycles)})]
 
 
 # ---------------------------------------------------------------- bounded line assembly

@@ -1,8 +1,9 @@
 """One measurement of one board: the sequence the runner needs, as a single call.
 
 The order is the protocol's host behaviour: handshake, INFO, refuse a different model by its
-CRC-32, then one IN/RUN per parity sample (so outputs can be compared with the host's), and
-finally one BENCH with RAW so every timed invoke is kept, not only the board's summary.
+CRC-32, then one IN/RUN per parity sample (so outputs can be compared with the host's), one
+BENCH with RAW so every timed invoke is kept, not only the board's summary, and, from a board
+of protocol v2, one PROF: the per-operator profile of an invoke (a v1 board has none).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from agent import protocol as p
-from agent.client import BoardClient
+from agent.client import BoardClient, BoardRefused
 from agent.errors import DeviceError
 
 
@@ -27,7 +28,8 @@ class MeasurementError(DeviceError):
 @dataclass(frozen=True)
 class Measurement:
     """What a board said about one model. ``stats`` holds the BENCH figures as floats
-    (n, mean_us, std_us, min_us, median_us, p95_us, max_us, mean_cycles; -1 = no cycle counter)."""
+    (n, mean_us, std_us, min_us, median_us, p95_us, max_us, mean_cycles; -1 = no cycle counter);
+    ``profile`` the per-operator profile, or None and ``no_profile_reason`` says why."""
 
     identity: dict[str, str]
     info: dict[str, str]
@@ -36,6 +38,8 @@ class Measurement:
     per_invoke_cycles: list[float]
     outputs: list[list[float] | list[int]]
     transcript: list[str]
+    profile: p.Profile | None = None
+    no_profile_reason: str | None = None
 
 
 def measure_board(port: str, model_bytes: bytes, samples: Sequence[Sequence[float]] | int,
@@ -67,7 +71,21 @@ def measure_board(port: str, model_bytes: bytes, samples: Sequence[Sequence[floa
                 client.set_input(sample, str(sample_dtype))
                 outputs.append(client.run()[0])
             bench = client.bench(warmup, invokes, raw=True)
+            profile, why_not = _profile(client)
         except DeviceError as exc:
             raise MeasurementError(str(exc), list(client.transcript)) from exc
     return Measurement(identity, info, bench.stats, bench.per_invoke_us, bench.per_invoke_cycles,
-                       outputs, list(client.transcript))
+                       outputs, list(client.transcript), profile, why_not)
+
+
+def _profile(client: BoardClient) -> tuple[p.Profile | None, str | None]:
+    """The board's per-operator profile, or None and why: a v1 board has no PROF, and a v2
+    board may record no operator events (no_profile); any other failure is an error."""
+    if not client.supports_profile:
+        return None, f"the board speaks protocol {client.proto} (PROF needs {p.PROF_MIN_PROTO})"
+    try:
+        return client.profile(), None
+    except BoardRefused as exc:
+        if exc.code != "no_profile":
+            raise
+        return None, str(exc)

@@ -1,8 +1,9 @@
 // tinyexp firmware: runs the model in model_data.cc with TensorFlow Lite for
-// Microcontrollers and answers protocol v1 (firmware/PROTOCOL.md) over Serial.
+// Microcontrollers and answers protocol v2 (firmware/PROTOCOL.md) over Serial.
 //
 // The protocol itself lives in src/ (portable, host-tested); this file is only
-// the Backend: TFLM set-up, tensor access and timing. Pinned toolchain:
+// the Backend: TFLM set-up, tensor access, timing and the per-operator profile
+// (TFLM's MicroProfiler, see OpProfiler). Pinned toolchain:
 // firmware/versions.json. Build flags:
 //   -DTXP_ARENA_BYTES=<n>   tensor arena size (default below)
 
@@ -13,6 +14,7 @@
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #include "model_data.h"
+#include "op_profiler.h"
 #include "src/txp_dispatch.h"
 
 #ifndef TXP_ARENA_BYTES
@@ -59,6 +61,7 @@ class TflmBackend : public txp::Backend {
 
   void begin() {
     has_dwt_ = enable_cycle_counter();
+    profiler_.set_cycle_counter(has_dwt_);
     identity_.board = "nano33ble";  // conf/board/nano33ble.yaml; the core cannot tell BLE from BLE Sense
     identity_.mcu = "nRF52840";
     identity_.clock_hz = SystemCoreClock;
@@ -110,6 +113,19 @@ class TflmBackend : public txp::Backend {
     return status == kTfLiteOk;
   }
 
+  bool profile(txp::ProfileSummary* s) override {
+    profiler_.arm();
+    const bool ok = invoke(&s->invoke);
+    profiler_.disarm();
+    s->n_ops = profiler_.count();
+    s->overflow = profiler_.overflow();
+    s->total_ticks = profiler_.GetTotalTicks();
+    s->ticks_per_s = tflite::ticks_per_second();
+    return ok;
+  }
+
+  txp::OpTiming op_timing(uint32_t index) override { return profiler_.timing(index); }
+
   uint32_t output_f32(uint32_t index) override {
     uint32_t bits;
     memcpy(&bits, &output()->data.f[index], sizeof(bits));
@@ -147,7 +163,8 @@ class TflmBackend : public txp::Backend {
         resolver.AddTanh() != kTfLiteOk || resolver.AddReshape() != kTfLiteOk) {
       return refuse("op resolver full");
     }
-    static tflite::MicroInterpreter interpreter(model, resolver, g_arena, TXP_ARENA_BYTES);
+    // The profiler is attached for good (TFLM takes it at construction) and armed only by PROF.
+    static tflite::MicroInterpreter interpreter(model, resolver, g_arena, TXP_ARENA_BYTES, nullptr, &profiler_);
     interpreter_ = &interpreter;
     // TFLM logs its own reason (unsupported op, arena short by N bytes) as
     // plain text lines, which the host keeps in the transcript.
@@ -171,6 +188,7 @@ class TflmBackend : public txp::Backend {
   const char* reason_;
   tflite::MicroInterpreter* interpreter_;
   bool has_dwt_;
+  OpProfiler profiler_;
 };
 
 class SerialSink : public txp::LineSink {

@@ -256,8 +256,9 @@ def test_a_board_that_only_prints_junk_says_so() -> None:
 
 
 def test_wrong_protocol_version_names_both() -> None:
-    respond = _script(HELLO=lambda s: [p.encode_frame(s, "OK", IDENTITY | {"proto": "2"})])
-    _fails_quickly(respond, "protocol version 2, this host speaks version 1", BoardClient.hello)
+    respond = _script(HELLO=lambda s: [p.encode_frame(s, "OK", IDENTITY | {"proto": "3"})])
+    _fails_quickly(respond, r"protocol version 3, this host speaks version 2 \(and reads 1, 2\)",
+                   BoardClient.hello)
 
 
 def test_truncated_frame_is_corrupt_not_trusted() -> None:

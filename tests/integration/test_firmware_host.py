@@ -4,7 +4,8 @@ firmware/build/txp_host_harness replays each transcript through the C++ decoder 
 C++ dispatcher with a stub backend (firmware/host/harness.cpp documents its output). This
 checks that the C++ and Python decoders agree with each other and with the transcripts,
 that every frame the dispatcher formats is valid for the Python host, that BENCH
-statistics match numpy, and that the portable code also compiles for the board's Cortex-M4F.
+statistics match numpy, that PROF answers are what the Python encoder writes for the same
+figures, and that the portable code also compiles for the board's Cortex-M4F.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agent.protocol import decode_line
+from agent.protocol import PROTO_VERSION, decode_line, decode_profile, encode_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -164,6 +167,59 @@ def test_bench_statistics_match_numpy(harness, tmp_path):
             assert abs(float(ok[key]) - value) <= 0.0005 + 1e-9, (n, key, ok[key], value)
 
 
+def _prof_answers(harness: Path, transcript: Path) -> list[list[str]]:
+    """The dispatcher's frames answering each PROF line of a transcript."""
+    _, answers = _run(harness, transcript)
+    lines = _read(transcript)
+    return [answers[number] for number, line in enumerate(lines, start=1)
+            if line.startswith("> ") and line.split(" ")[2:] == ["PROF"]]
+
+
+def _assert_python_writes_the_same(frames: list[str]) -> None:
+    """Decode a PROF answer in Python, encode its figures again: byte for byte the same."""
+    decoded = [decode_line(f) for f in frames]
+    assert all(d["kind"] == "DATA" for d in decoded[:-1]) and decoded[-1]["kind"] == "OK", frames
+    profile = decode_profile([d["fields"] for d in decoded[:-1]], decoded[-1]["fields"])
+    again = encode_profile(decoded[-1]["seq"], [(o.op, o.ticks, o.cycles) for o in profile.operators],
+                           profile.ticks_per_s, profile.invoke_us, profile.invoke_cycles)
+    assert again == frames
+
+
+@pytest.mark.parametrize("transcript", [t for t in GOLDEN if t.name.startswith("fw_prof")], ids=lambda p: p.name)
+def test_prof_answers_are_what_the_python_encoder_writes(harness, transcript):
+    answers = [a for a in _prof_answers(harness, transcript) if decode_line(a[-1])["kind"] == "OK"]
+    if transcript.name in ("fw_prof.txt", "fw_prof_rate.txt", "fw_prof_no_timer.txt"):
+        assert answers, "these transcripts profile successfully"
+    for frames in answers:
+        _assert_python_writes_the_same(frames)
+
+
+def _exact_us_field(ticks: int, ticks_per_s: int) -> str:
+    """ticks in microseconds, 3 decimals rounded half up, in integers only (no Decimal, no float)."""
+    milli = (ticks * 2_000_000_000 // ticks_per_s + 1) // 2
+    return f"{milli // 1000}.{milli % 1000:03d}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(table=st.lists(st.tuples(st.sampled_from(["FULLY_CONNECTED", "CONV_2D", "QUANTIZE", "ADD"]),
+                                st.integers(0, 2**24 - 1)), min_size=1, max_size=128),
+       ticks_per_s=st.integers(1, 2**32 - 1))
+def test_prof_time_conversion_matches_python_and_exact_arithmetic(harness, tmp_path_factory, table, ticks_per_s):
+    """Any table of operator ticks at any tick rate: the board's microseconds are the exact
+    quotient rounded half up, and the Python encoder writes the same frames."""
+    script = tmp_path_factory.mktemp("prof") / "prof.txt"
+    ops = ",".join(f"{op}:{ticks}" for op, ticks in table)
+    script.write_text(f"# stub: ops={ops}\n# stub: ticks_per_s={ticks_per_s}\n> 9 PROF\n", encoding="ascii")
+    [frames] = _prof_answers(harness, script)
+    assert len(frames) == len(table) + 1
+    for (op, ticks), frame in zip(table, frames):
+        fields = _fields(frame)
+        assert (fields["op"], int(fields["ticks"])) == (op, ticks)
+        assert fields["us"] == _exact_us_field(ticks, ticks_per_s)
+    assert _fields(frames[-1])["us"] == _exact_us_field(sum(t for _, t in table), ticks_per_s)
+    _assert_python_writes_the_same(frames)
+
+
 def test_versions_json_matches_firmware(harness):
     versions = json.loads((FIRMWARE / "versions.json").read_text(encoding="utf-8"))
     header = (FIRMWARE / "tinyexp_firmware" / "src" / "txp_version.h").read_text(encoding="ascii")
@@ -171,7 +227,7 @@ def test_versions_json_matches_firmware(harness):
     _, answers = _run(harness, GOLDEN[0])
     boot = _fields(answers[0][0])
     assert boot["fw"] == versions["firmware_version"]
-    assert int(boot["proto"]) == versions["protocol_version"] == 1
+    assert int(boot["proto"]) == versions["protocol_version"] == PROTO_VERSION
     assert versions["fqbn"].startswith(versions["core"] + ":")
     for key in ("core_version", "library", "library_version"):
         assert versions[key]

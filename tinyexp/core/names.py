@@ -43,6 +43,11 @@ class Metric:
     BUILD_FLASH_BYTES: Final = "flash_bytes"  # a real build's sketch size (arduino-cli)
     BUILD_RAM_BYTES: Final = "ram_bytes"  # a real build's static RAM (arduino-cli)
     LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT: Final = "latency_estimate_loo_max_error_pct"
+    # The per-operator profile (PROF, protocol 2): how many operators, their total time, and
+    # the invoke's time outside them (the interpreter's own work).
+    LATENCY_PROFILE_OPERATORS: Final = "latency_profile_operators"
+    LATENCY_PROFILE_OPERATORS_US: Final = "latency_profile_operators_us"
+    LATENCY_PROFILE_OUTSIDE_OPERATORS_US: Final = "latency_profile_outside_operators_us"
 
 
 LATENCY_STAT_METRICS: Final = {
@@ -79,6 +84,11 @@ class Tag:
     DEVICE_PORT: Final = "device.port"
     LATENCY_ESTIMATE_CALIBRATION: Final = "latency_estimate_calibration"
     LATENCY_ESTIMATE_PROVENANCE: Final = "latency_estimate_provenance"
+    # measured | estimate (the board's latency_source), or "none: <why>" (a v1 board, ...)
+    LATENCY_PROFILE_SOURCE: Final = "latency_profile_source"
+    LATENCY_PROFILE_MACS: Final = "latency_profile_macs"  # matched | why the MACs are left out
+    LATENCY_PROFILE_METHOD: Final = "latency_profile_method"  # estimates: per-operator model | v1 split
+    LATENCY_PROFILE_PROVENANCE: Final = "latency_profile_provenance"  # estimates: how they were made
     ERROR: Final = "error"
     ERROR_TYPE: Final = "error_type"
     PARENT_RUN_ID: Final = "mlflow.parentRunId"
@@ -98,6 +108,9 @@ class Artifact:
     SUMMARY: Final = "summary.txt"
     TRANSCRIPT: Final = "serial_transcript.txt"
     PER_INVOKE_TIMINGS: Final = "per_invoke_timings.csv"
+    # mlflow.log_table: operator, type, macs, time_us, cycles, share
+    PER_OPERATOR_TABLE: Final = "per_operator_profile.json"
+    PER_OPERATOR_CHART: Final = "per_operator_profile.png"
 
     @staticmethod
     def tflite(quant_mode: str) -> str:

@@ -29,6 +29,8 @@ class DeployRequest:
     arena_bytes: int
     latency_estimate_us: float | None
     workdir: Path
+    # Estimated (operator name, cycles) in execution order, for a modelled clock's PROF.
+    operator_cycles: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True)

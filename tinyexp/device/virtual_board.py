@@ -1,4 +1,4 @@
-"""The virtual board: a second implementation of the firmware's side of protocol v1.
+"""The virtual board: a second implementation of the firmware's side of protocol v2.
 
 It is not a mock. It runs as a separate process on a real pseudo-terminal, so the host agent
 measures it through the very code path (pyserial, bounded lines, deadlines) it uses for a
@@ -6,7 +6,9 @@ real board. It loads the model with the real TFLM kernels, enforces the board's 
 limits, refuses what TFLM refuses with the firmware's ERR codes, and really invokes the model
 for RUN and BENCH. Only its clock is modelled: timings come from a latency estimate, the
 same for every invoke (no invented jitter), and HELLO says ``timer=estimate
-latency_source=estimate`` so no figure can pass for a measurement.
+latency_source=estimate`` so no figure can pass for a measurement. PROF answers the
+per-operator estimates of tinyexp.estimate.operator_split, in ticks of the board's clock.
+``--proto 1`` makes it a board of protocol v1 (no PROF), as old firmware is.
 
     python -m tinyexp.device.virtual_board --model M.tflite --board nano33ble
 
@@ -46,6 +48,8 @@ class LatencyEstimate(Protocol):
 
 
 LatencyFn = Callable[[bytes, Mapping[str, Any]], LatencyEstimate]
+# Per-operator estimates for PROF: (operator name, cycles) in execution order.
+OperatorsFn = Callable[[bytes, Mapping[str, Any]], Sequence[tuple[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,13 @@ def estimate_from_model(model: bytes, board: Mapping[str, Any]) -> LatencyEstima
     from tinyexp.tflm.inspect import inspect_model
 
     return estimate_latency(inspect_model(model), board)
+
+
+def operators_from_model(model: bytes, board: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The default per-operator figures: tinyexp.estimate.operator_split (estimates, labelled so)."""
+    from tinyexp.estimate.operator_split import estimate_operator_latency
+
+    return [(o.type, o.cycles) for o in estimate_operator_latency(model, board).operators]
 
 
 def fixed_latency(latency_us: float) -> LatencyFn:
@@ -85,6 +96,7 @@ class _Loaded:
     info: dict[str, str]
     latency_us: float
     cycles: int
+    operators: tuple[tuple[str, int], ...] | None  # (name, cycles) for PROF; None: no figures
 
 
 def _token(value: object) -> str:
@@ -98,7 +110,7 @@ def _sketch_base(board: Mapping[str, Any], memory: str) -> int:
 
 
 def _load(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_given: bool,
-          latency_fn: LatencyFn) -> _Loaded:
+          latency_fn: LatencyFn, operators_fn: OperatorsFn | None) -> _Loaded:
     """Check the model as the firmware and its build would, cheapest check first.
 
     ``arena_given``: the sketch's arena was sized by the host (the runner's probe), so the board
@@ -133,7 +145,19 @@ def _load(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_given:
         "out_dtype": tflm.output_dtype.name,
         "out_len": str(int(np.prod(tflm.output_details["shape"]))),
     }
-    return _Loaded(tflm, info, float(estimate.latency_us), int(round(estimate.cycles)))
+    operators = _whole_ticks(operators_fn(model, board)) if operators_fn is not None else None
+    return _Loaded(tflm, info, float(estimate.latency_us), int(round(estimate.cycles)), operators)
+
+
+def _whole_ticks(operators: Sequence[tuple[str, float]]) -> tuple[tuple[str, int], ...]:
+    """Whole cycles per operator that add up to the rounded sum (rounded running totals), so
+    the operators never exceed the whole invoke's rounded cycles by rounding alone."""
+    out, running, before = [], 0.0, 0
+    for name, cycles in operators:
+        running += cycles
+        out.append((_token(name), int(round(running)) - before))
+        before = int(round(running))
+    return tuple(out)
 
 
 def _probed_arena(model: bytes) -> int:
@@ -151,8 +175,12 @@ class BoardState:
     """The firmware's command handling, without I/O: one received line in, frames out."""
 
     def __init__(self, model: bytes | None, board: Mapping[str, Any], latency_fn: LatencyFn,
-                 arena_bytes: int | None = None) -> None:
+                 arena_bytes: int | None = None, operators_fn: OperatorsFn | None = None,
+                 proto: int = p.PROTO_VERSION) -> None:
+        if proto not in p.SUPPORTED_PROTOS:
+            raise ValueError(f"protocol {proto} is not one of {p.SUPPORTED_PROTOS}")
         self.board = board
+        self.proto = proto
         ram_free = int(board["ram_bytes"]) - _sketch_base(board, "ram")
         self.arena_bytes = arena_bytes if arena_bytes is not None else max(ram_free, 0)
         self.model: _Loaded | None = None
@@ -161,7 +189,8 @@ class BoardState:
             self.refusal = _Refused("no_model", "no model given to the virtual board")
         else:
             try:
-                self.model = _load(model, board, self.arena_bytes, arena_bytes is not None, latency_fn)
+                self.model = _load(model, board, self.arena_bytes, arena_bytes is not None, latency_fn,
+                                   operators_fn)
             except _Refused as exc:
                 self.refusal = exc
         in_len = int(self.model.info["in_len"]) if self.model else 0
@@ -170,13 +199,13 @@ class BoardState:
     def boot(self) -> list[str]:
         """What a board prints after reset: a line of boot text, then the BOOT frame."""
         return [f"tinyexp virtual board {_token(self.board['name'])} (estimated clock)",
-                p.encode_frame(0, "BOOT", {"proto": str(p.PROTO_VERSION), "fw": self._fw(),
+                p.encode_frame(0, "BOOT", {"proto": str(self.proto), "fw": self._fw(),
                                            "model": self._model_state()})]
 
     def identity(self) -> dict[str, str]:
         """HELLO's fields; the clock is an estimate, and says so."""
         return {
-            "proto": str(p.PROTO_VERSION), "fw": self._fw(), "board": _token(self.board["name"]),
+            "proto": str(self.proto), "fw": self._fw(), "board": _token(self.board["name"]),
             "mcu": _token(self.board.get("mcu", "unknown")),
             "clock_hz": str(int(self.board["clock_hz"])),
             "tflm": _token(importlib.metadata.version("tflite-micro")),
@@ -202,6 +231,8 @@ class BoardState:
             cmd = p.decode_command(line.prefix if isinstance(line, p.TooLong) else line)
             if cmd.verb == "HELLO":
                 return [p.encode_frame(cmd.seq, "OK", self.identity())]
+            if cmd.verb == "PROF" and self.proto < p.PROF_MIN_PROTO:
+                raise p.CommandError("bad_command", f"unknown verb {cmd.verb}", cmd.seq)
             if self.model is None:
                 assert self.refusal is not None
                 raise p.CommandError(self.refusal.code, str(self.refusal), cmd.seq)
@@ -251,6 +282,19 @@ class BoardState:
                                                   "cycles": str(model.cycles)})
                   for i, us in enumerate(per_us)] if raw else []
         return frames + [p.encode_frame(cmd.seq, "OK", bench_stats(per_us, float(model.cycles)))]
+
+    def _do_prof(self, cmd: p.Command, model: _Loaded) -> list[str]:
+        """The per-operator estimates as a profile in ticks of the board's clock (one tick a
+        cycle), after one real invoke, as the firmware profiles one invoke."""
+        if model.operators is None:
+            raise p.CommandError("no_profile", "this virtual board has a fixed latency and no "
+                                               "per-operator figures", cmd.seq)
+        if len(model.operators) > p.MAX_PROFILED_OPS:
+            raise p.CommandError("too_big", "model runs more operators than PROF records "
+                                            f"({p.MAX_PROFILED_OPS})", cmd.seq)
+        self._invoke(cmd, model)
+        return p.encode_profile(cmd.seq, [(op, ticks, ticks) for op, ticks in model.operators],
+                                int(self.board["clock_hz"]), model.latency_us, model.cycles)
 
 
 def bench_stats(per_us: Sequence[float], mean_cycles: float) -> dict[str, str]:
@@ -308,6 +352,26 @@ def board_from_arg(value: str) -> dict[str, Any]:
     return load_board(value)
 
 
+def _operator_cycles(text: str) -> tuple[tuple[str, float], ...]:
+    """--operator-cycles: a JSON list of [operator name, cycles >= 0] pairs."""
+    try:
+        pairs = json.loads(text)
+        out = tuple((str(name), float(cycles)) for name, cycles in pairs)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"expected [[\"OP\", cycles], ...]: {exc}") from None
+    if any(not name or cycles < 0 or cycles != cycles for name, cycles in out):
+        raise argparse.ArgumentTypeError("operator names must be non-empty and cycles >= 0")
+    return out
+
+
+def _operators_fn(given: tuple[tuple[str, float], ...] | None, latency_us: float | None) -> OperatorsFn | None:
+    """PROF's figures: those given, else estimated here, except beside a latency given by hand
+    (a fixed figure has no per-operator split, and an estimated one would not add up to it)."""
+    if given is not None:
+        return lambda _model, _board: given
+    return None if latency_us else operators_from_model
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open a pty, print its path, serve the protocol on it until stdin closes."""
     parser = argparse.ArgumentParser(prog="python -m tinyexp.device.virtual_board", description=__doc__.split("\n")[0])
@@ -316,12 +380,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arena-bytes", type=int, help="the sketch's arena (default: all free RAM)")
     parser.add_argument("--latency-us", type=float,
                         help="use this latency instead of the latency model (e.g. measured once)")
+    parser.add_argument("--operator-cycles", type=_operator_cycles, metavar="JSON",
+                        help='PROF\'s per-operator figures, [["OP", cycles], ...] in execution order '
+                             "(default: estimated here; with --latency-us alone, none)")
+    parser.add_argument("--proto", type=int, choices=p.SUPPORTED_PROTOS, default=p.PROTO_VERSION,
+                        help="protocol version to speak (1: an old firmware, without PROF)")
     args = parser.parse_args(argv)
     try:
         board = board_from_arg(args.board)
         model = args.model.read_bytes() if args.model else None
         latency_fn = fixed_latency(args.latency_us) if args.latency_us else estimate_from_model
-        state = BoardState(model, board, latency_fn, args.arena_bytes)
+        state = BoardState(model, board, latency_fn, args.arena_bytes,
+                           _operators_fn(args.operator_cycles, args.latency_us), args.proto)
     except (TinyexpError, OSError, ValueError, ImportError) as exc:
         print(f"virtual board: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agent import protocol as p
 from agent.client import write_transcript
 from agent.errors import DeviceError as AgentDeviceError
 from agent.session import MeasurementError, measure_board
@@ -34,6 +35,8 @@ class DeviceMeasurement:
     build_ram_bytes: int | None
     transcript_path: Path
     timings_path: Path
+    profile: p.Profile | None = None  # PROF, from a board of protocol 2
+    no_profile_reason: str | None = None
 
 
 class DeviceMeasurementError(DeviceError):
@@ -67,4 +70,5 @@ def measure(backend: DeviceBackend, request: DeployRequest, host: HostModel, sam
     device_out = np.stack([host.output_codec.decode(np.asarray(row, dtype=dtype)).reshape(-1) for row in m.outputs])
     parity = float(np.max(np.abs(device_out - host.predict(samples))))
     return DeviceMeasurement(m.identity.get("latency_source", "unknown"), m.stats, m.identity, m.info, parity,
-                             deployment.flash_bytes, deployment.ram_bytes, transcript, timings)
+                             deployment.flash_bytes, deployment.ram_bytes, transcript, timings,
+                             m.profile, m.no_profile_reason)

@@ -8,12 +8,16 @@ that fails later still shows how far it got.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Mapping
 
-from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Metric, Tag
+from agent.profile_table import outside_operators_us
+from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Artifact, Metric, Tag
 from tinyexp.estimate.latency import LatencyEstimate
+from tinyexp.estimate.operator_split import OperatorLatency
 from tinyexp.model.train import TrainedModel
 from tinyexp.pipeline.measure import DeviceMeasurement
+from tinyexp.pipeline.profile import bar_chart, profile_table
 from tinyexp.pipeline.stages import ConvertedModel
 from tinyexp.tflm.evaluate import Accuracy
 from tinyexp.tflm.fit import FitCheck
@@ -113,6 +117,27 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
         if key in m.identity:
             record.tags[name] = m.identity[key]
     record.artifacts.extend([m.transcript_path, m.timings_path])
+
+
+def record_profile(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, workdir: Path) -> None:
+    """The board's per-operator profile: table, bar chart, totals; or why there is none."""
+    if m.profile is None:
+        record.tags[Tag.LATENCY_PROFILE_SOURCE] = f"none: {m.no_profile_reason}"[:_MAX_TAG_CHARS]
+        return
+    table, matched = profile_table(m.profile, stats)
+    record.tables[Artifact.PER_OPERATOR_TABLE] = table
+    record.artifacts.append(bar_chart(table, m.latency_source, workdir / Artifact.PER_OPERATOR_CHART))
+    record.tags[Tag.LATENCY_PROFILE_SOURCE] = m.latency_source
+    record.tags[Tag.LATENCY_PROFILE_MACS] = "matched" if matched else "left out: the board ran other operators"
+    record.metric(Metric.LATENCY_PROFILE_OPERATORS, len(m.profile.operators))
+    record.metric(Metric.LATENCY_PROFILE_OPERATORS_US, m.profile.us)
+    record.metric(Metric.LATENCY_PROFILE_OUTSIDE_OPERATORS_US, outside_operators_us(m.profile))
+
+
+def record_operator_estimate(record: RunRecord, estimate: OperatorLatency) -> None:
+    """How an estimated per-operator profile was made."""
+    record.tags[Tag.LATENCY_PROFILE_METHOD] = estimate.method
+    record.tags[Tag.LATENCY_PROFILE_PROVENANCE] = estimate.provenance[:_MAX_TAG_CHARS]
 
 
 def _optional_int(text: str | None) -> int | None:

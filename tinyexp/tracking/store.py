@@ -95,12 +95,14 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 @dataclass
 class RunRecord:
-    """Everything a job wants recorded; filled stage by stage, logged at the end."""
+    """Everything a job wants recorded; filled stage by stage, logged at the end.
+    ``tables`` maps an artifact file name to columns for mlflow.log_table."""
 
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
+    tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def metric(self, name: str, value: float | int | None) -> None:
         if value is not None and math.isfinite(float(value)):
@@ -122,6 +124,8 @@ def _flush(record: RunRecord, logged_params: set[str]) -> None:
             mlflow.log_artifacts(str(path), artifact_path=path.name)
         elif path.exists():
             mlflow.log_artifact(str(path))
+    for name, columns in record.tables.items():
+        mlflow.log_table(data=columns, artifact_file=name)
 
 
 @contextlib.contextmanager

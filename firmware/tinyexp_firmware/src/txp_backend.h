@@ -40,6 +40,27 @@ struct Timing {
   bool has_cycles;  // false where no cycle counter runs: reported as -1
 };
 
+// Most operators one PROF answer covers; a longer model is refused (too_big)
+// rather than profiled in part. 128 slots of OpTiming are 2 KB on the board.
+static const uint32_t kMaxProfiledOps = 128;
+
+// One operator of a profiled invoke (PROF), in the order the interpreter ran them.
+struct OpTiming {
+  const char* op;    // the interpreter's operator name, e.g. FULLY_CONNECTED (no spaces)
+  uint32_t ticks;    // profiler ticks (tflite::GetCurrentTimeTicks) of this operator
+  uint32_t cycles;   // cycle-counter difference; meaningless unless has_cycles
+  bool has_cycles;
+};
+
+// What one profiled invoke recorded (the operators themselves: Backend::op_timing).
+struct ProfileSummary {
+  uint32_t n_ops;        // operators recorded, at most kMaxProfiledOps
+  bool overflow;         // more operators ran than could be recorded
+  uint32_t total_ticks;  // the profiler's own total over the invoke's events
+  uint32_t ticks_per_s;  // 0 if the build has no tick source
+  Timing invoke;         // the whole Invoke(), timed as RUN times it
+};
+
 class Backend {
  public:
   virtual const Identity& identity() = 0;
@@ -51,6 +72,10 @@ class Backend {
   virtual void set_input_f32(uint32_t index, uint32_t bits) = 0;
   virtual void set_input_i8(uint32_t index, int8_t value) = 0;
   virtual bool invoke(Timing* timing) = 0;
+  // One invoke of the stored input with the per-operator profiler armed;
+  // false if Invoke() failed. Then op_timing(i) for i < n_ops.
+  virtual bool profile(ProfileSummary* summary) = 0;
+  virtual OpTiming op_timing(uint32_t index) = 0;
   virtual uint32_t output_f32(uint32_t index) = 0;
   virtual int8_t output_i8(uint32_t index) = 0;
 

@@ -33,7 +33,7 @@ static bool parse_seq(const char* s, size_t n, uint32_t* seq) {
   return n >= 1 && n <= 5 && s[0] != '0' && parse_u32(s, n, 65535, seq);
 }
 
-static const char* const kVerbs[] = {"HELLO", "INFO", "IN", "RUN", "BENCH"};
+static const char* const kVerbs[] = {"HELLO", "INFO", "IN", "RUN", "BENCH", "PROF"};
 
 static Verb lookup_verb(const char* s, size_t n) {
   for (size_t v = 0; v < sizeof(kVerbs) / sizeof(kVerbs[0]); ++v) {

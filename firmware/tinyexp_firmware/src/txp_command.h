@@ -1,4 +1,4 @@
-// Host-to-board commands of protocol v1: "<seq> <VERB> [arg ...]\n".
+// Host-to-board commands of protocol v2 (v1's, plus PROF): "<seq> <VERB> [arg ...]\n".
 // A bounded line assembler (it never holds more than one line's bytes) and a
 // tokenizer that points into the assembled line.
 #ifndef TXP_COMMAND_H
@@ -31,7 +31,7 @@ class LineAssembler {
   bool pending_reset_;
 };
 
-enum Verb { VERB_HELLO, VERB_INFO, VERB_IN, VERB_RUN, VERB_BENCH, VERB_UNKNOWN };
+enum Verb { VERB_HELLO, VERB_INFO, VERB_IN, VERB_RUN, VERB_BENCH, VERB_PROF, VERB_UNKNOWN };
 
 // IN takes an offset and up to 16 values; one more slot detects "too many".
 static const size_t kMaxArgs = 18;

@@ -86,6 +86,7 @@ void Dispatcher::handle_line(const char* line, size_t len) {
     case VERB_IN: input(cmd); break;
     case VERB_RUN: run(cmd); break;
     case VERB_BENCH: bench(cmd); break;
+    case VERB_PROF: prof(cmd); break;
     case VERB_UNKNOWN:
       error2(cmd.seq, "bad_command", "unknown verb ", cmd.verb_text, cmd.verb_len);
       break;
@@ -197,7 +198,7 @@ void Dispatcher::run(const Command& cmd) {
   }
   writer_.begin(cmd.seq, KIND_OK);
   writer_.kv_int("us", t.us);
-  writer_.kv_int("cycles", t.has_cycles ? static_cast<int64_t>(t.cycles) : -1);
+  kv_cycles("cycles", t.cycles, t.has_cycles);
   send();
 }
 
@@ -226,7 +227,7 @@ void Dispatcher::bench(const Command& cmd) {
       writer_.begin(cmd.seq, KIND_DATA);
       writer_.kv_int("i", i);
       writer_.kv_int("us", t.us);
-      writer_.kv_int("cycles", t.has_cycles ? static_cast<int64_t>(t.cycles) : -1);
+      kv_cycles("cycles", t.cycles, t.has_cycles);
       send();
     }
   }
@@ -245,6 +246,50 @@ void Dispatcher::bench(const Command& cmd) {
   } else {
     writer_.kv_int("mean_cycles", -1);
   }
+  send();
+}
+
+// "<key>=<microseconds, 3 decimals>", or -1 where the build has no tick source.
+void Dispatcher::kv_ticks_us(const char* key, uint32_t ticks, uint32_t ticks_per_s) {
+  if (ticks_per_s == 0) {
+    writer_.kv_int(key, -1);
+  } else {
+    writer_.kv_milli(key, ticks_to_us_milli(ticks, ticks_per_s));
+  }
+}
+
+// "<key>=<count>", or -1 where no cycle counter runs.
+void Dispatcher::kv_cycles(const char* key, uint32_t cycles, bool has_cycles) {
+  writer_.kv_int(key, has_cycles ? static_cast<int64_t>(cycles) : -1);
+}
+
+void Dispatcher::prof(const Command& cmd) {
+  if (cmd.argc != 0) return error(cmd.seq, "bad_args", "PROF takes no arguments");
+  if (!require_model(cmd.seq)) return;
+  ProfileSummary s;
+  if (!backend_.profile(&s)) return error(cmd.seq, "invoke_failed", "Invoke() did not return kTfLiteOk");
+  if (s.overflow) return error(cmd.seq, "too_big", "model runs more operators than PROF records (128)");
+  if (s.n_ops == 0) {
+    return error(cmd.seq, "no_profile", "no operator events recorded (TFLM built with TF_LITE_STRIP_ERROR_STRINGS?)");
+  }
+  // One line per operator, all sent after the invoke, so none of them is timed.
+  for (uint32_t i = 0; i < s.n_ops; ++i) {
+    const OpTiming op = backend_.op_timing(i);
+    writer_.begin(cmd.seq, KIND_DATA);
+    writer_.kv_int("i", i);
+    writer_.kv_str("op", op.op);
+    writer_.kv_int("ticks", op.ticks);
+    kv_ticks_us("us", op.ticks, s.ticks_per_s);
+    kv_cycles("cycles", op.cycles, op.has_cycles);
+    send();
+  }
+  writer_.begin(cmd.seq, KIND_OK);
+  writer_.kv_int("n", s.n_ops);
+  writer_.kv_int("ticks", s.total_ticks);
+  writer_.kv_int("ticks_per_s", s.ticks_per_s);
+  kv_ticks_us("us", s.total_ticks, s.ticks_per_s);
+  writer_.kv_milli("invoke_us", static_cast<uint64_t>(s.invoke.us) * 1000u);
+  kv_cycles("invoke_cycles", s.invoke.cycles, s.invoke.has_cycles);
   send();
 }
 

@@ -37,6 +37,9 @@ class Dispatcher {
   void input(const Command& cmd);
   void run(const Command& cmd);
   void bench(const Command& cmd);
+  void prof(const Command& cmd);
+  void kv_ticks_us(const char* key, uint32_t ticks, uint32_t ticks_per_s);
+  void kv_cycles(const char* key, uint32_t cycles, bool has_cycles);
 
   Backend& backend_;
   LineSink& sink_;

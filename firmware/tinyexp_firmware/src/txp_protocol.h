@@ -1,4 +1,4 @@
-// Board-to-host frames of protocol v1 (see firmware/PROTOCOL.md):
+// Board-to-host frames of protocol v2 (see firmware/PROTOCOL.md; v1's frames are unchanged):
 //   @<seq> <KIND> <key=value ...> *<crc32>\n
 // CRC-32, a bounded frame writer for the board, and the canonical frame
 // decoder that the host-side harness checks against agent/protocol.py.
@@ -12,7 +12,8 @@
 
 namespace txp {
 
-static const uint32_t kProtocolVersion = 1;
+// 2 adds PROF; every v1 command and frame is unchanged.
+static const uint32_t kProtocolVersion = 2;
 // Longest line in either direction, terminator included.
 static const size_t kMaxLine = 200;
 // Buffer that holds any valid line plus its NUL.

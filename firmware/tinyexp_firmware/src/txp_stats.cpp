@@ -22,6 +22,11 @@ uint64_t mean_milli(uint64_t sum, uint32_t n) {
   return (sum * 2000 / n + 1) / 2;
 }
 
+uint64_t ticks_to_us_milli(uint32_t ticks, uint32_t ticks_per_s) {
+  // ticks < 2^32, so ticks * 2e9 < 8.6e18 stays below 2^64.
+  return (static_cast<uint64_t>(ticks) * 2000000000u / ticks_per_s + 1) / 2;
+}
+
 // Square root by Newton's method from above: the iterates fall monotonically to
 // sqrt(v), so stopping at the first non-decrease gives the double's precision
 // without libm (kept out of these portable files).

@@ -36,6 +36,9 @@ void compute_stats(uint32_t* values, uint32_t n, Stats* out);
 // sum/n in thousandths, rounded half up.
 uint64_t mean_milli(uint64_t sum, uint32_t n);
 
+// Profiler ticks as microseconds in thousandths, rounded half up; ticks_per_s > 0.
+uint64_t ticks_to_us_milli(uint32_t ticks, uint32_t ticks_per_s);
+
 }  // namespace txp
 
 #endif  // TXP_STATS_H

@@ -3,6 +3,6 @@
 #ifndef TXP_VERSION_H
 #define TXP_VERSION_H
 
-#define TXP_FW_VERSION "0.1.0"
+#define TXP_FW_VERSION "0.2.0"
 
 #endif  // TXP_VERSION_H
