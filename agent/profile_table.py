@@ -2,7 +2,7 @@
 
 One definition of each figure, for `python -m agent` and for the runs tinyexp logs:
 ``time_us`` is the operator's time as the board reported it, ``share`` its fraction of the
-operators' total (the profiler's), so the shares add up to 1; what the whole invoke took
+operators' summed ticks, so the shares add up to 1; what the whole invoke took
 beyond its operators (the interpreter's own work) is reported beside the table, not in it.
 """
 

@@ -322,6 +322,8 @@ def decode_profile(data: Sequence[dict[str, str]], ok: dict[str, str]) -> Profil
     ticks at most the profiler's total (the firmware reads each operator's ticks just
     inside the profiler's own reads; the virtual board's add up exactly)."""
     n = _strict_uint(ok.get("n", ""), "n")
+    if n > MAX_PROFILED_OPS:
+        raise ValueError(f"n={n} operators, more than one PROF answer carries ({MAX_PROFILED_OPS})")
     if len(data) != n:
         raise ValueError(f"OK says n={n} operators, {len(data)} DATA lines came")
     operators = []

@@ -29,6 +29,7 @@ def test_profile_round_trips_and_refuses_inconsistent_answers() -> None:
         "not a decimal": ([data[0], data[1] | {"us": "nan"}], ok),
         "no operator name": ([data[0] | {"op": ""}, data[1]], ok),
         "unsigned": (data, ok | {"ticks_per_s": "-5"}),
+        "more than one PROF answer carries": (data, ok | {"n": str(p.MAX_PROFILED_OPS + 1)}),
     }
     for words, (d, o) in bad.items():
         with pytest.raises(ValueError, match=words):

@@ -3,9 +3,10 @@
 Two sources, in this order:
 
 1. A per-operator cost model, ``tinyexp.estimate.estimate_operators(model_bytes, board)``
-   (issue 9, item 1), when the package has one. Coded against its interface: the result's
-   ``.operators`` list, in execution order, each with ``type``, ``macs`` and ``cycles``,
-   and the result's ``cycles`` for the whole invoke.
+   (issue 9, item 1), when the package has one. Coded against its interface, before it
+   existed: the result's ``.operators`` list, in execution order, each with ``cycles`` and
+   the operator's ``type`` and ``macs`` (on itself, or on its ``.op`` as in
+   tinyexp.estimate.predict's Priced).
 2. Otherwise the whole-model v1 estimate (tinyexp.estimate.latency), split by its own terms. v1
    prices one invoke as
 
@@ -30,7 +31,6 @@ from tinyexp.estimate.latency import estimate_latency
 from tinyexp.tflm.inspect import ModelStats, inspect_model
 
 _LAYER_OPS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
-_MHZ = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,14 @@ class OperatorCost:
 
 @dataclass(frozen=True)
 class OperatorLatency:
-    """Every operator of a model, in execution order, and the whole invoke, estimated.
+    """Every operator of a model, in execution order, estimated.
 
     ``method`` says where the figures come from (``per-operator model`` or ``v1 split``);
     ``provenance`` says how, in a line a user can read."""
 
     operators: tuple[OperatorCost, ...]
-    invoke_cycles: float
-    clock_hz: int
     method: str
     provenance: str
-
-    def us(self, cycles: float) -> float:
-        """Cycles as microseconds at the board's clock."""
-        return cycles / self.clock_hz * _MHZ
 
 
 def operator_work(stats: ModelStats) -> list[tuple[str, int, int]]:
@@ -82,18 +76,19 @@ def split_v1(model: bytes, board: Mapping[str, Any]) -> OperatorLatency:
                                            + c["cycles_per_mac"] * macs))
         for i, (op, macs, outputs) in enumerate(operator_work(stats)))
     return OperatorLatency(
-        operators=operators, invoke_cycles=estimate.cycles, clock_hz=estimate.clock_hz,
-        method="v1 split",
+        operators=operators, method="v1 split",
         provenance=(estimate.provenance + "; split over the operators by the same terms (each:"
                     " c_operator, plus c_output*outputs + c_mac*MACs for a layer; c_invoke in"
                     " none)"))
 
 
-def _from_operator_model(result: Any, clock_hz: int) -> OperatorLatency:  # noqa: ANN401
+def _from_operator_model(result: Any) -> OperatorLatency:  # noqa: ANN401
     """Adapts estimate_operators' result (the interface named in the module docstring)."""
-    operators = tuple(OperatorCost(i, str(o.type), int(o.macs), float(o.cycles))
-                      for i, o in enumerate(result.operators))
-    return OperatorLatency(operators=operators, invoke_cycles=float(result.cycles), clock_hz=clock_hz,
+    def cost(i: int, priced: Any) -> OperatorCost:  # noqa: ANN401
+        op = getattr(priced, "op", priced)
+        return OperatorCost(i, str(op.type), int(op.macs), float(priced.cycles))
+
+    return OperatorLatency(operators=tuple(cost(i, o) for i, o in enumerate(result.operators)),
                            method="per-operator model",
                            provenance="estimate, not a measurement: tinyexp.estimate.estimate_operators")
 
@@ -104,4 +99,4 @@ def estimate_operator_latency(model: bytes, board: Mapping[str, Any]) -> Operato
         from tinyexp.estimate import estimate_operators  # type: ignore[attr-defined]
     except ImportError:
         return split_v1(model, board)
-    return _from_operator_model(estimate_operators(model, board), int(board["clock_hz"]))
+    return _from_operator_model(estimate_operators(model, board))
