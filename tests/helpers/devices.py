@@ -2,8 +2,8 @@
 on a real pseudo-terminal by a thread of the test process, instead of a separate process.
 
 Everything the pipeline does is real (deploy request, agent over pyserial, parity, recorder);
-only the board process is replaced, so a runner test needs no subprocess. The clock is the
-estimate the pipeline hands over, as for the virtual board.
+only the board process is replaced, so a runner test needs no subprocess. The clock and the
+per-operator figures are the estimates the pipeline hands over, as for the virtual board.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class ThreadBoardDevice(DeviceBackend):
     def deploy(self, request: DeployRequest) -> Iterator[Deployment]:
         DEPLOYED.append(request)
         assert request.latency_estimate_us is not None
+        operators = request.operator_cycles
         state = BoardState(request.model, dict(self.board), fixed_latency(request.latency_estimate_us),
-                           request.arena_bytes)
+                           request.arena_bytes, (lambda *_: operators) if operators is not None else None)
         with served(state) as port:
             yield Deployment(port)

@@ -57,3 +57,24 @@ def test_device_gets_what_the_pipeline_computed_once(int8_job) -> None:  # noqa:
     assert (logged / "model_data.cc").read_text() == request.c_array.files()["model_data.cc"]
     assert request.latency_estimate_us == pytest.approx(run.data.metrics[Metric.LATENCY_MEAN_US], abs=1e-3)
     assert request.arena_bytes == run.data.metrics[Metric.ARENA_REQUIRED_BYTES]
+
+
+def test_the_estimated_per_operator_profile_is_logged(int8_job) -> None:  # noqa: ANN001
+    """The board answers PROF with the per-operator estimates the pipeline handed it; the run
+    gets them as a table (with the host's MACs) and a chart, labelled an estimate."""
+    import json
+
+    _, run, deployed = int8_job
+    (request,) = deployed
+    t = run.data.tags
+    assert t[Tag.LATENCY_PROFILE_SOURCE] == "estimate" and t[Tag.LATENCY_PROFILE_MACS] == "matched"
+    assert t[Tag.LATENCY_PROFILE_METHOD] == "v1 split"
+    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    table = json.loads((artifacts / Artifact.PER_OPERATOR_TABLE).read_text())
+    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    assert [r["type"] for r in rows] == [op for op, _ in request.operator_cycles]
+    # Whole cycles per operator, rounded so that they add up to the rounded total.
+    assert all(abs(r["cycles"] - c) <= 1 for r, (_, c) in zip(rows, request.operator_cycles))
+    assert sum(r["cycles"] for r in rows) == round(sum(c for _, c in request.operator_cycles))
+    assert sum(r["macs"] for r in rows) == run.data.metrics[Metric.MACS]
+    assert (artifacts / Artifact.PER_OPERATOR_CHART).read_bytes()[:4] == b"\x89PNG"
