@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import select
@@ -150,13 +151,14 @@ def _load(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_given:
 
 
 def _whole_ticks(operators: Sequence[tuple[str, float]]) -> tuple[tuple[str, int], ...]:
-    """Whole cycles per operator that add up to the rounded sum (rounded running totals), so
-    the operators never exceed the whole invoke's rounded cycles by rounding alone."""
+    """Whole cycles per operator, each within one of its figure, from the running total cut
+    down to a whole cycle: they add up to the whole part of the sum, so the operators never
+    take more of the invoke than the estimate gives them, as on a board."""
     out, running, before = [], 0.0, 0
     for name, cycles in operators:
         running += cycles
-        out.append((_token(name), int(round(running)) - before))
-        before = int(round(running))
+        out.append((_token(name), math.floor(running) - before))
+        before = math.floor(running)
     return tuple(out)
 
 
