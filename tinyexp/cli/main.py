@@ -158,23 +158,32 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
 
 def finished_sweep(configs: Sequence[Any], overrides: Sequence[str]) -> str | None:
     """The sweep's id if every one of its jobs already FINISHED in it (so there is nothing to
-    run or launch), else None. One query per store; no job process, no TensorFlow."""
-    from tinyexp.tracking.store import existing_store_client
-    from tinyexp.tracking.sweep import config_hash, finished_runs, sweep_id_from_overrides
+    run or launch), else None. One query of the store; no job process, no TensorFlow, and for
+    a local SQLite store not even MLflow."""
+    from tinyexp.tracking.local_index import finished_config_hashes
+    from tinyexp.tracking.store import default_tracking_uri
+    from tinyexp.tracking.sweep import config_hash, sweep_id_from_overrides
 
     if not configs or not all(cfg.sweep.resume for cfg in configs):
         return None
     names = {str(cfg.sweep.id) if cfg.sweep.id else sweep_id_from_overrides(overrides) for cfg in configs}
-    stores = {(cfg.tracking.uri, cfg.tracking.experiment) for cfg in configs}
+    stores = {(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment) for cfg in configs}
     if len(names) != 1 or len(stores) != 1:
         return None
     (name,), ((uri, experiment),) = names, stores
+    done = finished_config_hashes(uri, experiment, name)
+    if done is None:
+        done = _finished_hashes_from_mlflow(uri, experiment, name)
+    return name if all(config_hash(cfg) in done for cfg in configs) else None
+
+
+def _finished_hashes_from_mlflow(uri: str, experiment: str, sweep: str) -> set[str]:
+    from tinyexp.tracking.store import existing_store_client
+    from tinyexp.tracking.sweep import finished_runs
+
     client = existing_store_client(uri)
     found = client.get_experiment_by_name(experiment) if client else None
-    if found is None:
-        return None
-    done = finished_runs(client, found.experiment_id, name)
-    return name if all(config_hash(cfg) in done for cfg in configs) else None
+    return set(finished_runs(client, found.experiment_id, sweep)) if found is not None else set()
 
 
 def _is_multirun(argv: Sequence[str]) -> bool:
