@@ -1,0 +1,212 @@
+"""Fit a source's per-operator prices to its measured rows.
+
+A *full* fit (the reference source, or any source with enough rows and no reference)
+prices every feature of tinyexp.estimate.opcost by non-negative least squares on the rows'
+operator lists, each row weighted by 1/cycles so that relative error is minimised;
+negative cycle prices are not physical.
+
+Other sources have too few rows to price two dozen features, so they get a *scaled* fit,
+a stated transfer rule: their cycles are the reference source's prices (as the reference
+would price each operator, see tinyexp.estimate.predict) times non-negative factors fitted
+the same way. How many factors depends on the rows, at least three rows per factor:
+- "by type"  (>= FINE_MIN_ROWS rows): one for fixed costs (invoke, harness, per operator),
+  and one per kernel dtype and weight-operator type (FC, conv, depthwise) plus one per
+  dtype for all element-wise operators;
+- "by dtype" (>= COARSE_MIN_ROWS rows): fixed costs, and one per dtype for all operator work;
+- "two" (>= 2 rows): fixed costs and all operator work;
+- "one": a single speed ratio.
+Either way a fit prices operator lists; what it has no data for is transferred or
+extrapolated by tinyexp.estimate.predict, labelled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import nnls
+
+from tinyexp.errors import TinyexpError
+from tinyexp.estimate.opcost import SHARED_TERMS, groups, model_features, operator_features
+from tinyexp.estimate.sources import Row
+from tinyexp.tflm.operators import MAC_OPERATORS, Operator
+
+FINE_MIN_ROWS = 20
+COARSE_MIN_ROWS = 6
+OpsOf = Callable[[Row], Sequence[Operator]]
+_FIXED = "fixed"
+
+
+def _solve(design: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+    coef, _ = nnls(design / cycles[:, None], np.ones(len(cycles)), maxiter=50 * design.shape[1])
+    return coef
+
+
+def _covered(rows: Sequence[Row], ops_of: OpsOf) -> frozenset[tuple[str, str]]:
+    return frozenset(g for r in rows for g in groups(ops_of(r)))
+
+
+@dataclass(frozen=True)
+class FullFit:
+    """Cycle prices of every feature (name -> cycles) fitted on `rows` of one source;
+    covered: the (operator type, dtype) groups those rows contained."""
+
+    source: str
+    rows: tuple[Row, ...]
+    covered: frozenset[tuple[str, str]]
+    prices: Mapping[str, float]
+    kind: str = "full"
+
+    def fixed_cycles(self, ops: Sequence[Operator]) -> float:
+        """invoke + the harness's copies: the model-level cost."""
+        features = model_features(ops)
+        return sum(self.prices.get(name, 0.0) * features[name] for name in ("invoke", "io_elements"))
+
+    def per_operator_cycles(self) -> float:
+        return self.prices.get("per_operator", 0.0)
+
+    def operator_cycles(self, op: Operator) -> float:
+        """One operator's cycles (per_operator included)."""
+        return sum(self.prices.get(name, 0.0) * value for name, value in operator_features(op).items())
+
+    def cycles(self, ops: Sequence[Operator]) -> float:
+        return self.fixed_cycles(ops) + sum(self.operator_cycles(op) for op in ops)
+
+    def describe(self) -> str:
+        return f"full per-operator fit on {len(self.rows)} {self.source} rows"
+
+
+def fit_full(rows: Sequence[Row], ops_of: OpsOf) -> FullFit:
+    """Price every feature that appears in the rows (see module docstring)."""
+    features = [model_features(ops_of(r)) for r in rows]
+    names = list(SHARED_TERMS) + sorted({n for f in features for n in f} - set(SHARED_TERMS))
+    design = np.array([[f.get(n, 0.0) for n in names] for f in features])
+    coef = _solve(design, np.array([r.cycles for r in rows]))
+    return FullFit(rows[0].source, tuple(rows), _covered(rows, ops_of), dict(zip(names, map(float, coef))))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How the reference source prices things, as the scaled fit sees it."""
+
+    source: str
+    fixed_cycles: Callable[[Sequence[Operator]], float]
+    per_operator_cycles: float
+    operator_cycles: Callable[[Operator], float]
+
+
+def granularity(rows: int) -> str:
+    if rows >= FINE_MIN_ROWS:
+        return "by type"
+    if rows >= COARSE_MIN_ROWS:
+        return "by dtype"
+    return "two" if rows >= 2 else "one"
+
+
+def factor_key(kind: str, dtype: str, level: str) -> str:
+    """The factor an operator of this type and dtype is scaled by, at a granularity."""
+    if level == "by type":
+        return f"{dtype}:{kind if kind in MAC_OPERATORS else 'elementwise'}"
+    if level == "by dtype":
+        return f"{dtype}:work"
+    return "work" if level == "two" else _FIXED
+
+
+@dataclass(frozen=True)
+class ScaledFit:
+    """The reference's prices times fitted factors (factor name -> multiplier)."""
+
+    source: str
+    rows: tuple[Row, ...]
+    covered: frozenset[tuple[str, str]]
+    reference: Reference
+    level: str
+    factors: Mapping[str, float]
+    kind: str = "scaled"
+
+    def _factor(self, key: str) -> float:
+        if key in self.factors:
+            return self.factors[key]
+        work = [v for k, v in self.factors.items() if k != _FIXED] or list(self.factors.values())
+        return math.exp(sum(math.log(max(v, 1e-12)) for v in work) / len(work))
+
+    def fixed_cycles(self, ops: Sequence[Operator]) -> float:
+        return self._factor(_FIXED) * self.reference.fixed_cycles(ops)
+
+    def per_operator_cycles(self) -> float:
+        return self._factor(_FIXED) * self.reference.per_operator_cycles
+
+    def operator_cycles(self, op: Operator) -> float:
+        own = self.reference.operator_cycles(op) - self.reference.per_operator_cycles
+        return self.per_operator_cycles() + self._factor(factor_key(op.type, op.dtype, self.level)) * own
+
+    def cycles(self, ops: Sequence[Operator]) -> float:
+        return self.fixed_cycles(ops) + sum(self.operator_cycles(op) for op in ops)
+
+    def describe(self) -> str:
+        factors = ", ".join(f"{k} x{v:.3g}" for k, v in sorted(self.factors.items()))
+        return f"{self.reference.source}'s prices scaled ({factors}) on {len(self.rows)} {self.source} rows"
+
+
+def fit_scaled(rows: Sequence[Row], ops_of: OpsOf, reference: Reference) -> ScaledFit:
+    """Factors on the reference's prices, as many as the rows support (module docstring)."""
+    level = granularity(len(rows))
+    columns: list[dict[str, float]] = []
+    for row in rows:
+        ops = ops_of(row)
+        column = {_FIXED: reference.fixed_cycles(ops) + reference.per_operator_cycles * len(ops)}
+        for op in ops:
+            key = factor_key(op.type, op.dtype, level)
+            column[key] = column.get(key, 0.0) + reference.operator_cycles(op) - reference.per_operator_cycles
+        columns.append(column)
+    cycles = np.array([r.cycles for r in rows])
+    if level == "one":
+        factors = {_FIXED: float(cycles[0] / sum(columns[0].values()))}
+    else:
+        names = sorted({k for c in columns for k in c})
+        coef = _solve(np.array([[c.get(n, 0.0) for n in names] for c in columns]), cycles)
+        factors = dict(zip(names, map(float, coef)))
+    return ScaledFit(rows[0].source, tuple(rows), _covered(rows, ops_of), reference, level, factors)
+
+
+def check_one_source(rows: Sequence[Row]) -> None:
+    if not rows:
+        raise TinyexpError("a fit needs at least one row")
+    if len({r.source for r in rows}) != 1:
+        raise TinyexpError("a fit needs rows of exactly one source")
+
+
+def fit_shrunk(rows: Sequence[Row], ops_of: OpsOf, prior: Mapping[str, float], strength: float) -> FullFit:
+    """A full fit whose prices are pulled towards `prior` (feature -> cycles): each price
+    p with a positive prior adds the residual sqrt(strength) * (p / prior - 1) to the rows'
+    relative residuals. With few rows per price this keeps the fit near the prior where
+    the rows say little, and lets them move it where they say much."""
+    features = [model_features(ops_of(r)) for r in rows]
+    names = list(SHARED_TERMS) + sorted({n for f in features for n in f} - set(SHARED_TERMS))
+    cycles = np.array([r.cycles for r in rows])
+    design = np.array([[f.get(n, 0.0) for n in names] for f in features]) / cycles[:, None]
+    target = np.ones(len(rows))
+    weight = math.sqrt(strength)
+    penalties = [(i, prior[n]) for i, n in enumerate(names) if prior.get(n, 0.0) > 0]
+    if penalties:
+        extra = np.zeros((len(penalties), len(names)))
+        for row_index, (i, value) in enumerate(penalties):
+            extra[row_index, i] = weight / value
+        design = np.vstack([design, extra])
+        target = np.concatenate([target, np.full(len(penalties), weight)])
+    coef, _ = nnls(design, target, maxiter=50 * len(names))
+    return FullFit(rows[0].source, tuple(rows), _covered(rows, ops_of), dict(zip(names, map(float, coef))),
+                   kind="shrunk")
+
+
+def scaled_prices(scaled: ScaledFit, reference: FullFit) -> dict[str, float]:
+    """The full-fit prices a scaled fit implies (the prior of fit_shrunk)."""
+    prices = {name: scaled._factor(_FIXED) * reference.prices.get(name, 0.0) for name in SHARED_TERMS}
+    for name, value in reference.prices.items():
+        if "/" in name:
+            kind, rest = name.split("/", 1)
+            dtype = rest.split(":", 1)[0]
+            prices[name] = scaled._factor(factor_key(kind, dtype, scaled.level)) * value
+    return prices
