@@ -8,7 +8,8 @@ negative cycle prices are not physical.
 Other sources have too few rows to price two dozen features, so they get a *scaled* fit,
 a stated transfer rule: their cycles are the reference source's prices (as the reference
 would price each operator, see tinyexp.estimate.predict) times non-negative factors fitted
-the same way. How many factors depends on the rows, at least three rows per factor:
+the same way (plus, from COARSE_MIN_ROWS rows on, the source's own fixed cycles per
+invoke). How many factors depends on the rows:
 - "by type"  (>= FINE_MIN_ROWS rows): one for fixed costs (invoke, harness, per operator),
   and one per kernel dtype and weight-operator type (FC, conv, depthwise) plus one per
   dtype for all element-wise operators;
@@ -37,6 +38,9 @@ FINE_MIN_ROWS = 20
 COARSE_MIN_ROWS = 6
 OpsOf = Callable[[Row], Sequence[Operator]]
 _FIXED = "fixed"
+# Not a factor: the source's own cycles per invoke, added (harness and interpreter set-up
+# the reference may not have), fitted when the rows allow a per-dtype granularity.
+OWN_INVOKE = "own_invoke_cycles"
 
 
 def _solve(design: np.ndarray, cycles: np.ndarray) -> np.ndarray:
@@ -62,7 +66,8 @@ class FullFit:
     def fixed_cycles(self, ops: Sequence[Operator]) -> float:
         """invoke + the harness's copies: the model-level cost."""
         features = model_features(ops)
-        return sum(self.prices.get(name, 0.0) * features[name] for name in ("invoke", "io_elements"))
+        return sum(self.prices.get(name, 0.0) * value for name, value in features.items()
+                   if name == "invoke" or name.startswith("io"))
 
     def per_operator_cycles(self) -> float:
         return self.prices.get("per_operator", 0.0)
@@ -129,11 +134,12 @@ class ScaledFit:
     def _factor(self, key: str) -> float:
         if key in self.factors:
             return self.factors[key]
-        work = [v for k, v in self.factors.items() if k != _FIXED] or list(self.factors.values())
+        work = ([v for k, v in self.factors.items() if k not in (_FIXED, OWN_INVOKE)]
+                or [self.factors[_FIXED]])
         return math.exp(sum(math.log(max(v, 1e-12)) for v in work) / len(work))
 
     def fixed_cycles(self, ops: Sequence[Operator]) -> float:
-        return self._factor(_FIXED) * self.reference.fixed_cycles(ops)
+        return self.factors.get(OWN_INVOKE, 0.0) + self._factor(_FIXED) * self.reference.fixed_cycles(ops)
 
     def per_operator_cycles(self) -> float:
         return self._factor(_FIXED) * self.reference.per_operator_cycles
@@ -146,7 +152,8 @@ class ScaledFit:
         return self.fixed_cycles(ops) + sum(self.operator_cycles(op) for op in ops)
 
     def describe(self) -> str:
-        factors = ", ".join(f"{k} x{v:.3g}" for k, v in sorted(self.factors.items()))
+        factors = ", ".join(f"{k} {v:.4g}" if k == OWN_INVOKE else f"{k} x{v:.3g}"
+                            for k, v in sorted(self.factors.items()))
         return f"{self.reference.source}'s prices scaled ({factors}) on {len(self.rows)} {self.source} rows"
 
 
@@ -157,13 +164,15 @@ def fit_scaled(rows: Sequence[Row], ops_of: OpsOf, reference: Reference) -> Scal
     for row in rows:
         ops = ops_of(row)
         column = {_FIXED: reference.fixed_cycles(ops) + reference.per_operator_cycles * len(ops)}
+        if level in ("by type", "by dtype"):
+            column[OWN_INVOKE] = 1.0
         for op in ops:
             key = factor_key(op.type, op.dtype, level)
             column[key] = column.get(key, 0.0) + reference.operator_cycles(op) - reference.per_operator_cycles
         columns.append(column)
     cycles = np.array([r.cycles for r in rows])
     if level == "one":
-        factors = {_FIXED: float(cycles[0] / sum(columns[0].values()))}
+        factors = {_FIXED: float(cycles[0] / columns[0][_FIXED])}
     else:
         names = sorted({k for c in columns for k in c})
         coef = _solve(np.array([[c.get(n, 0.0) for n in names] for c in columns]), cycles)
@@ -203,9 +212,11 @@ def fit_shrunk(rows: Sequence[Row], ops_of: OpsOf, prior: Mapping[str, float], s
 
 def scaled_prices(scaled: ScaledFit, reference: FullFit) -> dict[str, float]:
     """The full-fit prices a scaled fit implies (the prior of fit_shrunk)."""
-    prices = {name: scaled._factor(_FIXED) * reference.prices.get(name, 0.0) for name in SHARED_TERMS}
+    prices = {}
     for name, value in reference.prices.items():
-        if "/" in name:
+        if name in SHARED_TERMS or name.startswith(("io/", "per_operator/")):
+            prices[name] = scaled._factor(_FIXED) * value
+        else:
             kind, rest = name.split("/", 1)
             dtype = rest.split(":", 1)[0]
             prices[name] = scaled._factor(factor_key(kind, dtype, scaled.level)) * value

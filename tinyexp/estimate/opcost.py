@@ -23,7 +23,10 @@ from typing import Iterable, Sequence
 
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator
 
-SHARED_TERMS = ("invoke", "io_elements", "per_operator")
+SHARED_TERMS = ("invoke", "per_operator")
+# CMSIS-NN's s16 convolution wrapper runs its DSP kernel only when the kernel volume
+# (filter width x height x input channels) is below 512, else a plain C loop.
+S16_FAST_CONV_MAX_VOLUME = 512
 _POOLS = frozenset({"AVERAGE_POOL_2D", "MAX_POOL_2D"})
 _NO_WORK = frozenset({"RESHAPE"})
 
@@ -44,8 +47,11 @@ def work(op: Operator) -> dict[str, float]:
         return {"macs": op.macs, "outputs": op.output_elements}
     if op.type == "CONV_2D":
         positions = op.output_elements / max(op.out_channels, 1)
-        return {"macs": op.macs, "outputs": op.output_elements, "taps": op.output_elements * op.window,
-                "gather": positions * op.window * op.in_channels}
+        features = {"macs": op.macs, "outputs": op.output_elements, "taps": op.output_elements * op.window,
+                    "gather": positions * op.window * op.in_channels}
+        if op.dtype == "int16" and op.window * op.in_channels >= S16_FAST_CONV_MAX_VOLUME:
+            features["basic_kernel_macs"] = op.macs
+        return features
     if op.type == "DEPTHWISE_CONV_2D":
         return {"macs": op.macs, "outputs": op.output_elements}
     if op.type in _POOLS:
@@ -65,6 +71,7 @@ def operator_features(op: Operator) -> dict[str, float]:
     """Named features of one operator, prefixed with its group, plus per_operator."""
     features = {term(group(op), name): float(value) for name, value in work(op).items()}
     features["per_operator"] = 1.0
+    features[f"per_operator/{dtype_class(op)}"] = 1.0
     return features
 
 
@@ -76,9 +83,16 @@ def io_elements(ops: Sequence[Operator]) -> int:
     return ops[0].input_elements + ops[-1].output_elements
 
 
+def io_dtype(ops: Sequence[Operator]) -> str:
+    """The model input's element type: what the harness's copy loop moves."""
+    return ops[0].inputs[0].dtype if ops and ops[0].inputs else "none"
+
+
 def model_features(ops: Sequence[Operator]) -> dict[str, float]:
     """Sum of operator features plus the model-level ones."""
-    total = {"invoke": 1.0, "io_elements": float(io_elements(ops))}
+    total = {"invoke": 1.0}
+    if ops:
+        total[f"io/{io_dtype(ops)}:elements"] = float(io_elements(ops))
     for op in ops:
         for name, value in operator_features(op).items():
             total[name] = total.get(name, 0.0) + value
