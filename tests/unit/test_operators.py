@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from tinyexp.errors import TinyexpError
+from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.convert_modes import convert_mode
 from tinyexp.model.layers import build_layers
 from tinyexp.tflm.operators import Operator, analyse_operators, operator_table, total_macs

@@ -25,8 +25,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tinyexp.errors import TinyexpError, first_line
-from tinyexp.native_output import capture_native_stderr
+from tinyexp.core.errors import TinyexpError, first_line
+from tinyexp.core.native_output import capture_native_stderr
 
 MODES = ("float32", "int8", "int8_float_io", "int16x8", "int16x8_float_io")
 

@@ -29,7 +29,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import nnls
 
-from tinyexp.errors import TinyexpError
+from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.opcost import SHARED_TERMS, groups, model_features, operator_features
 from tinyexp.estimate.sources import Row
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tinyexp.errors import TinyexpError
+from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.fit import FullFit, Reference, ScaledFit
 from tinyexp.estimate.opcost import group
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator

@@ -27,13 +27,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from tinyexp.errors import TinyexpError
+from tinyexp.core.errors import TinyexpError
+from tinyexp.core.resources import reference_data
 from tinyexp.tflm.operators import Operator
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "reference_data"
-ROWS_CSV = DATA_DIR / "latency_rows_v2.csv"
-ARCHITECTURES_YAML = DATA_DIR / "calibration_architectures.yaml"
-OPERATORS_JSON = DATA_DIR / "calibration_operators.json"
+ROWS_CSV = reference_data("latency_rows_v2.csv")
+ARCHITECTURES_YAML = reference_data("calibration_architectures.yaml")
+OPERATORS_JSON = reference_data("calibration_operators.json")
 ROW_COLUMNS = ("source", "board", "clock_hz", "build", "mode", "architecture", "latency_us", "trust", "origin")
 FAMILIES = ("dense", "conv", "depthwise")
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 # The flatbuffer parsing is the model inspector's; one parser, one idea of "constant".
-from tinyexp.tflite_inspect import _elements, _elements_all, _Graph, _parse
+from tinyexp.tflm.inspect import _elements, _elements_all, _Graph, _parse
 
 MAC_OPERATORS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
 _POOL_OPERATORS = frozenset({"AVERAGE_POOL_2D", "MAX_POOL_2D"})
