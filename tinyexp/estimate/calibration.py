@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
-from tinyexp.estimate.fit import check_one_source, fit_full, fit_scaled, fit_shrunk, scaled_prices
+from tinyexp.estimate.fit import check_one_source, fit_full, fit_profiled, fit_scaled, fit_shrunk, scaled_prices
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
 from tinyexp.estimate.sources import REFERENCE_SOURCES, Row, cached_operators, family, published_rows
 from tinyexp.tflm.operators import Operator
@@ -74,9 +74,13 @@ def by_source(rows: Sequence[Row]) -> dict[str, list[Row]]:
 class Calibration:
     """All sources' models built from one set of rows (the shipped ones by default)."""
 
-    def __init__(self, rows: Sequence[Row], ops_of: Callable[[Row], Sequence[Operator]]) -> None:
+    def __init__(self, rows: Sequence[Row], ops_of: Callable[[Row], Sequence[Operator]],
+                 profiles: Mapping[str, Callable[[Row], Sequence[float]]] | None = None) -> None:
+        """profiles: source -> a row's per-operator times (us), for sources whose rows all
+        have them; those sources get a profiled fit (fit.fit_profiled)."""
         self.rows = tuple(rows)
         self.ops_of = ops_of
+        self.profiles = dict(profiles or {})
         self.groups = by_source(rows)
         # Reference sources lend their prices (and bounds) for transfers.
         self.base = SourceModel(fit_full(self.groups[REFERENCE_SOURCES[0]], ops_of), Bounds(0.0, 0.0))
@@ -90,6 +94,8 @@ class Calibration:
 
     def _fit(self, rows: Sequence[Row]) -> Fit:
         check_one_source(rows)
+        if rows[0].source in self.profiles:
+            return fit_profiled(rows, self.ops_of, self.profiles[rows[0].source])
         if rows[0].source == REFERENCE_SOURCES[0]:
             return fit_full(rows, self.ops_of)
         scaled = fit_scaled(rows, self.ops_of, as_reference(self.base, self.ops_of))

@@ -2,6 +2,10 @@
 
     python -m tinyexp.estimate MODEL.tflite board=nano33ble [--validate] [--calibration CSV]
     python -m tinyexp.estimate --validate [--calibration CSV]
+    python -m tinyexp.estimate --validate              (no model, no CSV: the v2 validation table)
+
+With a model, the JSON has v1's estimate (tinyexp.estimate.latency) and, under "v2", the
+per-operator estimate with its 80% interval (tinyexp.estimate.per_operator).
 
 The figure is an estimate from published measurements (see tinyexp.estimate.latency) and the output
 says so (source "estimate", calibration, provenance); --validate adds the leave-one-out
@@ -24,6 +28,8 @@ from tinyexp.core.boards import load_board
 from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
+from tinyexp.estimate.per_operator import estimate_operators
+from tinyexp.estimate.validate import validation_table
 from tinyexp.tflm.inspect import inspect_model
 
 _CONFIG_KEYS = {"board": "a board of conf/board/, e.g. nano33ble"}
@@ -80,8 +86,10 @@ def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[Calibra
     except TinyexpError as exc:
         raise TinyexpError(f"{model_path}: {exc}") from exc
     estimate = estimate_latency(stats, board, rows)
+    v2 = estimate_operators(blob, board)
     return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
-            "model_bytes": stats.model_bytes, **asdict(estimate)}
+            "model_bytes": stats.model_bytes, **asdict(estimate),
+            "v2": {**asdict(v2), "provenance": v2.provenance}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give a MODEL.tflite with board=NAME, or --validate")
     if args.model is not None and not args.board:
         parser.error("board=NAME is required with a model")
+    if args.validate and args.model is None and args.calibration is None:
+        print(validation_table())
+        return 0
     try:
         rows, board = _calibration(args.calibration, load_board(args.board) if args.board else None)
         report = _estimate(args.model, board, rows) if args.model is not None and board is not None else {}

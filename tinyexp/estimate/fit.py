@@ -221,3 +221,30 @@ def scaled_prices(scaled: ScaledFit, reference: FullFit) -> dict[str, float]:
             dtype = rest.split(":", 1)[0]
             prices[name] = scaled._factor(factor_key(kind, dtype, scaled.level)) * value
     return prices
+
+
+def fit_profiled(rows: Sequence[Row], ops_of: OpsOf, profile_of: Callable[[Row], Sequence[float]]) -> FullFit:
+    """A full fit from per-operator profiles (a board's own runs with a per-operator timing):
+    every operator's measured cycles is a row of the per-operator prices, and what the
+    whole invoke took beyond its operators prices invoke and the harness's copies. Many
+    more equations than runs, so a few runs price a board completely."""
+    op_features, op_cycles, fixed_features, fixed_cycles = [], [], [], []
+    for row in rows:
+        ops, profile = ops_of(row), profile_of(row)
+        to_cycles = row.clock_hz / 1_000_000
+        op_features += [operator_features(op) for op in ops]
+        op_cycles += [us * to_cycles for us in profile]
+        model = model_features(ops)
+        fixed_features.append({n: v for n, v in model.items() if n == "invoke" or n.startswith("io/")})
+        fixed_cycles.append(max(row.cycles - sum(profile) * to_cycles, 0.0))
+    names = sorted({n for f in op_features for n in f})
+    weights = np.array([max(c, 1.0) for c in op_cycles])
+    coef, _ = nnls(np.array([[f.get(n, 0.0) for n in names] for f in op_features]) / weights[:, None],
+                   np.array(op_cycles) / weights, maxiter=50 * len(names))
+    prices = dict(zip(names, map(float, coef)))
+    fixed_names = sorted({n for f in fixed_features for n in f})
+    scale = np.array([max(r.cycles, 1.0) for r in rows])
+    fixed, _ = nnls(np.array([[f.get(n, 0.0) for n in fixed_names] for f in fixed_features]) / scale[:, None],
+                    np.array(fixed_cycles) / scale)
+    prices.update(zip(fixed_names, map(float, fixed)))
+    return FullFit(rows[0].source, tuple(rows), _covered(rows, ops_of), prices, kind="profiled")
