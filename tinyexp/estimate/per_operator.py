@@ -44,6 +44,7 @@ class OperatorCost:
     dtype: str
     macs: int
     us: float
+    cycles: float
     basis: str
     detail: str
 
@@ -143,7 +144,7 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
 
 def _cost(p: Priced, cycles_to_us: float, scale: float = 1.0) -> OperatorCost:
     return OperatorCost(p.op.index, f"{p.op.index}:{p.op.type}", p.op.type, p.op.dtype, p.op.macs,
-                        p.cycles * scale * cycles_to_us, p.basis, p.detail)
+                        p.cycles * scale * cycles_to_us, p.cycles * scale, p.basis, p.detail)
 
 
 def _interval_basis(model: SourceModel, source_rows: int) -> str:
