@@ -42,6 +42,8 @@ def _client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
         if not store.exists():
             raise ConfigError(f"no MLflow store at {store}; give tracking.uri=")
         uri = f"sqlite:///{store.resolve()}"
+    elif uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise ConfigError(f"no MLflow store at {uri.removeprefix('sqlite:///')} (tracking.uri={uri})")
     return MlflowClient(tracking_uri=uri)
 
 
