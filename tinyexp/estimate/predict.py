@@ -16,8 +16,8 @@ Each operator's cycles come from one of three bases, in this order:
    is at least EXTRAPOLATED_BOUNDS.
 An operator none of this can price is refused with a TinyexpError naming it.
 
-Intervals: the 10th and 90th percentiles of the source's leave-one-out log residuals
-log(measured / predicted) when it has at least 9 of them; with fewer, +-1.5 x the largest
+Intervals: the 10% and 90% split-conformal order statistics of the source's leave-one-out
+log residuals log(measured / predicted) when it has at least 9 of them; with fewer, +-1.5 x the largest
 (at least +-10%). Parts with different bases add their bounds (their errors are taken as
 fully correlated, the cautious choice).
 """
@@ -51,9 +51,13 @@ class Bounds:
 
     @classmethod
     def from_residuals(cls, residuals: Sequence[float]) -> "Bounds":
-        r = np.asarray(list(residuals), dtype=float)
-        if len(r) >= _MIN_QUANTILE_RESIDUALS:
-            return cls(min(float(np.quantile(r, 0.1)), -0.01), max(float(np.quantile(r, 0.9)), 0.01))
+        r = np.sort(np.asarray(list(residuals), dtype=float))
+        n = len(r)
+        if n >= _MIN_QUANTILE_RESIDUALS:
+            # Split-conformal order statistics: the k-th smallest of n residuals bounds a new
+            # one with probability k/(n+1), so these two leave at most 10% out on each side.
+            lo, hi = r[max(math.floor(0.1 * (n + 1)) - 1, 0)], r[min(math.ceil(0.9 * (n + 1)) - 1, n - 1)]
+            return cls(min(float(lo), -0.01), max(float(hi), 0.01))
         spread = max(1.5 * float(np.max(np.abs(r))) if len(r) else 0.0, _SMALL_SAMPLE_FLOOR)
         return cls(-spread, spread)
 
