@@ -111,3 +111,13 @@ def test_a_model_priced_on_a_scaled_source_uses_its_own_rows() -> None:
     total, _, priced = price_model(model, calibration_ops(row), cal.ops_of)
     assert all(p.basis == "fitted" for p in priced)
     assert total == pytest.approx(row.cycles, rel=0.3)
+
+
+def test_validate_prints_the_v2_table(capsys: pytest.CaptureFixture) -> None:
+    from tinyexp.estimate.cli import main
+
+    assert main(["--validate"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("edgemark-l4r5zi-o3-cmsisnn ")]
+    assert len(lines) == 1 and " 70 full " in lines[0]
+    assert "target (LOO >= 90% of rows within 15% in every source with >= 10 rows)" in out
