@@ -62,7 +62,13 @@ def test_study_dense_net_on_the_nano_keeps_v1s_figure(models: dict[str, bytes]) 
     assert sum(op.us for op in e.operators) + e.overhead_us == pytest.approx(e.latency_us)
 
 
-def test_unknown_board_without_calibration_is_a_config_error(models: dict[str, bytes]) -> None:
-    board = {**load_board("nano33ble"), "name": "mystery_board"}
-    with pytest.raises(ConfigError, match="no latency calibration for board 'mystery_board'"):
+def test_unknown_calibration_source_is_a_config_error(models: dict[str, bytes]) -> None:
+    board = {**load_board("nano33ble"), "name": "mystery_board", "latency_calibration": "nowhere"}
+    with pytest.raises(ConfigError, match="no latency calibration 'nowhere' for board 'mystery_board'"):
         estimate_operators(models["dense_float32"], board)
+
+
+def test_a_board_may_name_any_v2_source(models: dict[str, bytes]) -> None:
+    board = {**load_board("nano33ble"), "latency_calibration": "sudharsan2021-nano33"}
+    e = estimate_operators(models["dense_float32"], board)
+    assert e.source == "sudharsan2021-nano33" and e.method == "v2 per-operator"

@@ -6,11 +6,12 @@ came from. An estimate, never a measurement (latency_source "estimate").
 
 `board` is a board description (conf/board/*.yaml as a mapping, or its name). Its source:
 a `calibration` file when the board config sets one (tinyexp.estimate.calibrate writes it),
-else BOARD_SOURCES. One exception keeps the study's reproduced latency table: on the study's
-board (nano33ble, source dokic2020) a model of FULLY_CONNECTED layers only gets v1's total
-(tinyexp.estimate.latency), because on the study's three nets v1's leave-one-out errors
-(-7, +2, -4%) beat v2's (see the validation table); its per-operator split is v2's, scaled
-to that total, and the estimate says so.
+else the board's `latency_calibration` (sources.V1_SOURCE_NAMES). One exception keeps the
+study's reproduced latency table: on the study's board and source (nano33ble, dokic2020) a
+net of the study's family (FULLY_CONNECTED layers only, one input, one output) gets v1's
+total (tinyexp.estimate.latency), because on the study's three nets v1's leave-one-out
+errors (-7, +2, -4%) beat v2's (see the validation table); its per-operator split is v2's,
+scaled to that total, and the estimate says so.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.predict import Bounds, Priced, SourceModel, price_model
-from tinyexp.estimate.sources import BOARD_SOURCES, Row, published_rows
+from tinyexp.estimate.sources import V1_SOURCE_NAMES, Row, published_rows
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator, analyse_operators
 
 INTERVAL_PCT = 80
@@ -130,13 +131,13 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
             raise ConfigError(f"board.calibration={path}: {exc.strerror or exc}") from exc
         cal, own = _user_calibration(str(path), mtime)
         return cal, own.source, own.provenance
-    name = str(board.get("name"))
-    if name not in BOARD_SOURCES:
-        raise ConfigError(f"no latency calibration for board {name!r}: boards with shipped calibrations are "
-                          f"{', '.join(sorted(BOARD_SOURCES))}; others need board.calibration=PATH "
-                          "(tinyexp calibrate)")
-    source = BOARD_SOURCES[name]
     cal = shipped_calibration()
+    name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
+    source = V1_SOURCE_NAMES.get(wanted, wanted)
+    if source not in cal.groups:
+        raise ConfigError(f"no latency calibration {wanted!r} for board {name!r}: board.latency_calibration "
+                          f"takes {', '.join([*V1_SOURCE_NAMES, *sorted(cal.groups)][:8])}, ... (sources of "
+                          "latency_rows_v2.csv), or give board.calibration=PATH (tinyexp calibrate)")
     rows = cal.groups[source]
     return cal, source, (f"{len(rows)} published rows of {source} "
                          f"(tinyexp/reference_data/latency_rows_v2.csv: {rows[0].build[:80]})")
@@ -166,6 +167,13 @@ def _v1_total_us(model: bytes, board: Mapping[str, Any]) -> tuple[float, float |
     return v1.latency_us, v1.loo_max_abs_error_pct, bounds
 
 
+def _study_family(ops: tuple[Operator, ...]) -> bool:
+    """A 1-...-1 net of FULLY_CONNECTED layers (plus QUANTIZE/DEQUANTIZE): the study's family."""
+    weights = [op for op in ops if op.type in MAC_OPERATORS]
+    return (bool(weights) and all(op.type == "FULLY_CONNECTED" for op in weights)
+            and weights[0].input_elements == 1 and weights[-1].output_elements == 1)
+
+
 def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
                        calibration: str | Path | None = None) -> Estimate:
     """The v2 estimate of one inference (see module docstring). TinyexpError when the model
@@ -183,8 +191,7 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
     loo = [abs(p.error_pct) for p in cal.loo(source)]
     method, scale, basis = "v2 per-operator", 1.0, _interval_basis(model, len(cal.groups[source]))
     loo_max = max(loo) if loo else None
-    weights_only_fc = all(op.type == "FULLY_CONNECTED" for op in ops if op.type in MAC_OPERATORS)
-    if source == STUDY_SOURCE and board.get("name") == STUDY_BOARD and weights_only_fc and calibration is None:
+    if source == STUDY_SOURCE and board.get("name") == STUDY_BOARD and _study_family(ops):
         total_us, loo_max, bounds = _v1_total_us(model_bytes, board)
         scale = total_us / (cycles * to_us)
         cycles *= scale
