@@ -147,13 +147,15 @@ class Calibration:
         return [self._predict(model, r) for r in self.groups[source]]
 
     def jackknife_coverage(self, source: str) -> list[bool]:
-        """For each row: does the interval built from the other rows' LOO residuals hold it?"""
-        loo = self.loo(source)
+        """For each row: does the interval of a fit without it hold it, the interval built
+        as an estimate's is (predict.price_model), from the other rows' LOO residuals?"""
+        rows, loo = self.groups[source], self.loo(source)
         covered = []
         for i, held in enumerate(loo):
             bounds = Bounds.from_residuals([p.log_residual for j, p in enumerate(loo) if j != i])
-            covered.append(held.predicted_us * math.exp(bounds.lo) <= held.row.latency_us
-                           <= held.predicted_us * math.exp(bounds.hi))
+            train = [r for r in rows if r is not held.row]
+            model = SourceModel(self._fit(train), bounds, self.chain(source))
+            covered.append(self._predict(model, held.row).covered)
         return covered
 
 

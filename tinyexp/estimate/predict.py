@@ -2,7 +2,9 @@
 obtained, with an 80% prediction interval.
 
 Each operator's cycles come from one of three bases, in this order:
-1. fitted: the source's rows contained operators of its (type, dtype);
+1. fitted: the source's rows contained operators of its (type, dtype); when they all come
+   from one network, its interval is at least EXTRAPOLATED_BOUNDS (one network cannot
+   separate that operator's price from the rest of its cost);
 2. transferred: a reference source (sources.REFERENCE_SOURCES, in order) has data for it.
    The rule: the reference's price for the operator times k, the source's speed relative
    to the reference, the geometric mean over the source's own rows of measured cycles /
@@ -91,6 +93,14 @@ class SourceModel:
     references: tuple["SourceModel", ...] = ()
 
     ratios: dict = field(default_factory=dict, compare=False, repr=False)  # cache of speed_ratio
+    supports: dict = field(default_factory=dict, compare=False, repr=False)  # cache of support
+
+    def support(self, op_group: tuple[str, str], ops_of) -> int:  # noqa: ANN001 - OpsOf
+        """How many distinct networks of this source's rows contain the (type, dtype) group."""
+        if op_group not in self.supports:
+            self.supports[op_group] = len({row.architecture for row in self.fit.rows
+                                           if any(group(op) == op_group for op in ops_of(row))})
+        return self.supports[op_group]
 
     def speed_ratio(self, reference: "SourceModel", dtype: str, ops_of) -> float | None:  # noqa: ANN001 - OpsOf
         """k: geometric mean, over this source's rows the reference can price (those of
@@ -131,8 +141,15 @@ def model_cycles(model: "SourceModel", ops: Sequence[Operator], ops_of) -> float
 
 def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa: ANN001
     fit = model.fit
-    if group(op) in fit.covered or op.type == "RESHAPE":
+    if op.type == "RESHAPE":
         return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
+    if group(op) in fit.covered:
+        networks = model.support(group(op), ops_of)
+        if networks >= 2:
+            return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
+        return Priced(op, fit.operator_cycles(op), "fitted",
+                      f"{op.type} {op.dtype}: fitted on one {fit.source} network only",
+                      model.bounds.at_least(*EXTRAPOLATED_BOUNDS))
     widened = {ref.fit.source: model.bounds.combined(ref.bounds, TRANSFER_WIDEN) for ref in model.references}
     for ref in model.references:
         k = model.speed_ratio(ref, op.dtype, ops_of) if group(op) in ref.fit.covered else None
