@@ -67,6 +67,7 @@ class Estimate:
     transferred: tuple[str, ...]
     extrapolated: tuple[str, ...]
     extrapolated_macs_share: float  # share of the model's MACs in extrapolated operators
+    transferred_macs_share: float  # share of the model's MACs in transferred operators
     calibration: str  # which rows or file the source was fitted on, and how many
     fit: str
     interval_basis: str
@@ -79,7 +80,8 @@ class Estimate:
         parts = [f"estimate, not a measurement: {self.method} on {self.source} ({self.fit})",
                  f"{self.interval_pct}% interval {self.low_us:.4g}-{self.high_us:.4g} us ({self.interval_basis})"]
         if self.transferred:
-            parts.append(f"transferred: {'; '.join(self.transferred)}")
+            parts.append(f"transferred ({100 * self.transferred_macs_share:.0f}% of MACs): "
+                         f"{'; '.join(self.transferred)}")
         if self.extrapolated:
             parts.append(f"extrapolated ({100 * self.extrapolated_macs_share:.0f}% of MACs): "
                          f"{'; '.join(self.extrapolated)}")
@@ -90,7 +92,8 @@ class Estimate:
         """One line for a run summary."""
         flags = []
         if self.transferred:
-            flags.append(f"{len(self.transferred)} operator type(s) transferred from another source")
+            flags.append(f"{len(self.transferred)} operator type(s) transferred from another source "
+                         f"({100 * self.transferred_macs_share:.0f}% of MACs)")
         if self.extrapolated:
             flags.append(f"{len(self.extrapolated)} extrapolated ({100 * self.extrapolated_macs_share:.0f}% of MACs)")
         return (f"{self.latency_us:.1f} us estimated ({self.interval_pct}% interval {self.low_us:.1f}-"
@@ -198,13 +201,16 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
         method = "v1 (the study's dense-net formula) total, v2 per-operator split"
         basis = f"v1's leave-one-out residuals on {STUDY_SOURCE}, log bounds {bounds.lo:+.3f}/{bounds.hi:+.3f}"
     total_macs = sum(op.macs for op in ops)
-    extrapolated = [p for p in priced if p.basis == "extrapolated"]
+
+    def macs_share(basis: str) -> float:
+        return sum(p.op.macs for p in priced if p.basis == basis) / total_macs if total_macs else 0.0
+
     return Estimate(
         latency_us=cycles * to_us, low_us=cycles * to_us * math.exp(bounds.lo),
         high_us=cycles * to_us * math.exp(bounds.hi), cycles=cycles, clock_hz=clock_hz,
         board=str(board.get("name")), source=source, method=method,
         operators=tuple(_cost(p, to_us, scale) for p in priced), overhead_us=fixed * scale * to_us,
         transferred=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "transferred")),
-        extrapolated=tuple(dict.fromkeys(p.detail for p in extrapolated)),
-        extrapolated_macs_share=(sum(p.op.macs for p in extrapolated) / total_macs) if total_macs else 0.0,
+        extrapolated=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "extrapolated")),
+        extrapolated_macs_share=macs_share("extrapolated"), transferred_macs_share=macs_share("transferred"),
         calibration=provenance, fit=model.fit.describe(), interval_basis=basis, loo_max_abs_error_pct=loo_max)
