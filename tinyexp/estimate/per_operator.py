@@ -7,11 +7,11 @@ came from. An estimate, never a measurement (latency_source "estimate").
 `board` is a board description (conf/board/*.yaml as a mapping, or its name). Its source:
 a `calibration` file when the board config sets one (tinyexp.estimate.calibrate writes it),
 else the board's `latency_calibration` (sources.V1_SOURCE_NAMES). One exception keeps the
-study's reproduced latency table: on the study's board and source (nano33ble, dokic2020) a
-net of the study's family (FULLY_CONNECTED layers only, one input, one output) gets v1's
-total (tinyexp.estimate.latency), because on the study's three nets v1's leave-one-out
-errors (-7, +2, -4%) beat v2's (see the validation table); its per-operator split is v2's,
-scaled to that total, and the estimate says so.
+study's reproduced latency table: on a board calibrated on the study (latency_calibration
+dokic2020, the nano33ble) a net of the study's family (FULLY_CONNECTED layers only, one
+input, one output) gets v1's total on the study's timings (tinyexp.estimate.latency),
+because there v1's leave-one-out errors (-7, +2, -4%) beat v2's (see the validation table);
+its per-operator split is v2's, scaled to that total, and the estimate says so.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.predict import Bounds, Priced, SourceModel, price_model
-from tinyexp.estimate.sources import V1_SOURCE_NAMES, Row, published_rows
+from tinyexp.estimate.sources import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_NAMES, Row, published_rows
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator, analyse_operators
 
 INTERVAL_PCT = 80
-STUDY_BOARD, STUDY_SOURCE = "nano33ble", "dokic2020-nano33ble"
 _MHZ = 1_000_000
 
 
@@ -194,12 +193,16 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
     loo = [abs(p.error_pct) for p in cal.loo(source)]
     method, scale, basis = "v2 per-operator", 1.0, _interval_basis(model, len(cal.groups[source]))
     loo_max = max(loo) if loo else None
-    if source == STUDY_SOURCE and board.get("name") == STUDY_BOARD and _study_family(ops):
+    study = calibration is None and not board.get("calibration") and \
+        board.get("latency_calibration") == STUDY_CALIBRATION and _study_family(ops)
+    if study:
         total_us, loo_max, bounds = _v1_total_us(model_bytes, board)
         scale = total_us / (cycles * to_us)
         cycles *= scale
-        method = "v1 (the study's dense-net formula) total, v2 per-operator split"
+        method = (f"v1 (the study's dense-net formula on {STUDY_SOURCE}) total, per-operator split"
+                  f" from v2 on {source}")
         basis = f"v1's leave-one-out residuals on {STUDY_SOURCE}, log bounds {bounds.lo:+.3f}/{bounds.hi:+.3f}"
+        source, provenance = STUDY_SOURCE, f"the study's 3 timings (v1); split: {provenance}"
     total_macs = sum(op.macs for op in ops)
 
     def macs_share(basis: str) -> float:
