@@ -78,7 +78,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
             mlflow.log_table({"operator": [f"{op.index}:{op.type}" for op in ops], "type": [op.type for op in ops],
                               "macs": [op.macs for op in ops], "time_us": standin.profile_us(ops)},
                              Artifact.PER_OPERATOR_TABLE)
-        # One run of another board and one estimated run: calibrate must leave both out.
+    # A run of another board and an estimated run: not selected; a measured run without its
+    # model: left out, and said so.
+    with mlflow.start_run(run_name="no-model-artifact"):
+        mlflow.log_params({"board.name": standin.BOARD["name"], "board.clock_hz": standin.CLOCK_HZ,
+                           "quant.mode": "int8"})
+        mlflow.set_tag(Tag.LATENCY_SOURCE, "measured")
+        mlflow.log_metric(Metric.LATENCY_MEAN_US, 1.0)
     with mlflow.start_run(run_name="other-board"):
         mlflow.log_params({"board.name": "nano33ble", "board.clock_hz": 64_000_000, "quant.mode": "int8"})
         mlflow.set_tag(Tag.LATENCY_SOURCE, "measured")
@@ -95,6 +101,7 @@ def test_calibrate_then_predict_twenty_other_configurations(store: str, tmp_path
     out = tmp_path / "standin.json"
     summary = calibrate(standin.BOARD["name"], out, store)
     assert "8 measured runs of board standin_m4, 8 with per-operator profiles" in summary
+    assert "left out 1 runs without a latency or model artifact" in summary
     assert len(json.loads(out.read_text())["runs"]) == 8
     board = {**standin.BOARD, "calibration": str(out)}
     errors = []

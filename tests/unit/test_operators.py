@@ -34,8 +34,6 @@ CNN = {
 
 @pytest.fixture(scope="module", params=["float32", "int8", "int8_float_io"])
 def cnn(request: pytest.FixtureRequest) -> tuple[str, tuple[Operator, ...]]:
-    import keras
-
     model = build_layers(CNN)
     # Non-zero biases: the converter leaves all-zero ones out of the file.
     rng = np.random.default_rng(0)

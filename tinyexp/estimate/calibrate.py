@@ -47,8 +47,8 @@ def _client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
     return MlflowClient(tracking_uri=uri)
 
 
-def _profile(client: Any, run_id: str, workdir: Path, operators: int) -> tuple[float, ...] | None:  # noqa: ANN401
-    names = {item.path for item in client.list_artifacts(run_id)}
+def _profile(client: Any, run_id: str, workdir: Path, operators: int,  # noqa: ANN401
+             names: set[str]) -> tuple[float, ...] | None:
     if Artifact.PER_OPERATOR_TABLE not in names:
         return None
     table = json.loads(Path(client.download_artifacts(run_id, Artifact.PER_OPERATOR_TABLE, str(workdir))).read_text())
@@ -60,38 +60,38 @@ def _profile(client: Any, run_id: str, workdir: Path, operators: int) -> tuple[f
     return tuple(float(row[column]) for row in rows)
 
 
-def measured_runs(client: Any, board: str) -> list[tuple[Any, MeasuredRun]]:  # noqa: ANN401
-    """(mlflow run, MeasuredRun) for every finished measured run of the board."""
+def measured_runs(client: Any, board: str) -> tuple[list[tuple[Any, MeasuredRun]], list[str]]:  # noqa: ANN401
+    """(mlflow run, MeasuredRun) for every finished measured run of the board, and the ids of
+    those left out because they lack a latency, a quant mode or the model artifact."""
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
-        return []
+        return [], []
     runs = client.search_runs(experiments, filter_string=(
         f"tags.{Tag.LATENCY_SOURCE} = 'measured' and params.`board.name` = '{board}' "
         "and attributes.status = 'FINISHED'"))
-    result = []
+    result, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
             run_id, mode = run.info.run_id, run.data.params.get("quant.mode", "")
             latency = run.data.metrics.get(Metric.LATENCY_MEAN_US)
-            if latency is None or not mode:
-                continue
             workdir = Path(tmp) / run_id
             workdir.mkdir()
-            try:
-                model = Path(client.download_artifacts(run_id, Artifact.tflite(mode), str(workdir))).read_bytes()
-            except Exception:  # noqa: BLE001 - MLflow raises several types for a missing artifact
+            names = {item.path for item in client.list_artifacts(run_id)}
+            if latency is None or not mode or Artifact.tflite(mode) not in names:
+                skipped.append(run_id)
                 continue
+            model = Path(client.download_artifacts(run_id, Artifact.tflite(mode), str(workdir))).read_bytes()
             operators = analyse_operators(model)
             result.append((run, MeasuredRun(run_id, mode, float(latency), operators,
-                                            _profile(client, run_id, workdir, len(operators)))))
-    return result
+                                            _profile(client, run_id, workdir, len(operators), names))))
+    return result, skipped
 
 
 def calibrate(board: str, out: Path, uri: str | None = None, source: str | None = None) -> str:
     """Write the calibration file; return a one-line summary. ConfigError when the store
     has no usable measured run of the board."""
     client = _client(uri)
-    found = measured_runs(client, board)
+    found, skipped = measured_runs(client, board)
     if not found:
         raise ConfigError(f"no finished runs of board {board!r} with latency_source=measured and a model "
                           "artifact in the MLflow store; measure some configurations first")
@@ -102,7 +102,8 @@ def calibrate(board: str, out: Path, uri: str | None = None, source: str | None 
     name = source or f"{board}-measured"
     write_calibration(out, name, board, int(clocks.pop()), f"MLflow store {client.tracking_uri}", runs)
     written = read_calibration(out)  # what a board will read back, checked now
-    return f"wrote {out}: {written.provenance}"
+    left_out = f"; left out {len(skipped)} runs without a latency or model artifact" if skipped else ""
+    return f"wrote {out}: {written.provenance}{left_out}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
