@@ -67,6 +67,7 @@ class Estimate:
     extrapolated: tuple[str, ...]
     extrapolated_macs_share: float  # share of the model's MACs in extrapolated operators
     transferred_macs_share: float  # share of the model's MACs in transferred operators
+    thinly_fitted: tuple[str, ...]  # operator types whose prices rest on one network's rows
     calibration: str  # which rows or file the source was fitted on, and how many
     fit: str
     interval_basis: str
@@ -84,6 +85,8 @@ class Estimate:
         if self.extrapolated:
             parts.append(f"extrapolated ({100 * self.extrapolated_macs_share:.0f}% of MACs): "
                          f"{'; '.join(self.extrapolated)}")
+        if self.thinly_fitted:
+            parts.append(f"fitted on one network only (interval at least x0.5-x2): {'; '.join(self.thinly_fitted)}")
         parts.append(f"calibration: {self.calibration}")
         return "; ".join(parts)
 
@@ -216,4 +219,5 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
         transferred=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "transferred")),
         extrapolated=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "extrapolated")),
         extrapolated_macs_share=macs_share("extrapolated"), transferred_macs_share=macs_share("transferred"),
+        thinly_fitted=tuple(dict.fromkeys(f"{p.op.type} {p.op.dtype}" for p in priced if p.thin)),
         calibration=provenance, fit=model.fit.describe(), interval_basis=basis, loo_max_abs_error_pct=loo_max)

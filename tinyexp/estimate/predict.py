@@ -79,6 +79,7 @@ class Priced:
     basis: str  # fitted | transferred | extrapolated
     detail: str
     bounds: Bounds
+    thin: bool = False  # fitted, but on one network's rows only
 
 
 Fit = FullFit | ScaledFit
@@ -149,7 +150,7 @@ def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa:
             return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
         return Priced(op, fit.operator_cycles(op), "fitted",
                       f"{op.type} {op.dtype}: fitted on one {fit.source} network only",
-                      model.bounds.at_least(*EXTRAPOLATED_BOUNDS))
+                      model.bounds.at_least(*EXTRAPOLATED_BOUNDS), thin=True)
     widened = {ref.fit.source: model.bounds.combined(ref.bounds, TRANSFER_WIDEN) for ref in model.references}
     for ref in model.references:
         k = model.speed_ratio(ref, op.dtype, ops_of) if group(op) in ref.fit.covered else None
