@@ -121,3 +121,30 @@ def test_validate_prints_the_v2_table(capsys: pytest.CaptureFixture) -> None:
     lines = [line for line in out.splitlines() if line.startswith("edgemark-l4r5zi-o3-cmsisnn ")]
     assert len(lines) == 1 and " 70 full " in lines[0]
     assert "target (LOO >= 90% of rows within 15% in every source with >= 10 rows)" in out
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "is not JSON"),
+    ('{"format": "something-else"}', "is not a tinyexp-latency-calibration/1 file"),
+    ('{"format": "tinyexp-latency-calibration/1", "source": "s", "board": "b", "clock_hz": 1, "runs": []}',
+     "has no runs"),
+    ('{"format": "tinyexp-latency-calibration/1", "source": "s", "board": "b", "clock_hz": 1, "runs": [{}]}',
+     "is damaged"),
+])
+def test_a_bad_calibration_file_is_one_line(tmp_path, text: str, message: str) -> None:  # noqa: ANN001
+    from tinyexp.estimate.calibration_file import read_calibration
+
+    path = tmp_path / "cal.json"
+    path.write_text(text)
+    with pytest.raises(TinyexpError, match=message) as info:
+        read_calibration(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_missing_board_calibration_file_is_a_config_error(tmp_path) -> None:  # noqa: ANN001
+    from tinyexp.core.errors import ConfigError
+    from tinyexp.estimate.per_operator import estimate_operators
+
+    board = {"name": "b", "clock_hz": 1_000_000, "calibration": str(tmp_path / "missing.json")}
+    with pytest.raises(ConfigError, match="board.calibration="):
+        estimate_operators(b"", board)

@@ -184,10 +184,10 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
     """The v2 estimate of one inference (see module docstring). TinyexpError when the model
     is unreadable or an operator cannot be priced at all (the message names it)."""
     board = _board(board)
+    cal, source, provenance = _source(board, calibration)  # a bad config fails before any work
     ops = analyse_operators(model_bytes)
     if not ops:
         raise TinyexpError("no latency estimate: the model has no operators")
-    cal, source, provenance = _source(board, calibration)
     model = cal.model(source)
     cycles, bounds, priced = price_model(model, ops, cal.ops_of)
     clock_hz = int(board["clock_hz"])
