@@ -69,8 +69,9 @@ class FullFit:
         return sum(self.prices.get(name, 0.0) * value for name, value in features.items()
                    if name == "invoke" or name.startswith("io"))
 
-    def per_operator_cycles(self) -> float:
-        return self.prices.get("per_operator", 0.0)
+    def per_operator_cycles(self, op: Operator) -> float:
+        """The operator's fixed cost (dispatch, Eval set-up) for its dtype."""
+        return self.prices.get("per_operator", 0.0) + self.prices.get(f"per_operator/{op.dtype}", 0.0)
 
     def operator_cycles(self, op: Operator) -> float:
         """One operator's cycles (per_operator included)."""
@@ -98,7 +99,7 @@ class Reference:
 
     source: str
     fixed_cycles: Callable[[Sequence[Operator]], float]
-    per_operator_cycles: float
+    per_operator_cycles: Callable[[Operator], float]
     operator_cycles: Callable[[Operator], float]
 
 
@@ -141,12 +142,12 @@ class ScaledFit:
     def fixed_cycles(self, ops: Sequence[Operator]) -> float:
         return self.factors.get(OWN_INVOKE, 0.0) + self._factor(_FIXED) * self.reference.fixed_cycles(ops)
 
-    def per_operator_cycles(self) -> float:
-        return self._factor(_FIXED) * self.reference.per_operator_cycles
+    def per_operator_cycles(self, op: Operator) -> float:
+        return self._factor(_FIXED) * self.reference.per_operator_cycles(op)
 
     def operator_cycles(self, op: Operator) -> float:
-        own = self.reference.operator_cycles(op) - self.reference.per_operator_cycles
-        return self.per_operator_cycles() + self._factor(factor_key(op.type, op.dtype, self.level)) * own
+        own = self.reference.operator_cycles(op) - self.reference.per_operator_cycles(op)
+        return self.per_operator_cycles(op) + self._factor(factor_key(op.type, op.dtype, self.level)) * own
 
     def cycles(self, ops: Sequence[Operator]) -> float:
         return self.fixed_cycles(ops) + sum(self.operator_cycles(op) for op in ops)
@@ -163,12 +164,12 @@ def fit_scaled(rows: Sequence[Row], ops_of: OpsOf, reference: Reference) -> Scal
     columns: list[dict[str, float]] = []
     for row in rows:
         ops = ops_of(row)
-        column = {_FIXED: reference.fixed_cycles(ops) + reference.per_operator_cycles * len(ops)}
+        column = {_FIXED: reference.fixed_cycles(ops) + sum(reference.per_operator_cycles(op) for op in ops)}
         if level in ("by type", "by dtype"):
             column[OWN_INVOKE] = 1.0
         for op in ops:
             key = factor_key(op.type, op.dtype, level)
-            column[key] = column.get(key, 0.0) + reference.operator_cycles(op) - reference.per_operator_cycles
+            column[key] = column.get(key, 0.0) + reference.operator_cycles(op) - reference.per_operator_cycles(op)
         columns.append(column)
     cycles = np.array([r.cycles for r in rows])
     if level == "one":

@@ -191,5 +191,5 @@ def price_model(model: SourceModel, ops: Sequence[Operator], ops_of) -> tuple[fl
 
 def as_reference(model: SourceModel, ops_of) -> Reference:  # noqa: ANN001
     """The reference's pricing as a scaled fit uses it (with its own extrapolations)."""
-    return Reference(model.fit.source, model.fit.fixed_cycles, model.fit.per_operator_cycles(),
+    return Reference(model.fit.source, model.fit.fixed_cycles, model.fit.per_operator_cycles,
                      lambda op: price_operator(model, op, ops_of).cycles)
