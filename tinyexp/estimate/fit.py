@@ -81,7 +81,9 @@ class FullFit:
         return self.fixed_cycles(ops) + sum(self.operator_cycles(op) for op in ops)
 
     def describe(self) -> str:
-        return f"full per-operator fit on {len(self.rows)} {self.source} rows"
+        how = {"full": "full per-operator fit", "profiled": "per-operator fit on per-operator profiles",
+               "shrunk": "per-operator fit pulled towards the reference's scaled prices"}[self.kind]
+        return f"{how} on {len(self.rows)} {self.source} rows"
 
 
 def fit_full(rows: Sequence[Row], ops_of: OpsOf) -> FullFit:
