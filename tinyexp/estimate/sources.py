@@ -49,7 +49,7 @@ REFERENCE_SOURCES = ("edgemark-l4r5zi-o3-cmsisnn", "edgemark-l4r5zi-ofast")
 # - dokic2020 (the Nano 33 BLE): the study's own 1-n-n-1 nets keep v1's formula on the study's
 #   three timings (per_operator.py), and every other model is priced on Sudharsan 2021's Nano 33
 #   build: six dense nets of other shapes, a newer TFLM than 2020's (tinyexp's firmware uses a
-#   2024 library), and on those six nets the study's source is 28-61% off (v1: 6-62%).
+#   2024 library), and on those six nets the study's source is 27-63% off (v1: 6-62%).
 # What the source has no data for (int8, convolutions on the Nano 33) is transferred from
 # REFERENCE_SOURCES, labelled.
 V1_SOURCE_NAMES: dict[str, str] = {
