@@ -69,7 +69,7 @@ def test_the_estimated_per_operator_profile_is_logged(int8_job) -> None:  # noqa
     (request,) = deployed
     t = run.data.tags
     assert t[Tag.LATENCY_PROFILE_SOURCE] == "estimate" and t[Tag.LATENCY_PROFILE_MACS] == "matched"
-    assert t[Tag.LATENCY_PROFILE_METHOD] == "v1 split"
+    assert t[Tag.LATENCY_PROFILE_METHOD] == "per-operator model"
     artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
     table = json.loads((artifacts / Artifact.PER_OPERATOR_TABLE).read_text())
     rows = [dict(zip(table["columns"], row)) for row in table["data"]]
@@ -79,3 +79,14 @@ def test_the_estimated_per_operator_profile_is_logged(int8_job) -> None:  # noqa
     assert sum(r["cycles"] for r in rows) == math.floor(sum(c for _, c in request.operator_cycles))
     assert sum(r["macs"] for r in rows) == run.data.metrics[Metric.MACS]
     assert (artifacts / Artifact.PER_OPERATOR_CHART).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_estimated_run_records_interval_and_labels(int8_job) -> None:  # noqa: ANN001
+    """An estimated run carries v2's 80% interval and what was transferred (int8 on the
+    nano33ble has no int8 rows of its own)."""
+    _, run, _ = int8_job
+    m, t = run.data.metrics, run.data.tags
+    assert m[Metric.LATENCY_ESTIMATE_LOW_US] < m[Metric.LATENCY_MEAN_US] < m[Metric.LATENCY_ESTIMATE_HIGH_US]
+    assert t[Tag.LATENCY_ESTIMATE_SOURCE] == "dokic2020-nano33ble"
+    assert "FULLY_CONNECTED int8" in t[Tag.LATENCY_ESTIMATE_TRANSFERRED]
+    assert t[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] == ""

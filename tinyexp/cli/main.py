@@ -1,4 +1,5 @@
-"""Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`.
+"""Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`,
+`tinyexp calibrate`.
 
 Before Hydra starts a single job, every combination of the command line's overrides is
 composed and validated (a preflight), so a bad key, value or option in any job of a sweep
@@ -197,6 +198,10 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         from tinyexp.tracking.report import main as report_main
 
         sys.exit(report_main(argv[1:]))
+    if argv and argv[0] == "calibrate":
+        from tinyexp.estimate.calibrate import main as calibrate_main
+
+        sys.exit(calibrate_main(argv[1:]))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not any(a in _INFO_FLAGS for a in argv):
         try:

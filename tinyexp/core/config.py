@@ -68,6 +68,9 @@ class BoardConfig:
     usb_vid: int = 0x2341
     usb_pid: int = 0x805A
     latency_calibration: str = "dokic2020"
+    # A calibration file of this board's own measured runs (tinyexp calibrate); when set, the
+    # latency estimate is fitted to it instead of the published source for the board.
+    calibration: Optional[str] = None
     # Flash and RAM the sketch needs besides the model and the tensor arena. null = unknown:
     # fit checks then count the model and arena alone and say so; a real build measures it.
     sketch_flash_bytes: Optional[int] = None

@@ -48,6 +48,9 @@ class Metric:
     LATENCY_PROFILE_OPERATORS: Final = "latency_profile_operators"
     LATENCY_PROFILE_OPERATORS_US: Final = "latency_profile_operators_us"
     LATENCY_PROFILE_OUTSIDE_OPERATORS_US: Final = "latency_profile_outside_operators_us"
+    # The estimate's 80% prediction interval (v2 estimator).
+    LATENCY_ESTIMATE_LOW_US: Final = "latency_estimate_low_us"
+    LATENCY_ESTIMATE_HIGH_US: Final = "latency_estimate_high_us"
 
 
 LATENCY_STAT_METRICS: Final = {
@@ -89,6 +92,10 @@ class Tag:
     LATENCY_PROFILE_MACS: Final = "latency_profile_macs"  # matched | why the MACs are left out
     LATENCY_PROFILE_METHOD: Final = "latency_profile_method"  # estimates: per-operator model | v1 split
     LATENCY_PROFILE_PROVENANCE: Final = "latency_profile_provenance"  # estimates: how they were made
+    LATENCY_ESTIMATE_SOURCE: Final = "latency_estimate_source"  # the calibration source used
+    LATENCY_ESTIMATE_METHOD: Final = "latency_estimate_method"
+    LATENCY_ESTIMATE_TRANSFERRED: Final = "latency_estimate_transferred"  # "" when nothing was
+    LATENCY_ESTIMATE_EXTRAPOLATED: Final = "latency_estimate_extrapolated"  # "" when nothing was
     ERROR: Final = "error"
     ERROR_TYPE: Final = "error_type"
     PARENT_RUN_ID: Final = "mlflow.parentRunId"

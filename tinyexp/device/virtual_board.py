@@ -42,7 +42,7 @@ from tinyexp.tflm.runtime import TflmModel, TflmRefusal, check_support
 
 
 class LatencyEstimate(Protocol):
-    """What a latency model returns (tinyexp.estimate.latency.estimate_latency's result)."""
+    """What a latency model returns (tinyexp.estimate.per_operator.estimate_operators' result)."""
 
     latency_us: float
     cycles: float
@@ -62,11 +62,10 @@ class FixedLatency:
 
 
 def estimate_from_model(model: bytes, board: Mapping[str, Any]) -> LatencyEstimate:
-    """The default latency model: tinyexp.estimate.latency applied to the model's inspected statistics."""
-    from tinyexp.estimate.latency import estimate_latency
-    from tinyexp.tflm.inspect import inspect_model
+    """The default latency model: the per-operator estimate (tinyexp.estimate.per_operator)."""
+    from tinyexp.estimate.per_operator import estimate_operators
 
-    return estimate_latency(inspect_model(model), board)
+    return estimate_operators(model, board)
 
 
 def operators_from_model(model: bytes, board: Mapping[str, Any]) -> list[tuple[str, float]]:

@@ -2,6 +2,11 @@
 
     python -m tinyexp.estimate MODEL.tflite board=nano33ble [--validate] [--calibration CSV]
     python -m tinyexp.estimate --validate [--calibration CSV]
+    python -m tinyexp.estimate --validate              (no model, no CSV: the v2 validation table)
+
+With a model, the JSON has v1's estimate (tinyexp.estimate.latency) and, under "v2", the
+per-operator estimate with its 80% interval (tinyexp.estimate.per_operator); with a v1
+--calibration CSV, "v2" is null (v2 takes a board's own runs through tinyexp calibrate).
 
 The figure is an estimate from published measurements (see tinyexp.estimate.latency) and the output
 says so (source "estimate", calibration, provenance); --validate adds the leave-one-out
@@ -24,6 +29,8 @@ from tinyexp.core.boards import load_board
 from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
+from tinyexp.estimate.per_operator import estimate_operators
+from tinyexp.estimate.validate import validation_table
 from tinyexp.tflm.inspect import inspect_model
 
 _CONFIG_KEYS = {"board": "a board of conf/board/, e.g. nano33ble"}
@@ -70,7 +77,8 @@ def _calibration(path: Path | None, board: Mapping[str, Any] | None
     return (*own, *published), board
 
 
-def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[CalibrationRow]) -> dict[str, Any]:
+def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[CalibrationRow],
+              own_rows: bool) -> dict[str, Any]:
     try:
         blob = model_path.read_bytes()
     except OSError as exc:
@@ -80,8 +88,10 @@ def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[Calibra
     except TinyexpError as exc:
         raise TinyexpError(f"{model_path}: {exc}") from exc
     estimate = estimate_latency(stats, board, rows)
+    v2 = None if own_rows else estimate_operators(blob, board)
     return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
-            "model_bytes": stats.model_bytes, **asdict(estimate)}
+            "model_bytes": stats.model_bytes, **asdict(estimate),
+            "v2": None if v2 is None else {**asdict(v2), "provenance": v2.provenance}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,9 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give a MODEL.tflite with board=NAME, or --validate")
     if args.model is not None and not args.board:
         parser.error("board=NAME is required with a model")
+    if args.validate and args.model is None and args.calibration is None:
+        print(validation_table())
+        return 0
     try:
         rows, board = _calibration(args.calibration, load_board(args.board) if args.board else None)
-        report = _estimate(args.model, board, rows) if args.model is not None and board is not None else {}
+        report = (_estimate(args.model, board, rows, args.calibration is not None)
+                  if args.model is not None and board is not None else {})
         if args.validate:
             report["validation"] = [asdict(result) for result in validate_calibration(rows)]
     except TinyexpError as exc:

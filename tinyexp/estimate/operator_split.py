@@ -2,12 +2,11 @@
 
 Two sources, in this order:
 
-1. A per-operator cost model, ``tinyexp.estimate.estimate_operators(model_bytes, board)``
-   (issue 9, item 1), when the package has one. Coded against its interface, before it
-   existed: the result's ``.operators`` list, in execution order, each with ``cycles`` and
-   the operator's ``type`` and ``macs`` (on itself, or on its ``.op`` as in
-   tinyexp.estimate.predict's Priced).
-2. Otherwise the whole-model v1 estimate (tinyexp.estimate.latency), split by its own terms. v1
+1. The per-operator cost model, ``tinyexp.estimate.per_operator.estimate_operators(model_bytes,
+   board)`` (issue 9, item 1): the result's ``.operators`` list, in execution order, each
+   with ``cycles``, ``type`` and ``macs``; the invoke's cost outside the operators is its
+   ``overhead_us``.
+2. The whole-model v1 estimate (tinyexp.estimate.latency), split by its own terms. v1
    prices one invoke as
 
        cycles = c_invoke + c_operator * operators + c_output * outputs + c_mac[dtype] * macs
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from tinyexp.estimate.latency import estimate_latency
+from tinyexp.estimate.per_operator import Estimate, estimate_operators
 from tinyexp.tflm.inspect import ModelStats, inspect_model
 
 _LAYER_OPS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
@@ -82,21 +82,13 @@ def split_v1(model: bytes, board: Mapping[str, Any]) -> OperatorLatency:
                     " none)"))
 
 
-def _from_operator_model(result: Any) -> OperatorLatency:  # noqa: ANN401
-    """Adapts estimate_operators' result (the interface named in the module docstring)."""
-    def cost(i: int, priced: Any) -> OperatorCost:  # noqa: ANN401
-        op = getattr(priced, "op", priced)
-        return OperatorCost(i, str(op.type), int(op.macs), float(priced.cycles))
-
-    return OperatorLatency(operators=tuple(cost(i, o) for i, o in enumerate(result.operators)),
-                           method="per-operator model",
-                           provenance="estimate, not a measurement: tinyexp.estimate.estimate_operators")
+def from_estimate(estimate: Estimate) -> OperatorLatency:
+    """The per-operator model's estimate as the virtual board's PROF figures."""
+    return OperatorLatency(
+        operators=tuple(OperatorCost(op.index, op.type, op.macs, op.cycles) for op in estimate.operators),
+        method="per-operator model", provenance=estimate.provenance)
 
 
 def estimate_operator_latency(model: bytes, board: Mapping[str, Any]) -> OperatorLatency:
-    """Per-operator estimates from the per-operator model if the package has one, else split_v1."""
-    try:
-        from tinyexp.estimate import estimate_operators  # type: ignore[attr-defined]
-    except ImportError:
-        return split_v1(model, board)
-    return _from_operator_model(estimate_operators(model, board))
+    """Per-operator estimates from the per-operator model (tinyexp.estimate.per_operator)."""
+    return from_estimate(estimate_operators(model, board))

@@ -1,0 +1,1 @@
+"""Model sources: the networks tinyexp builds, trains and converts."""

@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 from agent.profile_table import outside_operators_us
 from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Artifact, Metric, Tag
-from tinyexp.estimate.latency import LatencyEstimate
 from tinyexp.estimate.operator_split import OperatorLatency
+from tinyexp.estimate.per_operator import Estimate
 from tinyexp.model.train import TrainedModel
 from tinyexp.pipeline.measure import DeviceMeasurement
 from tinyexp.pipeline.profile import bar_chart, profile_table
@@ -84,11 +84,19 @@ def record_deployability(record: RunRecord, refusal: str | None) -> None:
         record.tags[Tag.LATENCY_SOURCE] = "not_measured"
 
 
-def record_estimate(record: RunRecord, estimate: LatencyEstimate) -> None:
-    """Where an estimated latency comes from and how good it is known to be."""
-    record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION] = estimate.calibration
+def record_estimate(record: RunRecord, estimate: Estimate) -> None:
+    """Where an estimated latency comes from, how good it is known to be (its 80% interval),
+    and what in it was transferred or extrapolated. (Its per-operator table is the board's
+    PROF answer: record_profile.)"""
+    record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION] = estimate.calibration[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_PROVENANCE] = estimate.provenance[:_MAX_TAG_CHARS]
+    record.tags[Tag.LATENCY_ESTIMATE_SOURCE] = estimate.source
+    record.tags[Tag.LATENCY_ESTIMATE_METHOD] = estimate.method
+    record.tags[Tag.LATENCY_ESTIMATE_TRANSFERRED] = "; ".join(estimate.transferred)[:_MAX_TAG_CHARS]
+    record.tags[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] = "; ".join(estimate.extrapolated)[:_MAX_TAG_CHARS]
     record.metric(Metric.LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT, estimate.loo_max_abs_error_pct)
+    record.metric(Metric.LATENCY_ESTIMATE_LOW_US, estimate.low_us)
+    record.metric(Metric.LATENCY_ESTIMATE_HIGH_US, estimate.high_us)
 
 
 def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStats,

@@ -22,8 +22,8 @@ from tinyexp.core.config import QuantMode, to_container, validate
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
-from tinyexp.estimate.latency import estimate_latency
-from tinyexp.estimate.operator_split import estimate_operator_latency
+from tinyexp.estimate.operator_split import from_estimate
+from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import convert as convert_stage
 from tinyexp.model.data import Dataset, make_dataset
 from tinyexp.model.train import TrainedModel, train
@@ -69,8 +69,8 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
              host: HostModel, data: Dataset, record: RunRecord, workdir: Path) -> str:
     """Deploy and measure; the estimate a virtual clock needs is computed here, once."""
     board = to_container(cfg.board)
-    estimate = estimate_latency(model.stats, board) if backend.estimated_clock else None
-    operators = estimate_operator_latency(model.data, board) if backend.estimated_clock else None
+    estimate = estimate_operators(model.data, board) if backend.estimated_clock else None
+    operators = from_estimate(estimate) if estimate is not None else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
                             estimate.latency_us if estimate else None, workdir,
                             tuple((o.type, o.cycles) for o in operators.operators) if operators else None)
@@ -83,10 +83,11 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
         raise
     recorder.record_measurement(record, m, model.stats, board)
     recorder.record_profile(record, m, model.stats, workdir)
-    if m.latency_source == "estimate" and estimate is not None:
+    if m.latency_source == "estimate" and estimate is not None and operators is not None:
         recorder.record_estimate(record, estimate)
-    if m.latency_source == "estimate" and m.profile is not None and operators is not None:
-        recorder.record_operator_estimate(record, operators)
+        if m.profile is not None:
+            recorder.record_operator_estimate(record, operators)
+        return f"{m.stats.get('mean_us', float('nan')):.1f} us mean (estimate: {estimate.summary()})"
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 
 

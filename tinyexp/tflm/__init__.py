@@ -1,0 +1,1 @@
+"""What TFLM runs: the flatbuffer's contents, the interpreter, per-operator analysis."""

@@ -1,0 +1,74 @@
+"""estimate_operators: the public v2 estimate of a converted model on a board."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tinyexp.core.boards import load_board
+from tinyexp.core.errors import ConfigError
+from tinyexp.estimate.convert_modes import convert_mode
+from tinyexp.estimate.latency import estimate_latency
+from tinyexp.estimate.per_operator import estimate_operators
+from tinyexp.model.layers import build_layers
+from tinyexp.tflm.inspect import inspect_model
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CONV = {"input_shape": [16, 16, 1], "layers": [
+    {"type": "Conv2D", "filters": 8, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"},
+    {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+    {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 4, "activation": "softmax"}]}
+DENSE = {"input_shape": [1], "layers": [{"type": "Dense", "units": 16, "activation": "relu"},
+                                        {"type": "Dense", "units": 16, "activation": "relu"},
+                                        {"type": "Dense", "units": 1}]}
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, bytes]:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return {"conv_int8": convert_mode(build_layers(CONV), "int8"),
+            "dense_float32": convert_mode(build_layers(DENSE), "float32")}
+
+
+def test_conv_on_the_l4r5zi_is_fitted_with_an_interval(models: dict[str, bytes]) -> None:
+    e = estimate_operators(models["conv_int8"], "nucleo_l4r5zi")
+    assert e.source == "edgemark-l4r5zi-o3-cmsisnn" and e.latency_source == "estimate"
+    assert [op.type for op in e.operators] == ["CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
+    assert {op.basis for op in e.operators} == {"fitted"} and not e.transferred and not e.extrapolated
+    assert e.low_us < e.latency_us < e.high_us
+    assert sum(op.us for op in e.operators) + e.overhead_us == pytest.approx(e.latency_us)
+    assert e.operators[0].macs == 8 * 8 * 8 * 9
+    assert "70 published rows" in e.calibration
+
+
+def test_conv_on_the_nano_says_it_is_transferred(models: dict[str, bytes]) -> None:
+    e = estimate_operators(models["conv_int8"], load_board("nano33ble"))
+    assert e.source == "sudharsan2021-nano33"  # the Nano 33's source for nets outside the study
+    assert any("CONV_2D int8" in t for t in e.transferred)
+    assert "transferred" in e.summary() and "transferred" in e.provenance
+    assert e.high_us / e.low_us > 2  # a transfer gets a wide interval
+
+
+def test_study_dense_net_on_the_nano_keeps_v1s_figure(models: dict[str, bytes]) -> None:
+    board = load_board("nano33ble")
+    e = estimate_operators(models["dense_float32"], board)
+    v1 = estimate_latency(inspect_model(models["dense_float32"]), board)
+    assert e.latency_us == pytest.approx(v1.latency_us, rel=1e-9)
+    assert e.method.startswith("v1") and e.source == "dokic2020-nano33ble" and e.low_us < e.latency_us < e.high_us
+    assert sum(op.us for op in e.operators) + e.overhead_us == pytest.approx(e.latency_us)
+
+
+def test_unknown_calibration_source_is_a_config_error(models: dict[str, bytes]) -> None:
+    board = {**load_board("nano33ble"), "name": "mystery_board", "latency_calibration": "nowhere"}
+    with pytest.raises(ConfigError, match="no latency calibration 'nowhere' for board 'mystery_board'"):
+        estimate_operators(models["dense_float32"], board)
+
+
+def test_a_board_may_name_any_v2_source(models: dict[str, bytes]) -> None:
+    board = {**load_board("nano33ble"), "latency_calibration": "sudharsan2021-nano33"}
+    e = estimate_operators(models["dense_float32"], board)
+    assert e.source == "sudharsan2021-nano33" and e.method == "v2 per-operator"

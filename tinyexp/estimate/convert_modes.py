@@ -1,0 +1,68 @@
+"""Convert a Keras model in the quantisation variants published measurements used.
+
+The calibration rows were measured on models converted in modes tinyexp's own pipeline
+does not offer (int8 kernels behind float input/output, int16 activations), so the
+rebuilt networks need them to get the operator lists the boards actually ran:
+
+- float32: no quantisation;
+- int8: full integer, int8 input and output;
+- int8_float_io: int8 kernels with float input/output (a QUANTIZE first, a DEQUANTIZE last);
+- int16x8: int16 activations, int8 weights, int16 input and output;
+- int16x8_float_io: the same with float input/output.
+
+Weights come from the model as given and the representative data are random: the
+operator list does not depend on either (the converter keeps zero biases out, so layers
+get non-zero ones in rebuild).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+
+from tinyexp.core.errors import TinyexpError, first_line
+from tinyexp.core.native_output import capture_native_stderr
+
+MODES = ("float32", "int8", "int8_float_io", "int16x8", "int16x8_float_io")
+
+
+def _representative(shape: tuple[int, ...], count: int = 8) -> Iterator[list[np.ndarray]]:
+    rng = np.random.default_rng(0)
+    for _ in range(count):
+        yield [rng.normal(0.0, 1.0, (1, *shape)).astype(np.float32)]
+
+
+def convert_mode(keras_model: Any, mode: str) -> bytes:  # noqa: ANN401 - keras.Model
+    """The .tflite bytes of keras_model in one of MODES."""
+    if mode not in MODES:
+        raise TinyexpError(f"unknown conversion mode {mode!r}: expected one of {', '.join(MODES)}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    # A fixed batch of 1, as on a board: with a dynamic batch, Keras 3's Flatten becomes
+    # SHAPE, STRIDED_SLICE, PACK and RESHAPE instead of the one RESHAPE the boards ran.
+    shape = tuple(int(d) for d in keras_model.input_shape[1:])
+    import keras
+
+    fixed_input = keras.Input(batch_shape=(1, *shape))
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(fixed_input, keras_model(fixed_input)))
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _representative(shape)
+        int16 = mode.startswith("int16")
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16
+            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if not mode.endswith("float_io"):
+            converter.inference_input_type = converter.inference_output_type = tf.int16 if int16 else tf.int8
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), capture_native_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bytes(converter.convert())
+    except Exception as exc:  # noqa: BLE001 - the converter raises many types
+        raise TinyexpError(f"TFLite conversion ({mode}) failed: {first_line(str(exc)) or type(exc).__name__}") from exc

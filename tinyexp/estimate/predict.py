@@ -1,0 +1,195 @@
+"""Price an operator list on one source, operator by operator, saying how each price was
+obtained, with an 80% prediction interval.
+
+Each operator's cycles come from one of three bases, in this order:
+1. fitted: the source's rows contained operators of its (type, dtype); when they all come
+   from one network, its interval is at least EXTRAPOLATED_BOUNDS (one network cannot
+   separate that operator's price from the rest of its cost);
+2. transferred: a reference source (sources.REFERENCE_SOURCES, in order) has data for it.
+   The rule: the reference's price for the operator times k, the source's speed relative
+   to the reference, the geometric mean over the source's own rows of measured cycles /
+   cycles the reference predicts for the same operator list. The operator's interval is
+   the two sources' intervals combined (root sum of squares in log space) and widened by
+   TRANSFER_WIDEN;
+3. extrapolated: no source has data for it. A weight operator (FC, conv, depthwise) is
+   priced as the same source's conv (or depthwise, or FC) of that dtype would be, then as
+   the same type in another dtype; any other operator as the same type in another dtype,
+   then as the source's median-priced element-wise operator of that dtype. Its interval
+   is at least EXTRAPOLATED_BOUNDS.
+An operator none of this can price is refused with a TinyexpError naming it.
+
+Intervals: the 10% and 90% split-conformal order statistics of the source's leave-one-out
+log residuals log(measured / predicted) when it has at least 9 of them; with fewer, +-1.5 x the largest
+(at least +-10%). Parts with different bases add their bounds (their errors are taken as
+fully correlated, the cautious choice).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+from tinyexp.core.errors import TinyexpError
+from tinyexp.estimate.fit import FullFit, Reference, ScaledFit
+from tinyexp.estimate.opcost import group
+from tinyexp.tflm.operators import MAC_OPERATORS, Operator
+
+TRANSFER_WIDEN = 1.5
+EXTRAPOLATED_BOUNDS = (math.log(0.5), math.log(2.0))
+_MIN_QUANTILE_RESIDUALS = 9
+_SMALL_SAMPLE_FLOOR = math.log(1.10)
+_MHZ = 1_000_000
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Log-space interval around a prediction: low = pred*exp(lo), high = pred*exp(hi)."""
+
+    lo: float
+    hi: float
+
+    @classmethod
+    def from_residuals(cls, residuals: Sequence[float]) -> "Bounds":
+        r = np.sort(np.asarray(list(residuals), dtype=float))
+        n = len(r)
+        if n >= _MIN_QUANTILE_RESIDUALS:
+            # Split-conformal order statistics: the k-th smallest of n residuals bounds a new
+            # one with probability k/(n+1), so these two leave at most 10% out on each side.
+            lo, hi = r[max(math.floor(0.1 * (n + 1)) - 1, 0)], r[min(math.ceil(0.9 * (n + 1)) - 1, n - 1)]
+            return cls(min(float(lo), -0.01), max(float(hi), 0.01))
+        spread = max(1.5 * float(np.max(np.abs(r))) if len(r) else 0.0, _SMALL_SAMPLE_FLOOR)
+        return cls(-spread, spread)
+
+    def combined(self, other: "Bounds", widen: float) -> "Bounds":
+        return Bounds(-widen * math.hypot(self.lo, other.lo), widen * math.hypot(self.hi, other.hi))
+
+    def at_least(self, lo: float, hi: float) -> "Bounds":
+        return Bounds(min(self.lo, lo), max(self.hi, hi))
+
+
+@dataclass(frozen=True)
+class Priced:
+    """One operator's cycles and how they were obtained."""
+
+    op: Operator
+    cycles: float
+    basis: str  # fitted | transferred | extrapolated
+    detail: str
+    bounds: Bounds
+    thin: bool = False  # fitted, but on one network's rows only
+
+
+Fit = FullFit | ScaledFit
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """A fit plus what pricing on it needs: its interval and the transfer chain."""
+
+    fit: Fit
+    bounds: Bounds
+    references: tuple["SourceModel", ...] = ()
+
+    ratios: dict = field(default_factory=dict, compare=False, repr=False)  # cache of speed_ratio
+    supports: dict = field(default_factory=dict, compare=False, repr=False)  # cache of support
+
+    def support(self, op_group: tuple[str, str], ops_of) -> int:  # noqa: ANN001 - OpsOf
+        """How many distinct networks of this source's rows contain the (type, dtype) group."""
+        if op_group not in self.supports:
+            self.supports[op_group] = len({row.architecture for row in self.fit.rows
+                                           if any(group(op) == op_group for op in ops_of(row))})
+        return self.supports[op_group]
+
+    def speed_ratio(self, reference: "SourceModel", dtype: str, ops_of) -> float | None:  # noqa: ANN001 - OpsOf
+        """k: geometric mean, over this source's rows the reference can price (those of
+        the operator's dtype when there are any), of measured cycles / the reference's
+        cycles for the same operator list; None if it can price none of them."""
+        key = (reference.fit.source, dtype)
+        if key not in self.ratios:
+            logs: dict[bool, list[float]] = {True: [], False: []}
+            for row in self.fit.rows:
+                ops = ops_of(row)
+                try:
+                    predicted = model_cycles(reference, ops, ops_of)
+                except TinyexpError:
+                    continue
+                logs[any(op.dtype == dtype for op in ops if op.type in MAC_OPERATORS)].append(
+                    math.log(row.cycles / predicted))
+            chosen = logs[True] or logs[False]
+            self.ratios[key] = math.exp(sum(chosen) / len(chosen)) if chosen else None
+        return self.ratios[key]
+
+
+def _stand_ins(fit: Fit, op: Operator) -> list[Operator]:
+    """Covered operators to price an uncovered one as, best first (module docstring, 3)."""
+    other_dtype = [replace(op, dtype=dtype) for kind, dtype in sorted(fit.covered) if kind == op.type]
+    if op.type in MAC_OPERATORS:
+        same_dtype = [replace(op, type=kind) for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+                      if (kind, op.dtype) in fit.covered]
+        return same_dtype + other_dtype
+    elementwise = sorted((fit.operator_cycles(replace(op, type=kind)), kind) for kind, dtype in fit.covered
+                         if dtype == op.dtype and kind not in MAC_OPERATORS)
+    median = [replace(op, type=elementwise[len(elementwise) // 2][1])] if elementwise else []
+    return other_dtype + median
+
+
+def model_cycles(model: "SourceModel", ops: Sequence[Operator], ops_of) -> float:  # noqa: ANN001
+    return price_model(model, ops, ops_of)[0]
+
+
+def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa: ANN001
+    fit = model.fit
+    if op.type == "RESHAPE":
+        return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
+    if group(op) in fit.covered:
+        networks = model.support(group(op), ops_of)
+        if networks >= 2:
+            return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
+        return Priced(op, fit.operator_cycles(op), "fitted",
+                      f"{op.type} {op.dtype}: fitted on one {fit.source} network only",
+                      model.bounds.at_least(*EXTRAPOLATED_BOUNDS), thin=True)
+    widened = {ref.fit.source: model.bounds.combined(ref.bounds, TRANSFER_WIDEN) for ref in model.references}
+    for ref in model.references:
+        k = model.speed_ratio(ref, op.dtype, ops_of) if group(op) in ref.fit.covered else None
+        if k is not None:
+            return Priced(op, k * ref.fit.operator_cycles(op), "transferred",
+                          f"{op.type} {op.dtype}: {fit.source} has no data; {ref.fit.source}'s price"
+                          f" x {k:.3f} (the sources' speed ratio on {fit.source}'s rows)",
+                          widened[ref.fit.source])
+    candidates = [(model, 1.0, model.bounds)]
+    for ref in model.references:
+        k = model.speed_ratio(ref, op.dtype, ops_of)
+        if k is not None:
+            candidates.append((ref, k, widened[ref.fit.source]))
+    for candidate, scale, bounds in candidates:
+        stand_ins = _stand_ins(candidate.fit, op)
+        if stand_ins:
+            return Priced(op, scale * candidate.fit.operator_cycles(stand_ins[0]), "extrapolated",
+                          f"{op.type} {op.dtype}: no source has data; priced as {stand_ins[0].type}"
+                          f" {stand_ins[0].dtype} on {candidate.fit.source}", bounds.at_least(*EXTRAPOLATED_BOUNDS))
+    raise TinyexpError(f"no latency estimate: operator {op.index} {op.type} ({op.dtype}) has no "
+                       f"calibration on {fit.source} or its reference sources, nor a like operator")
+
+
+def price_model(model: SourceModel, ops: Sequence[Operator], ops_of) -> tuple[float, Bounds, list[Priced]]:  # noqa: ANN001
+    """Total cycles, the total's bounds, and each operator priced.
+
+    The model-level cost (invoke and the harness's copies) takes the source's bounds.
+    """
+    priced = [price_operator(model, op, ops_of) for op in ops]
+    fixed = model.fit.fixed_cycles(ops)
+    total = fixed + sum(p.cycles for p in priced)
+    if total <= 0:
+        raise TinyexpError(f"no latency estimate: {model.fit.source} prices this model at 0 cycles")
+    low = fixed * math.exp(model.bounds.lo) + sum(p.cycles * math.exp(p.bounds.lo) for p in priced)
+    high = fixed * math.exp(model.bounds.hi) + sum(p.cycles * math.exp(p.bounds.hi) for p in priced)
+    return total, Bounds(math.log(low / total), math.log(high / total)), priced
+
+
+def as_reference(model: SourceModel, ops_of) -> Reference:  # noqa: ANN001
+    """The reference's pricing as a scaled fit uses it (with its own extrapolations)."""
+    return Reference(model.fit.source, model.fit.fixed_cycles, model.fit.per_operator_cycles,
+                     lambda op: price_operator(model, op, ops_of).cycles)
