@@ -187,3 +187,12 @@ def test_header_says_how_far_estimates_are_trusted():
     fact = _loo_fact(rows)
     assert "worst 6.8%" in fact and "1 estimates have none" in fact
     assert _loo_fact([{"latency_source": "measured"}]) is None
+
+
+def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
+    rows = [{"hidden_to_hidden_weights": 256, "latency_mean_us": 200.0, "latency_estimate_low_us": 180.0,
+             "latency_estimate_high_us": 230.0},
+            {"hidden_to_hidden_weights": 4096, "latency_mean_us": 1800.0},  # measured: no interval
+            {"hidden_to_hidden_weights": 1024, "latency_mean_us": 700.0, "latency_estimate_low_us": float("nan"),
+             "latency_estimate_high_us": 800.0}]
+    assert report.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]

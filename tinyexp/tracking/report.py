@@ -249,10 +249,13 @@ def table1(rows: Sequence[Row], published: Mapping[str, Row] | None = None) -> T
         theirs = study.get("latency_float32_us") if study.get("board") == board else None
         out.append({**_model_cells(run), "hidden_to_hidden_weights": run.get("hidden_to_hidden_weights"),
                     "latency_mean_us": run.get("latency_mean_us"), "latency_source": run.get("latency_source"),
+                    Metric.LATENCY_ESTIMATE_LOW_US: run.get(Metric.LATENCY_ESTIMATE_LOW_US),
+                    Metric.LATENCY_ESTIMATE_HIGH_US: run.get(Metric.LATENCY_ESTIMATE_HIGH_US),
                     "published_latency_us": theirs,
                     "latency_ratio_ours_to_published": _ratio(run.get("latency_mean_us"), theirs),
                     "run_id": run["run_id"]})
     columns = (*_MODEL_COLUMNS, "hidden_to_hidden_weights", "latency_mean_us", "latency_source",
+               Metric.LATENCY_ESTIMATE_LOW_US, Metric.LATENCY_ESTIMATE_HIGH_US,
                "published_latency_us", "latency_ratio_ours_to_published", "run_id")
     return Table("table1_latency", "Table 1: float32 latency by n", columns, out)
 
@@ -338,6 +341,26 @@ def _plot(ax: Any, series: Mapping[str, list[tuple[float, float]]]) -> None:
         ax.plot(xs, ys, marker="o", label=label)
 
 
+def interval_points(rows: Iterable[Row], x: str) -> list[tuple[float, float, float, float]]:
+    """(x, mean, low, high) of every row whose latency estimate carries its 80% interval."""
+    points = []
+    for row in rows:
+        values = [row.get(k) for k in (x, Metric.LATENCY_MEAN_US, Metric.LATENCY_ESTIMATE_LOW_US,
+                                       Metric.LATENCY_ESTIMATE_HIGH_US)]
+        if not any(_missing(v) for v in values) and values[0]:
+            points.append(tuple(float(v) for v in values))
+    return sorted(points)
+
+
+def _interval_bars(ax: Any, rows: Sequence[Row], x: str) -> None:
+    """The estimates' 80% prediction intervals as error bars around their points."""
+    points = interval_points(rows, x)
+    if points:
+        xs, means, lows, highs = zip(*points)
+        ax.errorbar(xs, means, yerr=[[m - lo for m, lo in zip(means, lows)], [h - m for m, h in zip(means, highs)]],
+                    fmt="none", ecolor="grey", elinewidth=1, capsize=3, label="80% interval of the estimate")
+
+
 def _plot_study(ax: Any, points: list[tuple[float, float | None]], label: str, marker: str = "x") -> None:
     shown = [(x, y) for x, y in points if y]
     if shown:
@@ -360,6 +383,7 @@ def latency_figure(rows: Sequence[Row], path: Path, published: Mapping[str, Row]
     fig = Figure(figsize=(7.5, 5.0), layout="constrained")
     ax = fig.add_subplot()
     _plot(ax, _series(rows, "hidden_to_hidden_weights", "latency_mean_us", _several_boards(rows)))
+    _interval_bars(ax, rows, "hidden_to_hidden_weights")
     _plot_study(ax, [(hidden_to_hidden_weights(m), p["latency_float32_us"]) for m, p in published.items()],
                 "Dokic et al. 2020 (float32, measured)")
     ax.set(xscale="log", yscale="log", xlabel="hidden-to-hidden weights (n*n)", ylabel="mean latency (us)",
