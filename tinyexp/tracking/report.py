@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.config import SWEEP_ID_PATTERN, SWEEP_ID_RULE
 from tinyexp.core.errors import TinyexpError
-from tinyexp.core.names import FLOAT32, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
+from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
 from tinyexp.core.resources import reference_data
 
 Row = dict[str, Any]
