@@ -22,6 +22,16 @@ from agent.errors import DeviceError
 _MAX_PATH_LINE = 4096
 
 
+class BoardStartError(DeviceError):
+    """The board process ended before announcing its port; ``status`` is its exit status
+    (negative: killed by that signal; None: still running but silent). Status 2 means it
+    refused its arguments."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @contextlib.contextmanager
 def board_process(cmd: Sequence[str], *, env: Mapping[str, str] | None = None,
                   startup_timeout_s: float = 120.0, name: str = "the virtual board") -> Iterator[str]:
@@ -43,22 +53,22 @@ def _read_port(process: subprocess.Popen, errors: IO[bytes], timeout_s: float, n
     while not data.endswith(b"\n") and len(data) < _MAX_PATH_LINE:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([process.stdout], [], [], remaining)[0]:
-            raise _startup_failure(errors, name, f"gave no port within {timeout_s:g} s")
+            raise _startup_failure(errors, name, f"gave no port within {timeout_s:g} s", None)
         chunk = os.read(process.stdout.fileno(), 256)
         if not chunk:
             process.wait(timeout=5)
             rc = process.returncode
             why = f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
-            raise _startup_failure(errors, name, why + " while loading the model")
+            raise _startup_failure(errors, name, why + " while loading the model", rc)
         data += chunk
     return data.decode("utf-8", "replace").strip()
 
 
-def _startup_failure(errors: IO[bytes], name: str, why: str) -> DeviceError:
-    """A DeviceError quoting the end of what the board process wrote to stderr."""
+def _startup_failure(errors: IO[bytes], name: str, why: str, status: int | None) -> BoardStartError:
+    """A BoardStartError quoting the end of what the board process wrote to stderr."""
     errors.seek(0)
     tail = " ".join(errors.read()[-400:].decode("utf-8", "replace").split())
-    return DeviceError(f"{name} {why}: {tail or 'no message'}")
+    return BoardStartError(f"{name} {why}: {tail or 'no message'}", status)
 
 
 def _stop(process: subprocess.Popen) -> None:

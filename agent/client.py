@@ -5,13 +5,16 @@ A v1 board is still measured (every v1 command is unchanged); it only has no PRO
 
 Every answer is read through a bounded line reader under a deadline on time.monotonic(), so a
 silent, chatty or corrupted link ends in one DeviceError that names the port, the command and
-the likely causes, never in a hang. Every line sent and received is kept in
-:attr:`BoardClient.transcript` in the format of tests/transcripts/, because a transcript is
+the likely causes, never in a hang: each command has one deadline, fixed when it is sent,
+that nothing the board sends can extend, and a command takes no more DATA lines than it asked
+for. Every figure is checked (agent/figures.py) before it is returned. Every line sent and
+received is kept in :attr:`BoardClient.transcript` in the format of tests/transcripts/, because a transcript is
 what one needs to tell a firmware bug from a host bug after the fact.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -21,15 +24,21 @@ from typing import Callable, Sequence
 
 import serial
 
+from agent import figures
 from agent import protocol as p
 from agent.errors import DeviceError
 
 _READ_SLICE_S = 0.05  # longest a single read blocks; the deadline is checked between reads
 _READ_MAX_BYTES = 4096  # most taken from the port at once, however much a chatty board queued
+MIN_TIMEOUT_S = 0.1  # a shorter deadline cannot cover one write and one answer on any link
+# A board's clock may run a little fast against the host's: an invoke it timed may exceed the
+# host's wall time of the whole exchange by this fraction (plus 1 ms) before it is impossible.
+_CLOCK_SLACK = 0.05
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z")
 _SILENT_CAUSES = ("wrong port, wrong baud rate (the board expects {baud}), or the sketch is "
                   "not running (reset the board, or flash the tinyexp firmware)")
 _CORRUPT_CAUSES = ("wrong baud rate, a noisy cable, or another program using the port")
+_IMPOSSIBLE_CAUSES = "a firmware bug, a wrong timer, or a corrupted link"
 STAT_KEYS = ("n", "mean_us", "std_us", "min_us", "median_us", "p95_us", "max_us", "mean_cycles")
 
 
@@ -56,6 +65,7 @@ class _Answer:
 
     data: list[dict[str, str]]
     ok: dict[str, str]
+    elapsed_s: float  # host wall time from sending the command to its OK
 
 
 def write_transcript(path: str | Path, lines: Sequence[str]) -> None:
@@ -75,22 +85,26 @@ class BoardClient:
     """One open connection to a board speaking protocol v1 or v2.
 
     Use as a context manager; call :meth:`hello` first. ``timeout_s`` is the deadline of each
-    command (and of the whole handshake, split over ``retries`` tries of HELLO).
+    command (and of the whole handshake, split over ``retries`` tries of HELLO); it must be
+    finite and at least MIN_TIMEOUT_S, else DeviceError says so before the port is opened.
     """
 
     def __init__(self, port: str, baud: int = p.DEFAULT_BAUD, timeout_s: float = 5.0,
                  retries: int = 3) -> None:
         self.port = port
         self.baud = baud
-        self.timeout_s = float(timeout_s)
-        self.retries = max(1, int(retries))
+        self.timeout_s = _checked_timeout(timeout_s)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
+            raise DeviceError(f"retries={retries!r} is not usable: give a whole number >= 1")
+        self.retries = retries
         self.transcript: list[str] = []
         self._lines = p.LineAssembler()
         self._pending: list[p.Received] = []
         self._seq = 0
         self._info: dict[str, str] | None = None
         self.proto: int | None = None  # the board's protocol version, known after hello()
-        self._last_invoke_us = 0.0
+        self._identity: dict[str, str] = {}
+        self._last_invoke_s = 0.0
         try:
             self._link = serial.serial_for_url(port, baudrate=baud, timeout=_READ_SLICE_S,
                                                write_timeout=self.timeout_s)
@@ -131,12 +145,14 @@ class BoardClient:
             deadline = time.monotonic() + per_try
             while (frame := self._next_frame(deadline, "HELLO", seen)) is not None:
                 if frame.get("seq") in sent and frame["kind"] in ("OK", "ERR"):
-                    return self._check_identity(frame)
+                    self._identity = self._check_identity(frame)
+                    return self._identity
         heard = (f"; heard {seen['junk']} non-frame lines and {seen['corrupt']} corrupted frames"
-                 if seen["junk"] or seen["corrupt"] else "; the board sent nothing")
+                 if seen["junk"] or seen["corrupt"] else "")
         raise DeviceError(
             f"no answer to HELLO on {self.port} within {self.timeout_s:g} s ({self.retries} "
-            f"tries){heard}; likely causes: {_SILENT_CAUSES.format(baud=self.baud)}")
+            f"tries){heard}{self._unterminated() or ('' if heard else '; the board sent nothing')}"
+            f"; likely causes: {_SILENT_CAUSES.format(baud=self.baud)}")
 
     def info(self) -> dict[str, str]:
         """The board's model: size, CRC-32, arena, input/output dtype and length."""
@@ -181,30 +197,45 @@ class BoardClient:
         """One invoke on the stored input: (raw outputs, invoke microseconds, cycles or -1)."""
         info = self.info()
         dtype, out_len = info["out_dtype"], int(info["out_len"])
-        answer = self._request("RUN", ())
+        answer = self._request("RUN", (), max_data=-(-out_len // p.MAX_VALUES_PER_LINE))
         outputs = self._parse("RUN", lambda: _assemble(answer.data, dtype, out_len))
         us, cycles = self._parse("RUN", lambda: (number(answer.ok.get("us", ""), "us"),
                                                  int(number(answer.ok.get("cycles", ""), "cycles"))))
-        self._last_invoke_us = us
+        self._plausible("RUN", lambda: (figures.check_outputs(outputs), figures.check_timing(
+            us, cycles, self._bound_us(answer.elapsed_s))))
+        self._last_invoke_s = min(us * 1e-6, answer.elapsed_s)
         return outputs, us, cycles
 
     def bench(self, warmup: int, n: int, raw: bool = True) -> BenchResult:
         """Time ``n`` invokes after ``warmup`` on the board; statistics as the board computed them.
 
-        The deadline grows with the work asked for, using the last RUN's duration (twice, for
-        safety) on top of the usual timeout; each DATA line also proves progress.
+        The deadline, fixed when BENCH is sent, is the usual timeout plus twice the work asked
+        for at the last RUN's duration (the board's figure, never more than the host saw it
+        take). The summary must agree with itself and, with RAW, with the rows 0..n-1.
         """
-        expected_s = (warmup + n) * 2 * self._last_invoke_us * 1e-6
+        expected_s = (warmup + n) * 2 * self._last_invoke_s
         args = (str(warmup), str(n), *(("RAW",) if raw else ()))
-        answer = self._request("BENCH", args, extra_s=expected_s)
+        answer = self._request("BENCH", args, extra_s=expected_s, max_data=n if raw else 0)
         stats = self._parse("BENCH", lambda: {k: number(answer.ok.get(k, ""), k) for k in STAT_KEYS})
-        rows = self._parse("BENCH", lambda: [(number(d.get("us", ""), "us"),
+        rows = self._parse("BENCH", lambda: [(int(p.parse_uint(d.get("i", ""), 0, p.BENCH_MAX_N)),
+                                              number(d.get("us", ""), "us"),
                                               number(d.get("cycles", ""), "cycles"))
                                              for d in answer.data])
-        if int(stats["n"]) != n or (raw and len(rows) != n):
-            raise self._error("BENCH", f"asked for {n} invokes, board reported n={stats['n']:g} "
-                              f"with {len(rows)} RAW lines", "a firmware bug")
-        return BenchResult(stats, [r[0] for r in rows], [r[1] for r in rows])
+        bound_us = self._bound_us(answer.elapsed_s)
+
+        def check() -> None:
+            figures.check_summary(stats, n, bound_us)
+            if self._measured() and n * stats["mean_us"] > bound_us:
+                raise ValueError(f"{n} invokes of mean_us={stats['mean_us']:g} take longer than "
+                                 f"the {answer.elapsed_s:.3f} s the whole BENCH took")
+            if raw:
+                figures.check_indices([r[0] for r in rows], n)
+                for i, us, cycles in rows:
+                    figures.check_timing(us, cycles, bound_us, f"RAW row {i} us")
+                figures.check_rows_agree(stats, [r[1] for r in rows], [r[2] for r in rows])
+
+        self._plausible("BENCH", check)
+        return BenchResult(stats, [r[1] for r in rows], [r[2] for r in rows])
 
     @property
     def supports_profile(self) -> bool:
@@ -217,8 +248,8 @@ class BoardClient:
             raise DeviceError(f"the board on {self.port} speaks protocol {self.proto}, which has "
                               f"no per-operator profile (PROF needs {p.PROF_MIN_PROTO}); flash "
                               "the firmware that ships with this tinyexp for one")
-        expected_s = 2 * self._last_invoke_us * 1e-6
-        answer = self._request("PROF", (), extra_s=expected_s)
+        expected_s = 2 * self._last_invoke_s
+        answer = self._request("PROF", (), extra_s=expected_s, max_data=p.MAX_PROFILED_OPS)
         return self._parse("PROF", lambda: p.decode_profile(answer.data, answer.ok))
 
     # ------------------------------------------------------------ plumbing
@@ -235,28 +266,64 @@ class BoardClient:
                               "the board was unplugged or reset") from exc
         return self._seq
 
-    def _request(self, verb: str, args: Sequence[str], extra_s: float = 0.0) -> _Answer:
-        """Send one command and collect its DATA frames up to its OK; ERR becomes DeviceError."""
+    def _request(self, verb: str, args: Sequence[str], extra_s: float = 0.0,
+                 max_data: int = 0) -> _Answer:
+        """Send one command and collect its DATA frames (at most ``max_data``) up to its OK,
+        all before one deadline fixed here; ERR becomes DeviceError."""
+        start = time.monotonic()
         seq = self._send(verb, args)
-        deadline = time.monotonic() + self.timeout_s + extra_s
+        allowed_s = self.timeout_s + extra_s
+        deadline = start + allowed_s
         data: list[dict[str, str]] = []
+        stale = 0
         while (frame := self._next_frame(deadline, verb, None)) is not None:
             if frame["kind"] == "BOOT":
                 raise self._error(verb, "the board reset (BOOT frame) in the middle of a session",
                                   "a brown-out, a crash in the firmware, or a reset button")
             if frame["seq"] != seq:
-                continue  # a late answer to an earlier command
+                stale += 1  # a late answer to an earlier command
+                continue
             if frame["kind"] == "ERR":
                 f = frame["fields"]
                 raise BoardRefused(f"the board on {self.port} refused {verb}: "
                                    f"{f.get('code', '?')}: {f.get('msg', '')}".rstrip(": "),
                                    f.get("code", "?"))
             if frame["kind"] == "OK":
-                return _Answer(data, frame["fields"])
+                return _Answer(data, frame["fields"], time.monotonic() - start)
+            if len(data) == max_data:
+                raise self._error(verb, f"more than the {max_data} DATA lines asked for",
+                                  "a firmware bug or another protocol version")
             data.append(frame["fields"])
-            deadline = max(deadline, time.monotonic() + self.timeout_s)
-        raise self._error(verb, f"no answer within {self.timeout_s + extra_s:.3g} s",
+        heard = f"; {stale} frames carried an earlier seq, not {seq}" if stale else ""
+        raise self._error(verb, f"no answer within {allowed_s:.3g} s{heard}{self._unterminated()}",
                           _SILENT_CAUSES.format(baud=self.baud))
+
+    def _unterminated(self) -> str:
+        """'' or a note (also kept in the transcript) of a line the board started but never
+        ended, e.g. a flood without newlines or a stall after a partial frame."""
+        size, kept = self._lines.unfinished
+        if not size:
+            return ""
+        self.transcript.append(f"# unterminated: {size} bytes without a line end, from: {kept[:60]}")
+        longer = f", longer than the {p.MAX_LINE_BYTES}-byte limit" if size >= p.MAX_LINE_BYTES else ""
+        return f"; the board sent {size} bytes without a line end{longer}"
+
+    def _measured(self) -> bool:
+        return self._identity.get("latency_source", "measured") != "estimate"
+
+    def _bound_us(self, elapsed_s: float) -> float:
+        """The longest time a board may report for what one exchange timed: what the host saw
+        it take (with clock slack) for a measuring board, the command timeout for estimates."""
+        if self._measured():
+            return (elapsed_s * (1 + _CLOCK_SLACK) + 1e-3) * 1e6
+        return self.timeout_s * 1e6
+
+    def _plausible(self, verb: str, check: Callable[[], object]) -> None:
+        try:
+            check()
+        except ValueError as exc:
+            raise self._error(verb, f"impossible figure: {_one_line(exc)}",
+                              _IMPOSSIBLE_CAUSES) from exc
 
     def _next_frame(self, deadline: float, verb: str, tolerate: dict[str, int] | None) -> dict | None:
         """The next valid frame before the deadline, or None. Junk is skipped; a corrupted line
@@ -284,9 +351,9 @@ class BoardClient:
             try:
                 chunk = self._link.read(min(max(1, self._link.in_waiting), _READ_MAX_BYTES))
             except (serial.SerialException, OSError) as exc:
-                raise DeviceError(f"reading {self.port} failed: {_one_line(exc)}; likely causes: "
-                                  "the board was unplugged, reset, or another program opened "
-                                  "the port") from exc
+                raise DeviceError(f"reading {self.port} failed: {_one_line(exc)}"
+                                  f"{self._unterminated()}; likely causes: the board was "
+                                  "unplugged, reset, or another program opened the port") from exc
             self._pending.extend(self._lines.feed(chunk))
         return self._pending.pop(0)
 
@@ -336,6 +403,17 @@ def _assemble(data: list[dict[str, str]], dtype: str, out_len: int) -> list[floa
     if missing:
         raise ValueError(f"only {out_len - missing} of {out_len} outputs received")
     return out
+
+
+def _checked_timeout(timeout_s: float) -> float:
+    try:
+        value = float(timeout_s)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < MIN_TIMEOUT_S:
+        raise DeviceError(f"timeout_s={timeout_s!r} is not a usable deadline: give a finite "
+                          f"number of seconds >= {MIN_TIMEOUT_S:g} per command")
+    return value
 
 
 def _one_line(exc: BaseException) -> str:

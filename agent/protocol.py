@@ -389,7 +389,13 @@ class LineAssembler:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._overflow: str | None = None
+        self._unfinished = 0
         self.too_long_count = 0
+
+    @property
+    def unfinished(self) -> tuple[int, str]:
+        """The line being received: bytes so far (also those dropped) and the kept prefix."""
+        return self._unfinished, self._overflow or self._buf.decode("latin-1")
 
     def feed(self, data: bytes) -> list[Received]:
         """Add bytes; return the lines they complete (text without '\\n' and one '\\r')."""
@@ -397,8 +403,10 @@ class LineAssembler:
         for piece in re.split(b"(\n)", data):
             if piece == b"\n":
                 out.append(self._finish())
+                self._unfinished = 0
             elif piece:
                 self._append(piece)
+                self._unfinished += len(piece)
         return out
 
     def _append(self, piece: bytes) -> None:
