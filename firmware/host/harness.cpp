@@ -9,6 +9,15 @@
 //   R <line> <frame>   each frame the dispatcher answers to the "> " line at <line>
 // Lines "# stub: <directive>" configure the stub backend (see stub_backend.h)
 // before the first command. Exit status 2 on a usage or file error.
+//
+//   txp_host_harness --stream frames|commands
+//
+// Stream mode, for the fuzz tests (tests/unit/test_codec_fuzz.py): stdin holds
+// records, each a 4-byte little-endian length and that many bytes (any bytes:
+// NUL, '\r', non-ASCII). "frames" prints the decoding of each record as a line;
+// "commands" feeds each record and a '\n' to the dispatcher (stub without a
+// model) and prints "R <frame>" per answer. Both end each record's output with
+// a line "E" and flush, so a test can keep one harness running for all lines.
 #include <stdio.h>
 #include <string.h>
 
@@ -20,18 +29,26 @@ namespace {
 
 // Transcript lines may be longer than a protocol line: that is what too_long tests.
 const size_t kMaxTranscriptLine = 4096;
+// Longest stream record: far past the protocol's 200 bytes, for over-long lines.
+const size_t kMaxRecord = 65536;
 
 class PrefixedSink : public txp::LineSink {
  public:
   PrefixedSink() : line_no_(0) {}
   void set_line(unsigned long n) { line_no_ = n; }
+  void set_stream() { stream_ = true; }
   void write_line(const char* line, size_t len) {
     // Frames end in '\n'; print without it so the record stays one line.
-    printf("R %lu %.*s\n", line_no_, static_cast<int>(len - 1), line);
+    if (stream_) {
+      printf("R %.*s\n", static_cast<int>(len - 1), line);
+    } else {
+      printf("R %lu %.*s\n", line_no_, static_cast<int>(len - 1), line);
+    }
   }
 
  private:
   unsigned long line_no_;
+  bool stream_ = false;
 };
 
 void print_json_string(const char* s, size_t n) {
@@ -80,11 +97,48 @@ void print_decoding(const char* line, size_t len) {
          static_cast<unsigned long>(frame.seq));
 }
 
+// One stream record into `buf`; false at a clean end of input or a bad record.
+bool read_record(char* buf, size_t* len) {
+  unsigned char head[4];
+  if (fread(head, 1, 4, stdin) != 4) return false;
+  *len = head[0] | (head[1] << 8) | (head[2] << 16) | (static_cast<size_t>(head[3]) << 24);
+  return *len <= kMaxRecord && fread(buf, 1, *len, stdin) == *len;
+}
+
+int stream(const char* mode) {
+  const bool frames = strcmp(mode, "frames") == 0;
+  if (!frames && strcmp(mode, "commands") != 0) {
+    fprintf(stderr, "unknown stream mode '%s' (frames or commands)\n", mode);
+    return 2;
+  }
+  static char record[kMaxRecord];
+  static uint32_t timings[txp::kMaxBench];
+  txp::StubBackend backend;
+  backend.configure("model=none");
+  PrefixedSink sink;
+  sink.set_stream();
+  txp::Dispatcher dispatcher(backend, sink, timings);
+  size_t len = 0;
+  while (read_record(record, &len)) {
+    if (frames) {
+      print_decoding(record, len);
+      putchar('\n');
+    } else {
+      for (size_t i = 0; i < len; ++i) dispatcher.feed(record[i]);
+      dispatcher.feed('\n');
+    }
+    printf("E\n");
+    fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "--stream") == 0) return stream(argv[2]);
   if (argc != 2) {
-    fprintf(stderr, "usage: %s <transcript.txt>\n", argv[0]);
+    fprintf(stderr, "usage: %s <transcript.txt> | --stream frames|commands\n", argv[0]);
     return 2;
   }
   FILE* f = fopen(argv[1], "rb");

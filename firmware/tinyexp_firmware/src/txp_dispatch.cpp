@@ -143,13 +143,15 @@ void Dispatcher::info(const Command& cmd) {
 void Dispatcher::input(const Command& cmd) {
   // Arity before the model, as for every verb; the values need the model's dtype.
   const uint32_t count = static_cast<uint32_t>(cmd.argc) - 1;
-  if (cmd.argc < 2 || count > kValuesPerLine || cmd.too_many_args) {
+  // The offset's form (a decimal in 0..2^31-1) needs no model either; its range does.
+  uint32_t offset = 0;
+  if (cmd.argc < 2 || count > kValuesPerLine || cmd.too_many_args ||
+      !parse_u32(cmd.argv[0], cmd.argl[0], 0x7fffffffu, &offset)) {
     return error(cmd.seq, "bad_args", "IN takes <offset> and 1..16 values");
   }
   if (!require_model(cmd.seq)) return;
   const ModelInfo m = backend_.model_info();
-  uint32_t offset = 0;
-  if (!parse_u32(cmd.argv[0], cmd.argl[0], m.in_len, &offset) || count > m.in_len - offset) {
+  if (offset > m.in_len || count > m.in_len - offset) {
     return error(cmd.seq, "bad_args", "offset and values must lie inside the input tensor");
   }
   // Check every value before storing any, so a bad line leaves the input as it was.

@@ -24,7 +24,7 @@ bool parse_f32_hex(const char* s, size_t n, uint32_t* bits) {
 }
 
 bool parse_u32(const char* s, size_t n, uint32_t max, uint32_t* out) {
-  if (n == 0 || n > 10) return false;
+  if (n == 0 || n > 10 || (n > 1 && s[0] == '0')) return false;  // no leading zeros
   uint64_t v = 0;
   for (size_t i = 0; i < n; ++i) {
     if (s[i] < '0' || s[i] > '9') return false;

@@ -16,7 +16,7 @@ const char* dtype_name(DType t);
 bool parse_f32_hex(const char* s, size_t n, uint32_t* bits);
 // "-128".."127"; an optional '-' and 1-3 digits.
 bool parse_i8(const char* s, size_t n, int8_t* out);
-// 1-10 decimal digits with a value <= max.
+// 1-10 decimal digits, no leading zero, with a value <= max (as agent/protocol.py).
 bool parse_u32(const char* s, size_t n, uint32_t max, uint32_t* out);
 
 }  // namespace txp
