@@ -68,19 +68,26 @@ class Board:
 
 
 class Link:
-    """The board's end of the pty."""
+    """The board's end of the pty. ``closed`` is set when the board hangs up or the test ends;
+    answers that run on (a flood, an endless stream) must stop writing then."""
 
     def __init__(self, master: int) -> None:
         self.master = master
         self.closed = threading.Event()
+        self.hung_up = False
 
     def write(self, data: bytes) -> None:
-        with contextlib.suppress(OSError):  # the test may already have closed the pty
-            if not self.closed.is_set():
-                os.write(self.master, data)
+        """All of ``data``, waiting while the pty is full, unless the link closes first."""
+        view = memoryview(data)
+        while view and not self.closed.is_set():
+            try:
+                view = view[os.write(self.master, view):]
+            except BlockingIOError:
+                time.sleep(0.005)
 
     def hang_up(self) -> None:
         self.closed.set()
+        self.hung_up = True
         os.close(self.master)
 
 
@@ -88,6 +95,7 @@ class Link:
 def served(board: Board) -> Iterator[str]:
     master, slave = os.openpty()
     tty.setraw(slave)
+    os.set_blocking(master, False)  # a board's thread stuck on a full pty can still stop
     link = Link(master)
     stop = threading.Event()
 
@@ -107,9 +115,11 @@ def served(board: Board) -> Iterator[str]:
         yield os.ttyname(slave)
     finally:
         stop.set()
-        thread.join(5)
-        if not link.closed.is_set():
-            os.close(master)
+        link.closed.set()
+        thread.join(10)
+        assert not thread.is_alive(), "the scripted board did not stop"
+        if not link.hung_up:
+            os.close(master)  # only now: a thread still writing would hit a reused fd number
         os.close(slave)
 
 
@@ -166,9 +176,7 @@ def test_board_floods_without_newlines() -> None:
     def flood(s: int, c: p.Command, link: Link) -> None:
         end = time.monotonic() + 3 * TIMEOUT_S
         while time.monotonic() < end and not link.closed.is_set():
-            with contextlib.suppress(BlockingIOError, OSError):
-                link.write(b"A" * 4096)
-            time.sleep(0.01)
+            link.write(b"A" * 4096)
 
     session_fails(Board(INFO=flood), r"INFO: no answer within 1 s; the board sent \d+ bytes "
                                      "without a line end, longer than the 200-byte limit")

@@ -31,7 +31,7 @@ def model(tmp_path: Path) -> Path:
     (["--latency-us", "-5"], "--latency-us: '-5' is not a finite number of microseconds above 0"),
     (["--latency-us", "nan"], "--latency-us: 'nan' is not a finite number"),
     (["--board", "{bad"], "--board: neither a board name nor a JSON object"),
-    (["--board", "[1]"], "--board: neither a board name nor a JSON object"),
+    (["--board", '{"a": 1'], "--board: neither a board name nor a JSON object"),
     (["--transcript", "/proc/no/such/t.txt"], "--transcript: cannot write /proc/no/such/t.txt"),
 ])
 def test_bad_argument_is_one_line_and_exit_2(model: Path, args: list[str], words: str,
