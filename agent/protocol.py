@@ -398,7 +398,9 @@ class LineAssembler:
         return self._unfinished, self._overflow or self._buf.decode("latin-1")
 
     def feed(self, data: bytes) -> list[Received]:
-        """Add bytes; return the lines they complete (text without '\\n' and one '\\r')."""
+        """Add bytes; return the lines they complete (text without its '\\n'). A trailing
+        '\\r' is left for the decoder, which strips exactly one: stripping here as well would
+        accept '\\r\\r', which the firmware refuses."""
         out: list[Received] = []
         for piece in re.split(b"(\n)", data):
             if piece == b"\n":
@@ -425,4 +427,4 @@ class LineAssembler:
             return TooLong(kept)
         text = self._buf.decode("latin-1")
         self._buf.clear()
-        return text[:-1] if text.endswith("\r") else text
+        return text

@@ -157,7 +157,7 @@ def test_bad_commands_get_the_right_code(line: str, code: str, seq: int) -> None
 def test_line_assembler_bounds_every_line() -> None:
     asm = p.LineAssembler()
     assert asm.feed(b"boot te") == []
-    assert asm.feed(b"xt\r\n@0 BO") == ["boot text"]
+    assert asm.feed(b"xt\r\n@0 BO") == ["boot text\r"]  # the decoder strips the one \\r
     out = asm.feed(b"OT *x\n" + b"a" * 1000 + b"b" * 1000)
     assert out == ["@0 BOOT *x"]
     assert len(asm._buf) == 0  # the long line is not buffered
@@ -178,3 +178,16 @@ def test_line_assembler_limit_counts_the_terminator() -> None:
 def test_fixed3_rounds_half_up_like_the_firmware() -> None:
     assert [p.format_fixed3(x) for x in (192.0625, 0.0005, 1.5, -1, 2.87e6)] == \
         ["192.063", "0.001", "1.500", "-1.000", "2870000.000"]
+
+
+def test_the_receive_path_strips_one_carriage_return_like_the_firmware() -> None:
+    """Found by the 200,000-line fuzz run: the assembler and the decoder each stripped a
+    '\\r', so the Python side accepted '1 HELLO\\r\\r', which the C++ board refuses (seq 0)."""
+    once, twice = p.LineAssembler().feed(b"1 HELLO\r\n1 HELLO\r\r\n")
+    assert p.decode_command(once).verb == "HELLO"
+    with pytest.raises(p.CommandError) as info:
+        p.decode_command(twice)
+    assert (info.value.code, info.value.seq) == ("bad_command", 0)
+    frame = p.encode_frame(1, "OK", {"n": "1"})
+    (got,) = p.LineAssembler().feed((frame + "\r\r\n").encode())
+    assert p.decode_line(got) == {"corrupt": "bad_grammar"}
