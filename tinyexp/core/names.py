@@ -80,6 +80,8 @@ class Tag:
     ROLE: Final = "tinyexp.role"  # "sweep" on a sweep's parent run
     HOST: Final = "tinyexp.host"
     PID: Final = "tinyexp.pid"
+    # "true", set after every other datum of a FINISHED run: resume trusts no run without it.
+    COMPLETE: Final = "tinyexp.complete"
     HYDRA_OVERRIDES: Final = "hydra_overrides"
     TRAIN_CACHE: Final = "train_cache"  # hit | miss
     TRAIN_CACHE_KEY: Final = "train_cache_key"

@@ -139,6 +139,10 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
     On an exception the error goes into tags (`error`, `error_type`) and the run ends
     FAILED; on Ctrl-C or SIGTERM (KeyboardInterrupt/SystemExit) it ends KILLED. What the
     stages recorded before failing is still logged, so a failed run shows how far it got.
+
+    Finalisation writes the status last: the data, then (for a FINISHED run) the
+    `tinyexp.complete` marker, then the end of the run. An interruption while the data is
+    being written ends the run KILLED without the marker, so resume never trusts it.
     """
     import mlflow
 
@@ -163,8 +167,41 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
         record.tags[Tag.ERROR_TYPE] = type(exc).__name__
         raise
     finally:
-        try:
-            _flush(record, logged_params)
-        finally:
-            mlflow.end_run(status=status)
+        status = _finalise(record, logged_params, status)
 
+
+def _finalise(record: RunRecord, logged_params: set[str], status: str) -> str:
+    """Write the data, the completeness marker if FINISHED, and the status last; return it.
+
+    An interruption (or a store error) while writing ends the run KILLED (FAILED) instead of
+    the status it held, and propagates."""
+    import mlflow
+
+    try:
+        _flush(record, logged_params)
+        if status == "FINISHED":
+            mlflow.set_tag(Tag.COMPLETE, "true")
+    except (KeyboardInterrupt, SystemExit):
+        status = "KILLED"
+        _end_quietly(status, "interrupted while its data was being written")
+        raise
+    except BaseException as exc:
+        status = "FAILED" if status == "FINISHED" else status
+        _end_quietly(status, f"writing its data failed: {first_line(str(exc))[:300]}")
+        raise
+    mlflow.end_run(status=status)
+    return status
+
+
+def _end_quietly(status: str, why: str) -> None:
+    """End the active run with ``status`` and an error tag, even if a second signal arrives."""
+    import mlflow
+
+    for _ in range(3):  # a repeated Ctrl-C must not leave the run RUNNING
+        try:
+            with contextlib.suppress(Exception):
+                mlflow.set_tag(Tag.ERROR, why)
+            mlflow.end_run(status=status)
+            return
+        except (KeyboardInterrupt, SystemExit):
+            continue

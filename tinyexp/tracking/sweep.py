@@ -62,12 +62,14 @@ def sweep_id_from_overrides(overrides: Iterable[Any]) -> str:
 
 
 def finished_runs(client: Any, experiment_id: str, sweep: str) -> dict[str, str]:
-    """Config hash -> run id of every FINISHED job run of the sweep (all pages)."""
+    """Config hash -> run id of every FINISHED job run of the sweep whose data is complete
+    (its `tinyexp.complete` marker is set; all pages)."""
     found: dict[str, str] = {}
     token = None
     while True:
         page = client.search_runs([experiment_id], max_results=1000, page_token=token,
-                                  filter_string=f"tags.{Tag.SWEEP_ID} = '{sweep}' and attributes.status = 'FINISHED'")
+                                  filter_string=f"tags.{Tag.SWEEP_ID} = '{sweep}' and attributes.status = 'FINISHED' "
+                                                f"and tags.`{Tag.COMPLETE}` = 'true'")
         for run in page:
             digest = run.data.tags.get(Tag.CONFIG_HASH)
             if digest and run.data.tags.get(Tag.ROLE) != "sweep":
@@ -108,10 +110,10 @@ def reap_orphans(client: Any, experiment_id: str) -> list[str]:
 
 
 def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
-    """The id of a FINISHED run of this sweep with this config hash, if there is one."""
+    """The id of a FINISHED, complete run of this sweep with this config hash, if any."""
     runs = client.search_runs([experiment_id], max_results=1,
                               filter_string=f"tags.{Tag.CONFIG_HASH} = '{digest}' and tags.{Tag.SWEEP_ID} = '{sweep}' "
-                                            "and attributes.status = 'FINISHED'")
+                                            f"and attributes.status = 'FINISHED' and tags.`{Tag.COMPLETE}` = 'true'")
     return runs[0].info.run_id if runs else None
 
 
