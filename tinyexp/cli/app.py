@@ -1,18 +1,23 @@
 """The Hydra application: one call of :func:`task` per job (one job, or each job of a sweep).
 
-A job that fails with a TinyexpError prints one line and, in a single run, exits non-zero;
-in a sweep the other jobs go on (the failed job's MLflow run is already marked FAILED).
+A job that fails prints one line and, in a single run, exits non-zero; in a sweep the other
+jobs go on (the failed job's MLflow run is already marked FAILED), each job's end is noted
+(tinyexp.cli.outcomes), and the command exits non-zero at the end if any job failed. An
+unexpected error in a sweep's job is one line too, its traceback kept in the job's folder.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from tinyexp.cli.outcomes import record_outcome
 from tinyexp.core.cli_args import EXIT_FAILED, print_error
 from tinyexp.core.config import register_schema
 from tinyexp.core.errors import TinyexpError
@@ -30,13 +35,27 @@ def task(cfg: DictConfig) -> str | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         outcome = run_job(cfg, list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir if multirun else None)
-    except TinyexpError as exc:
-        print_error(exc)
+    except Exception as exc:  # noqa: BLE001 - every job's failure is counted, then re-raised or shown
+        if not multirun and not isinstance(exc, TinyexpError):
+            raise
+        message = str(exc) if isinstance(exc, TinyexpError) else _crash(exc, hydra_cfg.runtime.output_dir)
+        print_error(message)
+        record_outcome(True, message)
         if not multirun:
             sys.exit(EXIT_FAILED)
         return None
+    record_outcome(False, outcome.summary)
     print(f"[{outcome.run_id[:8]}] {outcome.summary}")
     return outcome.run_id
+
+
+def _crash(exc: Exception, job_dir: str) -> str:
+    """One line for an unexpected error in a sweep's job; the traceback goes to its folder."""
+    path = Path(job_dir) / "traceback.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(traceback.format_exception(exc)))
+    first = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return f"the job crashed ({type(exc).__name__}: {first}); traceback in {path}"
 
 
 def hydra_entry() -> None:

@@ -15,10 +15,11 @@ import itertools
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from tinyexp.core.cli_args import EXIT_USAGE, print_error
+from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error
 from tinyexp.core.config import Config, register_schema, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
@@ -215,6 +216,13 @@ def console_main(argv: Sequence[str] | None = None) -> None:
                   f"(sweep.resume=false runs them again)")
             return
     from tinyexp.cli.app import hydra_entry
+    from tinyexp.cli.outcomes import begin_command, tally
 
     sys.argv = [sys.argv[0], *argv]
-    hydra_entry()
+    with tempfile.TemporaryDirectory(prefix="tinyexp-outcomes-") as folder:
+        begin_command(Path(folder))
+        hydra_entry()
+        ends = tally(Path(folder))
+    if _is_multirun(argv) and ends.failed:
+        print_error(f"{ends.failed} of {ends.jobs} jobs failed (first: {ends.first_error})")
+        sys.exit(EXIT_FAILED)

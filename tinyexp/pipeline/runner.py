@@ -8,6 +8,7 @@ failure: its sizes and accuracy are logged, and the run says plainly why it was 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import tempfile
@@ -150,8 +151,10 @@ def _install_sigterm_handler() -> None:
 def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
     """Validate, then execute one job inside its own MLflow run.
 
-    In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and a job
-    whose identical config already finished is skipped when `sweep.resume` is on.
+    In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and when
+    `sweep.resume` is on a job is skipped if its identical config already finished in the
+    sweep, or is running now (claimed by another command: the check and the creation of the
+    run happen under one lock).
     """
     from mlflow.tracking import MlflowClient
 
@@ -160,25 +163,41 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     client = MlflowClient()
     sweep.reap_orphans(client, experiment_id)
     digest = sweep.config_hash(cfg)
-    parent_id = None
     record = RunRecord()
-    if sweep_dir is not None:
-        sweep_name = sweep.sweep_id(cfg, sweep_dir)
-        parent_id = sweep.ensure_parent(client, experiment_id, sweep_name)
-        record.tags[Tag.SWEEP_ID] = sweep_name
-        duplicate = sweep.finished_duplicate(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
-        if duplicate is not None:
-            return JobOutcome(duplicate, False, f"skipped: an identical config already finished (run {duplicate})",
-                              skipped=True)
     record.params.update(flatten(to_container(cfg)))
     record.tags.update(provenance_tags())
     record.tags.update(sweep.owner_tags())
     record.tags[Tag.CONFIG_HASH] = digest
     record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
     backend = load_backend(to_container(cfg.device), to_container(cfg.board))
-    record.tags.update(backend.check_ready())  # a missing board or toolchain fails before training
-    _install_sigterm_handler()
-    with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp:
-        with tracked_run(experiment_id, run_name(overrides), record, parent_id) as run_id:
-            summary = execute(cfg, record, Path(tmp), backend)
+    with contextlib.ExitStack() as stack:
+        parent_id = None
+        if sweep_dir is not None:
+            sweep_name = sweep.sweep_id(cfg, sweep_dir)
+            parent_id = sweep.ensure_parent(client, experiment_id, sweep_name)
+            record.tags[Tag.SWEEP_ID] = sweep_name
+            claim = stack.enter_context(sweep.claim_lock(str(client.tracking_uri), experiment_id, sweep_name, digest))
+            skip = _already_done(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
+            if skip is not None:
+                return skip
+        record.tags.update(backend.check_ready())  # a missing board or toolchain fails before training
+        _install_sigterm_handler()
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinyexp-")))
+        run_id = stack.enter_context(tracked_run(experiment_id, run_name(overrides), record, parent_id))
+        if sweep_dir is not None:
+            claim.release()  # the RUNNING run is the claim from here on
+        summary = execute(cfg, record, tmp, backend)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
+
+
+def _already_done(client: Any, experiment_id: str, sweep_name: str, digest: str) -> JobOutcome | None:
+    """A skip outcome if this job finished in the sweep or is running in another command."""
+    finished = sweep.finished_duplicate(client, experiment_id, sweep_name, digest)
+    if finished is not None:
+        return JobOutcome(finished, False, f"skipped: an identical config already finished (run {finished})",
+                          skipped=True)
+    running = sweep.running_duplicate(client, experiment_id, sweep_name, digest)
+    if running is not None:
+        return JobOutcome(running, False, f"skipped: an identical config is running in another command "
+                          f"(run {running})", skipped=True)
+    return None

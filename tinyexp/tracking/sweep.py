@@ -117,6 +117,21 @@ def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str)
     return runs[0].info.run_id if runs else None
 
 
+def running_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
+    """The id of a RUNNING run of this sweep with this config hash: a claim by another command
+    (runs of dead processes on this host were reaped just before)."""
+    runs = client.search_runs([experiment_id], max_results=1,
+                              filter_string=f"tags.{Tag.CONFIG_HASH} = '{digest}' and tags.{Tag.SWEEP_ID} = '{sweep}' "
+                                            "and attributes.status = 'RUNNING'")
+    return runs[0].info.run_id if runs else None
+
+
+def claim_lock(tracking_uri: str, experiment_id: str, sweep: str, digest: str) -> FileLock:
+    """Held from "is this job done or running?" until its run exists in the store, so two
+    commands running one sweep at once on this machine never both start the same job."""
+    return _parent_lock(tracking_uri, experiment_id, f"{sweep}\n{digest}")
+
+
 def _parent_lock(tracking_uri: str, experiment_id: str, sweep: str) -> FileLock:
     """One lock per (store, experiment, sweep) on this machine, whichever command holds it."""
     key = hashlib.sha256(f"{tracking_uri}\n{experiment_id}\n{sweep}".encode()).hexdigest()[:16]
