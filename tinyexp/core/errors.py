@@ -28,3 +28,8 @@ class ConfigError(TinyexpError):
 
 class DeviceError(TinyexpError):
     """The board (real or virtual) could not be reached, refused the model, or misbehaved."""
+
+
+class DivergenceError(TinyexpError):
+    """Training or the converted model produced non-finite numbers: a result that must end
+    the job FAILED, never be measured or reported as a model."""

@@ -27,6 +27,7 @@ import numpy as np
 from filelock import FileLock
 
 from tinyexp.core.config import hidden_widths
+from tinyexp.core.errors import DivergenceError
 from tinyexp.model.data import Dataset
 from tinyexp.core.progress import Advance, progress
 
@@ -136,19 +137,29 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = l
     @tf.function(jit_compile=True)
     def run(x, y, order, mask):  # noqa: ANN001, ANN202
         loss = tf.constant(0.0)
+        bad_epoch, bad_loss = tf.constant(-1), tf.constant(0.0)  # the first non-finite loss
         for epoch in tf.range(tf.shape(order)[0]):
             for step in tf.range(steps):
                 idx = order[epoch, step]
                 with tf.GradientTape() as tape:
                     loss = loss_fn(model(tf.gather(x, idx), training=True), tf.gather(y, idx), mask[step])
                 optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-        return loss
+                first = tf.logical_and(bad_epoch < 0, tf.logical_not(tf.math.is_finite(loss)))
+                bad_epoch = tf.where(first, epoch, bad_epoch)
+                bad_loss = tf.where(first, loss, bad_loss)
+        return loss, bad_epoch, bad_loss
 
     x, y, mask_t = tf.constant(data.train.x), tf.constant(data.train.y), tf.constant(mask)
     chunk = _chunk_epochs(int(train_cfg.epochs))
     final = tf.constant(0.0)
     for start in range(0, int(train_cfg.epochs), chunk):
-        final = run(x, y, tf.constant(order[start : start + chunk]), mask_t)
+        final, bad_epoch, bad_loss = run(x, y, tf.constant(order[start : start + chunk]), mask_t)
+        if int(bad_epoch) >= 0:
+            raise DivergenceError(
+                f"training diverged: the loss became {float(bad_loss)} in epoch "
+                f"{start + int(bad_epoch) + 1} of {int(train_cfg.epochs)} "
+                f"(train.learning_rate={train_cfg.learning_rate}, optimizer {train_cfg.optimizer}); "
+                "lower the learning rate")
         advance(chunk)
     return float(final)
 
@@ -165,6 +176,10 @@ def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> di
     seconds = time.perf_counter() - start
     pred = model.predict(data.validation.x, verbose=0, batch_size=1024)
     val_mse = float(np.mean((pred - data.validation.y) ** 2))
+    if not np.isfinite(pred).all():
+        raise DivergenceError(f"training diverged: the trained model gives non-finite outputs "
+                              f"({int((~np.isfinite(pred)).sum())} of {pred.size} on the validation set; "
+                              f"train.learning_rate={train_cfg.learning_rate}); lower the learning rate")
     model.save(out / "model.keras")
     return {"train_seconds": seconds, "final_train_loss": final_loss, "val_mse": val_mse}
 

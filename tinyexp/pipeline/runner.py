@@ -112,6 +112,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     host = evaluate_stage.host_model(model.data, model.support.arena_bytes)
     acc = evaluate_stage.accuracy(host, data.test.x, data.test.y)
     recorder.record_accuracy(record, acc)
+    evaluate_stage.check_result(model.data, acc)  # a broken model is a failure, never measured
 
     description = describe(cfg)
     c_array = to_c_array(model.data, description)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tinyexp.core.errors import DivergenceError
 from tinyexp.tflm.runtime import TflmModel
 
 
@@ -107,3 +108,39 @@ def accuracy(model: HostModel, x: np.ndarray, y: np.ndarray) -> Accuracy:
     """Mean squared and mean absolute error of the model's predictions against y."""
     err = model.predict(x) - y.reshape(len(y), -1)
     return Accuracy(float(np.mean(err**2)), float(np.mean(np.abs(err))), model.runtime)
+
+
+def degenerate_quantisation(model: bytes) -> str | None:
+    """The first quantised tensor whose parameters cannot represent anything (a scale that is
+    zero, negative or not finite, or a zero point outside its dtype), as text; else None.
+    Such parameters come from non-finite weights or ranges, and the int8 model is garbage."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interp = tf.lite.Interpreter(model_content=model)
+    for details in interp.get_tensor_details():
+        dtype = np.dtype(details["dtype"])
+        qp = details.get("quantization_parameters") or {}
+        scales = np.asarray(qp.get("scales", []), dtype=np.float64)
+        zps = np.asarray(qp.get("zero_points", []), dtype=np.int64)
+        if dtype.kind not in "iu" or not scales.size:
+            continue
+        info = np.iinfo(dtype) if dtype.itemsize <= 2 else np.iinfo(np.int64)
+        if not (np.isfinite(scales) & (scales > 0)).all() or ((zps < info.min) | (zps > info.max)).any():
+            return (f"tensor {details['name'] or details['index']!s} ({dtype.name}) has scale "
+                    f"{scales.min():g}..{scales.max():g}, zero point {zps.min()}..{zps.max()}")
+    return None
+
+
+def check_result(model: bytes, acc: Accuracy) -> None:
+    """Refuse a converted model that cannot be a result: non-finite outputs on the test split,
+    or degenerate quantisation parameters. Raises DivergenceError (the job ends FAILED and
+    nothing is deployed or measured)."""
+    if not (np.isfinite(acc.mse) and np.isfinite(acc.mae)):
+        raise DivergenceError(f"the converted model gives non-finite outputs on the test split "
+                              f"(test mse {acc.mse}, {acc.runtime}); the trained weights are not usable")
+    why = degenerate_quantisation(model)
+    if why is not None:
+        raise DivergenceError(f"the converted model's quantisation is degenerate: {why}")

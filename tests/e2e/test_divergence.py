@@ -1,0 +1,24 @@
+"""A diverged training run ends FAILED with a one-line reason and no latency (issue 11,
+defect 5: `train.learning_rate=1e30` used to end FINISHED, deployable, with mse nan)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import store_runs
+
+
+def test_diverged_training_fails_with_the_epoch_and_value(tmp_path: Path) -> None:
+    env = dict(os.environ, TINYEXP_CACHE_DIR=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-m", "tinyexp", "train.learning_rate=1e30", "train.epochs=4"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("tinyexp: error: training diverged: the loss became inf in epoch 1 of 4"), last
+    (run,) = store_runs(tmp_path)
+    assert run.info.status == "FAILED" and "diverged" in run.data.tags["error"]
+    assert not [m for m in run.data.metrics if "latency" in m or "mse" in m]
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*/meta.json"))

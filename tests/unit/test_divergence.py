@@ -1,0 +1,45 @@
+"""Divergence is a result, not a success (issue 11, defect 5): a converted model with
+non-finite outputs or degenerate int8 quantisation parameters is refused."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tinyexp.core.errors import DivergenceError
+from tinyexp.tflm.evaluate import Accuracy, check_result, degenerate_quantisation
+
+
+def _int8_model(first_kernel: float | None) -> bytes:
+    """A 1 -> 4 -> 1 network converted to full int8; its first kernel set to a value if given."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+    if first_kernel is not None:
+        kernel, bias = net.layers[0].get_weights()
+        net.layers[0].set_weights([np.full_like(kernel, first_kernel), bias])
+    conv = tf.lite.TFLiteConverter.from_keras_model(net)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([np.array([[x]], np.float32)] for x in np.linspace(0, 6, 20))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def test_int8_model_of_diverged_weights_is_degenerate() -> None:
+    assert degenerate_quantisation(_int8_model(None)) is None
+    why = degenerate_quantisation(_int8_model(np.inf))
+    assert why is not None and "scale inf" in why
+    with pytest.raises(DivergenceError, match="quantisation is degenerate: tensor .* scale inf"):
+        check_result(_int8_model(np.inf), Accuracy(0.1, 0.1, "tflm"))
+
+
+@pytest.mark.parametrize("mse, mae", [(float("nan"), 0.1), (0.1, float("inf"))])
+def test_non_finite_outputs_are_refused(mse: float, mae: float) -> None:
+    with pytest.raises(DivergenceError, match="non-finite outputs on the test split"):
+        check_result(b"", Accuracy(mse, mae, "tflite"))
