@@ -12,15 +12,15 @@ from tests.helpers import store_runs
 
 BAD = [
     (["model.foo=1"], "model.foo: unknown key; allowed keys in model are"),
-    (["model.neurons=0"], "model.neurons=0 is invalid: must be a positive integer"),
-    (["model.neurons=-16"], "model.neurons=-16 is invalid: must be a positive integer"),
+    (["model.neurons=0"], "model.neurons=0 is invalid: must be an integer >= 1"),
+    (["model.neurons=-16"], "model.neurons=-16 is invalid: must be an integer >= 1"),
     (["model.widths=[16,0]"], "model.widths[1]=0 is invalid"),
     (["model.neurons=abc"], "model.neurons=abc is invalid"),
     (["quant=int4"], "quant=int4 is invalid: allowed values are dynamic, float16, float32, int8, none"),
     (["quant.mode=int4"], "quant.mode=int4 is invalid: Invalid value 'int4', expected one of"),
     (["board=esp32"], "board=esp32 is invalid: allowed values are nano33ble, nucleo_l4r5zi"),
     (["device=usb"], "device=usb is invalid: allowed values are serial, virtual"),
-    (["train.epochs=0"], "train.epochs=0 is invalid: must be a positive integer"),
+    (["train.epochs=0"], "train.epochs=0 is invalid: must be an integer >= 1"),
     (["dataset.split=[0.5,0.5,0.5]"], "dataset.split"),
     (["-m", "model.neurons=16,0", "quant=none"], "model.neurons=0 is invalid"),
 ]

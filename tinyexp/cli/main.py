@@ -74,6 +74,10 @@ def explain(exc: Exception) -> str:
             return (f"{match.group(1)}={match.group(2)} is invalid: allowed values are "
                     + ", ".join(sorted(exc.options)))
     text = str(exc)
+    if type(exc).__name__ == "OverrideParseException" or "LexerNoViableAltException" in text:
+        line = re.search(r"Exception: ([^;]*)", text.splitlines()[0])
+        return (f"{line.group(1) if line else text.splitlines()[0]}: not a valid override (key=value; "
+                "quote a value holding spaces, non-ASCII or special characters)")
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         key = match.group(1)

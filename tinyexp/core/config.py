@@ -19,6 +19,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from tinyexp.core.errors import ConfigError
+from tinyexp.core.limits import check_across, check_known_keys, check_names, check_ranges
 
 
 class QuantMode(str, Enum):
@@ -173,50 +174,30 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check what the schema's types cannot; raise ConfigError naming the key and the rule."""
+    """Check what the schema's types cannot; raise ConfigError naming the key and the rule.
+
+    Numeric ranges, names and checks across fields are declared in tinyexp.core.limits."""
+    check_known_keys(cfg, Config)
+    check_ranges(cfg)
+    check_names(cfg)
     m = cfg.model
-    _require(m.inputs > 0, "model.inputs", m.inputs, "must be a positive integer")
-    _require(m.outputs > 0, "model.outputs", m.outputs, "must be a positive integer")
-    if m.widths is None:
-        _require(m.hidden_layers >= 0, "model.hidden_layers", m.hidden_layers,
-                 "must be zero or a positive integer")
-        _require(m.neurons > 0, "model.neurons", m.neurons, "must be a positive integer")
-    else:
-        for i, w in enumerate(m.widths):
-            _require(w > 0, f"model.widths[{i}]", w, "every width must be a positive integer")
     _choice("model.activation", m.activation, ACTIVATIONS)
 
     d = cfg.dataset
     _choice("dataset.name", d.name, DATASETS)
     split = list(d.split)
-    _require(len(split) == 3 and all(s > 0 for s in split) and abs(sum(split) - 1) < 1e-6,
+    _require(len(split) == 3 and abs(sum(split) - 1) < 1e-6,
              "dataset.split", split, "three positive fractions (train, validation, test) summing to 1")
-    _require(d.samples >= 10, "dataset.samples", d.samples, "must be at least 10")
     _require(d.x_max > d.x_min, "dataset.x_max", d.x_max, "must be greater than dataset.x_min")
-    _require(d.noise >= 0, "dataset.noise", d.noise, "must be zero or positive")
 
     t = cfg.train
-    _require(t.epochs > 0, "train.epochs", t.epochs, "must be a positive integer")
-    _require(t.batch_size > 0, "train.batch_size", t.batch_size, "must be a positive integer")
-    _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "must be positive")
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
-
-    b = cfg.board
-    for key in ("clock_hz", "flash_bytes", "ram_bytes"):
-        _require(b[key] > 0, f"board.{key}", b[key], "must be a positive integer")
 
     if cfg.sweep.id is not None:
         _require(SWEEP_ID_PATTERN.fullmatch(str(cfg.sweep.id)) is not None, "sweep.id", cfg.sweep.id,
                  SWEEP_ID_RULE)
-
-    dev = cfg.device
-    _require(0 < dev.invokes <= 1000, "device.invokes", dev.invokes, "must be 1..1000 (the protocol's BENCH limit)")
-    _require(0 <= dev.warmup <= 1000, "device.warmup", dev.warmup, "must be 0..1000 (the protocol's BENCH limit)")
-    _require(dev.timeout_s > 0, "device.timeout_s", dev.timeout_s, "must be positive seconds")
-    _require(dev.baud > 0, "device.baud", dev.baud, "must be a positive integer")
-    _require(dev.retries >= 1, "device.retries", dev.retries, "must be at least 1")
-    _require(dev.parity_samples >= 1, "device.parity_samples", dev.parity_samples, "must be at least 1")
+    check_across(cfg, hidden_widths(m))
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
