@@ -23,6 +23,7 @@ from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error
 from tinyexp.core.config import Config, register_schema, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
+from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 
 _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
@@ -211,6 +212,9 @@ def console_main(argv: Sequence[str] | None = None) -> None:
     if not any(a in _INFO_FLAGS for a in argv):
         try:
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
+            for uri in sorted({str(cfg.tracking.uri) for cfg in configs if cfg.tracking.uri}):
+                check_server(uri)
+            limit_mlflow_retries()
             done = finished_sweep(configs, _overrides(argv)) if _is_multirun(argv) else None
         except TinyexpError as exc:
             print_error(exc)
