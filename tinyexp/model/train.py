@@ -8,7 +8,8 @@ last, short batch of an epoch is padded and masked, so its loss is the mean over
 samples, exactly as fit computes it.
 
 Trained models are cached by a content hash of everything that determines the weights, so
-a sweep over quantisation modes trains once.
+a sweep over quantisation modes trains once. Each entry carries the SHA-256 of its files,
+checked on every hit: a truncated or corrupted entry is retrained, never loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,20 +186,48 @@ def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> di
     return {"train_seconds": seconds, "final_train_loss": final_loss, "val_mse": val_mse}
 
 
+_ENTRY_FILES = ("model.keras", "meta.json")
+_CHECKSUMS = "checksums.json"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def entry_problem(entry: Path) -> str | None:
+    """Why a cache entry cannot be trusted (a file missing, unreadable, or not what was
+    written), or None if every file matches its recorded SHA-256."""
+    try:
+        recorded = json.loads((entry / _CHECKSUMS).read_text())
+        for name in _ENTRY_FILES:
+            if recorded.get(name) != _sha256(entry / name):
+                return f"{name} does not match its checksum"
+        json.loads((entry / "meta.json").read_text())
+    except (OSError, ValueError, AttributeError) as exc:
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+    return None
+
+
 def train(model_cfg: Any, train_cfg: Any, dataset_cfg: Any, data: Dataset) -> TrainedModel:
-    """Return the cached model for this config, training it (once, under a lock) if needed."""
+    """Return the cached model for this config, training it (once, under a lock) if needed,
+    or again if its cache entry fails its checksums."""
     key = cache_key(dataset_cfg, model_cfg, train_cfg)
     entry = cache_dir() / key
     entry.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(entry) + ".lock"):
         meta_path = entry / "meta.json"
-        from_cache = meta_path.exists()
+        from_cache = entry.exists() and (problem := entry_problem(entry)) is None
+        if entry.exists() and not from_cache:
+            print(f"tinyexp: training cache entry {entry} is corrupted ({problem}); retraining",
+                  file=sys.stderr)
         if not from_cache:
             staging = entry.with_name(key + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
             meta = _train_fresh(model_cfg, train_cfg, data, staging)
             (staging / "meta.json").write_text(json.dumps(meta, indent=2))
+            sums = {name: _sha256(staging / name) for name in _ENTRY_FILES}
+            (staging / _CHECKSUMS).write_text(json.dumps(sums, indent=2))
             shutil.rmtree(entry, ignore_errors=True)
             staging.rename(entry)  # atomic: a cache entry is complete or absent
         meta = json.loads(meta_path.read_text())
