@@ -19,6 +19,7 @@ from filelock import FileLock
 
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.names import Tag
+from tinyexp.tracking import sqlite_store
 
 DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
@@ -71,14 +72,18 @@ def configure(uri: str | None, experiment: str) -> str:
     mlflow.set_tracking_uri(store)
     try:
         with _store_init_lock(store):
+            sqlite_store.prepare(store)
             existing = mlflow.get_experiment_by_name(experiment)
             if existing is not None:
                 return existing.experiment_id
-            artifact_root = None if uri else default_artifact_root()
+            artifact_root = sqlite_store.artifact_root(store) if uri else default_artifact_root()
             return mlflow.create_experiment(experiment, artifact_location=artifact_root)
+    except TinyexpError:
+        raise
     except Exception as exc:  # MLflow raises many types for a store it cannot open
         first = first_line(str(exc)) or type(exc).__name__
-        raise TinyexpError(f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
+        raise TinyexpError(sqlite_store.explain_broken(store, str(exc)) or
+                           f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -1,0 +1,73 @@
+"""Store faults (issue 11, defect 2 and item 5): a kill during a new store's creation never
+leaves a half-made store; a store broken by an older interrupted migration, or read-only, is
+one line saying what to do; an explicit SQLite store keeps its artifacts beside it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tinyexp.core.errors import TinyexpError
+from tinyexp.tracking import sqlite_store
+from tinyexp.tracking.store import configure
+
+_CREATE = "import sys; from tinyexp.tracking.store import configure; configure(sys.argv[1], 'e')"
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.15, 0.4])
+def test_sigkill_during_store_creation_leaves_no_half_made_store(tmp_path: Path, delay_s: float) -> None:
+    db = tmp_path / "store" / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    proc = subprocess.Popen([sys.executable, "-c", _CREATE, uri], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(db.parent.glob("mlflow.db.creating-*")):  # the migration has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.01)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert not db.exists() or proc.returncode == 0  # the store is absent or whole, never half-made
+    start = time.monotonic()
+    experiment = configure(uri, "e")  # a later start creates it and works
+    assert experiment and db.exists() and not list(db.parent.glob("mlflow.db.creating-*"))
+    assert time.monotonic() - start < 30
+
+
+def test_a_store_left_half_made_by_an_old_migration_says_what_to_do() -> None:
+    message = sqlite_store.explain_broken("sqlite:////data/mlflow.db",
+                                          "(sqlite3.OperationalError) table _alembic_tmp_model_versions "
+                                          "already exists")
+    assert message is not None and "\n" not in message
+    assert "delete /data/mlflow.db" in message
+    assert "DROP TABLE _alembic_tmp_model_versions" in message and "mlflow db upgrade" in message
+
+
+def test_a_read_only_store_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-in: the tests run as root, whom file modes do not stop, and cannot mount a
+    read-only filesystem; os.access answers as it does on one (EROFS)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    configure(uri, "e")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    with pytest.raises(TinyexpError, match=r"the store is read-only \(the database file .* is not writable\)") as info:
+        configure(uri, "e")
+    assert "\n" not in str(info.value)
+
+
+def test_an_explicit_sqlite_store_keeps_its_artifacts_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    uri = f"sqlite:///{tmp_path / 'store' / 'runs.db'}"
+    experiment_id = configure(uri, "beside")
+    location = MlflowClient(tracking_uri=uri).get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "store" / "artifacts").as_uri()
+    assert not (work / "mlruns").exists()
