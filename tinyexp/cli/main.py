@@ -225,8 +225,11 @@ def console_main(argv: Sequence[str] | None = None) -> None:
             return
     from tinyexp.cli.app import hydra_entry
     from tinyexp.cli.outcomes import begin_command, tally
+    from tinyexp.cli.stop import pass_sigterm_to_workers
 
     sys.argv = [sys.argv[0], *argv]
+    if _is_multirun(argv):
+        pass_sigterm_to_workers()  # a sequential sweep's job installs its own handler
     with tempfile.TemporaryDirectory(prefix="tinyexp-outcomes-") as folder:
         begin_command(Path(folder))
         hydra_entry()
