@@ -71,3 +71,23 @@ def test_an_explicit_sqlite_store_keeps_its_artifacts_beside_it(tmp_path: Path, 
     location = MlflowClient(tracking_uri=uri).get_experiment(experiment_id).artifact_location
     assert location == (tmp_path / "store" / "artifacts").as_uri()
     assert not (work / "mlruns").exists()
+
+
+def test_a_store_locked_by_another_writer_is_one_line_within_a_bound(tmp_path: Path,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    configure(uri, "first")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer, holding the store for as long as it likes
+    try:
+        start = time.monotonic()
+        with pytest.raises(TinyexpError, match="the store stayed locked by another writer") as info:
+            configure(uri, "second")
+        assert time.monotonic() - start < 45
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "\n" not in str(info.value) and "SQLAlchemy" not in capfd.readouterr().err

@@ -57,8 +57,12 @@ def _create(path: Path) -> None:
 
 
 def explain_broken(uri: str, error: str) -> str | None:
-    """What to do about a store an interrupted schema migration left behind, else None."""
+    """What to do about a store an interrupted schema migration left behind, or one another
+    writer keeps locked, else None."""
     path = db_path(uri)
+    if path is not None and "database is locked" in error:
+        return (f"tracking.uri={uri!r}: the store stayed locked by another writer (SQLite's wait ran "
+                "out); stop the other process writing it, or use a tracking server for many writers")
     if path is None or "_alembic_tmp_" not in error:
         return None
     table = error.split("_alembic_tmp_", 1)[1].split()[0].strip("\"'")

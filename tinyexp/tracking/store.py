@@ -41,6 +41,9 @@ def quiet_mlflow() -> None:
     """Alembic and MLflow announce every migration and run; tinyexp prints its own summary."""
     for name in ("alembic", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It logs each database error with its SQL over many lines, then raises it; tinyexp reports
+    # the raised error in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
