@@ -22,11 +22,12 @@ def test_sqlite_index_agrees_with_mlflow(tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=uri)
     exp = client.create_experiment("tinyexp", artifact_location=(tmp_path / "a").as_uri())
     other = client.create_experiment("other", artifact_location=(tmp_path / "b").as_uri())
-    tags = {Tag.SWEEP_ID: "s1"}
+    tags = {Tag.SWEEP_ID: "s1", Tag.COMPLETE: "true"}
     _run(client, exp, "FINISHED", **tags, **{Tag.CONFIG_HASH: "done"})
+    _run(client, exp, "FINISHED", **{Tag.SWEEP_ID: "s1", Tag.CONFIG_HASH: "half-written"})  # no completeness marker
     _run(client, exp, "FAILED", **tags, **{Tag.CONFIG_HASH: "failed"})
     _run(client, exp, "KILLED", **tags, **{Tag.CONFIG_HASH: "killed"})
-    _run(client, exp, "FINISHED", **{Tag.SWEEP_ID: "s2", Tag.CONFIG_HASH: "other-sweep"})
+    _run(client, exp, "FINISHED", **{Tag.SWEEP_ID: "s2", Tag.COMPLETE: "true", Tag.CONFIG_HASH: "other-sweep"})
     _run(client, other, "FINISHED", **tags, **{Tag.CONFIG_HASH: "other-experiment"})
     _run(client, exp, "FINISHED", **tags, **{Tag.ROLE: "sweep", Tag.CONFIG_HASH: "parent"})
     client.delete_run(_run(client, exp, "FINISHED", **tags, **{Tag.CONFIG_HASH: "deleted"}))

@@ -21,6 +21,7 @@ SELECT h.value FROM runs r
 JOIN experiments e ON e.experiment_id = r.experiment_id AND e.name = ? AND e.lifecycle_stage = 'active'
 JOIN tags s ON s.run_uuid = r.run_uuid AND s.key = '{Tag.SWEEP_ID}' AND s.value = ?
 JOIN tags h ON h.run_uuid = r.run_uuid AND h.key = '{Tag.CONFIG_HASH}'
+JOIN tags c ON c.run_uuid = r.run_uuid AND c.key = '{Tag.COMPLETE}' AND c.value = 'true'
 WHERE r.status = 'FINISHED' AND r.lifecycle_stage = 'active'
 AND NOT EXISTS (SELECT 1 FROM tags p WHERE p.run_uuid = r.run_uuid AND p.key = '{Tag.ROLE}' AND p.value = 'sweep')
 """
@@ -28,7 +29,7 @@ _BUSY_TIMEOUT_S = 5.0
 
 
 def finished_config_hashes(store_uri: str, experiment: str, sweep: str) -> set[str] | None:
-    """Config hashes of the sweep's FINISHED job runs; None when this cannot answer (not a
+    """Config hashes of the sweep's FINISHED, complete job runs; None when this cannot answer (not a
     SQLite store, or not one this query understands)."""
     if not store_uri.startswith("sqlite:///"):
         return None
