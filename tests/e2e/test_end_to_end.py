@@ -87,8 +87,9 @@ def test_refused_models_are_logged_but_not_deployed(run_tinyexp, tinyexp_home, a
 
 
 def test_a_failing_job_ends_failed_with_its_error(run_tinyexp, tinyexp_home):
-    # A board that never answers in time: the agent must give up, the run must end FAILED.
-    args = ("model.neurons=8", FAST, "device.timeout_s=0.001", "device.retries=1")
+    # Training that diverges (a deadline too short for any board is now refused by validation,
+    # and the agent's own link faults are tests/integration/test_link_faults.py): FAILED.
+    args = ("model.neurons=8", FAST, "train.learning_rate=1000", "train.optimizer=sgd")
     result = run_tinyexp(*args)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("tinyexp: error: ")

@@ -1,5 +1,5 @@
 """Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`,
-`tinyexp calibrate`.
+`tinyexp calibrate`, `tinyexp doctor`.
 
 Before Hydra starts a single job, every combination of the command line's overrides is
 composed and validated (a preflight), so a bad key, value or option in any job of a sweep
@@ -209,6 +209,10 @@ def console_main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(calibrate_main(argv[1:]))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if argv and argv[0] == "doctor":
+        from tinyexp.cli.doctor import main as doctor_main
+
+        sys.exit(doctor_main(argv[1:]))
     if not any(a in _INFO_FLAGS for a in argv):
         try:
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))

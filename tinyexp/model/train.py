@@ -197,6 +197,8 @@ def _sha256(path: Path) -> str:
 def entry_problem(entry: Path) -> str | None:
     """Why a cache entry cannot be trusted (a file missing, unreadable, or not what was
     written), or None if every file matches its recorded SHA-256."""
+    if not (entry / _CHECKSUMS).exists():
+        return "no checksums (written by an older tinyexp, or cut short)"
     try:
         recorded = json.loads((entry / _CHECKSUMS).read_text())
         for name in _ENTRY_FILES:

@@ -5,7 +5,9 @@
   shows a sweep together.
 - Resume: running a sweep again (same `sweep.id`, or the same command line) skips the jobs
   whose resolved config (by hash, ignoring where it is tracked) already FINISHED in that
-  sweep; failed, killed or missing jobs run again.
+  sweep with all its data (the `tinyexp.complete` marker); failed, killed, half-written or
+  missing jobs run again. A job is claimed before it runs: the check and the creation of
+  its RUNNING run happen under one lock, so a second command running the same sweep skips it.
 - A process killed outright (SIGKILL, power loss) cannot end its own run, so every job start
   first marks as KILLED the RUNNING runs whose process, on this host, no longer exists.
 """
