@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tinyexp.cli.doctor import main
+from tinyexp.cli.doctor import main as doctor
+from tinyexp.cli.main import preflight
+
+
+def main(argv: list[str]) -> int:
+    return doctor(argv, preflight)
 
 
 @pytest.fixture()

@@ -19,12 +19,6 @@ from tinyexp.core.errors import TinyexpError
 Check = Callable[[Any], str]
 
 
-def _config(overrides: Sequence[str]) -> Any:  # noqa: ANN401 - DictConfig
-    from tinyexp.cli.main import preflight
-
-    return preflight(list(overrides), False)[0]
-
-
 def check_store(cfg: Any) -> str:  # noqa: ANN401
     from tinyexp.tracking import sqlite_store
     from tinyexp.tracking.reach import check_server
@@ -93,10 +87,11 @@ CHECKS: dict[str, Check] = {"store": check_store, "cache": check_cache, "toolcha
                             "board": check_board}
 
 
-def main(argv: Sequence[str]) -> int:
-    """Run every check; print one line each; exit 0, 1 (a problem) or 2 (bad configuration)."""
+def main(argv: Sequence[str], preflight: Callable[[list[str], bool], list[Any]]) -> int:
+    """Run every check on the config ``preflight`` (the command line's) composes from the
+    overrides; print one line each; exit 0, 1 (a problem) or 2 (bad configuration)."""
     try:
-        cfg = _config(argv)
+        cfg = preflight(list(argv), False)[0]
     except TinyexpError as exc:
         print_error(exc)
         return EXIT_USAGE

@@ -212,7 +212,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
     if argv and argv[0] == "doctor":
         from tinyexp.cli.doctor import main as doctor_main
 
-        sys.exit(doctor_main(argv[1:]))
+        sys.exit(doctor_main(argv[1:], preflight))
     if not any(a in _INFO_FLAGS for a in argv):
         try:
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
