@@ -60,11 +60,14 @@ def fresh_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     fresh_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                     check=True, capture_output=True, text=True).stdout.strip())
+                                     check=True, capture_output=True, text=True, cwd=venv).stdout.strip())
     deps = _dependencies_without_tinyexp(base / "deps")
     (fresh_site / "zz_test_dependencies.pth").write_text(f"{deps}\n")
+    # From the new venv's own folder, with no PYTHONPATH: pip must not mistake the checkout (or
+    # the egg-info a wheel build leaves in it) for an installed tinyexp.
+    no_path = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, timeout=300,
-                   capture_output=True)
+                   capture_output=True, cwd=venv, env=no_path)
     work = base / "empty"
     work.mkdir()
     return {"python": python, "bin": venv / "bin", "work": work, "site": fresh_site}
