@@ -66,7 +66,7 @@ def fresh_model(model_cfg: Any, seed: int) -> Any:
     """
     import keras
 
-    from tinyexp.model.train import build_model
+    from tinyexp.model.sources import dense_model as build_model
 
     keras.utils.set_random_seed(seed)
     return build_model(model_cfg)
@@ -179,12 +179,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from omegaconf import OmegaConf
-
-    from tinyexp.core.config import Config, hidden_widths
+    from tinyexp.core.config import default_config, hidden_widths
     from tinyexp.model.data import make_dataset
 
-    cfg = OmegaConf.structured(Config)
+    cfg = default_config()
     cfg.train.epochs = args.epochs
     if args.seed is not None:
         cfg.train.seed = args.seed

@@ -24,3 +24,13 @@ def store_runs(home: Path):  # noqa: ANN201 - list of mlflow Run
     client = store_client(home)
     experiments = client.search_experiments()
     return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+
+
+def compose(overrides: list[str], with_hydra: bool = False):  # noqa: ANN201 - DictConfig
+    """A job's config from the repository's conf/, as the command line's preflight composes it."""
+    from tinyexp.cli.main import _composer
+    from tinyexp.core.config import register_schema
+
+    register_schema()
+    with _composer(()) as compose_job:
+        return compose_job(overrides, with_hydra)

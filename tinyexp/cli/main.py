@@ -10,7 +10,6 @@ code 2, and nothing trained, tracked or half-written.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import os
 import re
@@ -20,10 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error
-from tinyexp.core.config import Config, register_schema, validate
+from tinyexp.core.config import register_schema, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
+from tinyexp.model import sources
 
 _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
@@ -58,14 +58,16 @@ def _overrides(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _schema_keys(group: str) -> list[str]:
-    node = {f.name: f for f in dataclasses.fields(Config)}.get(group)
-    if node is None:
-        return sorted(f.name for f in dataclasses.fields(Config))
-    return sorted(f.name for f in dataclasses.fields(node.default_factory()))  # type: ignore[misc]
+def _chosen_option(group: str, overrides: Sequence[str]) -> str | None:
+    """The option a command line chose for a config group (`model=layers` -> layers)."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") == group:
+            return value
+    return None
 
 
-def explain(exc: Exception) -> str:
+def explain(exc: Exception, overrides: Sequence[str] = ()) -> str:
     """Hydra's and OmegaConf's multi-line errors as one actionable line."""
     from hydra.errors import MissingConfigException
 
@@ -83,7 +85,7 @@ def explain(exc: Exception) -> str:
     if match:
         key = match.group(1)
         group, _, leaf = key.rpartition(".")
-        allowed = _schema_keys(group or leaf)
+        allowed = schema_keys(group or leaf, _chosen_option(group or leaf, overrides))
         return f"{key}: unknown key; allowed keys{' in ' + group if group else ''} are " + ", ".join(allowed)
     cause = exc.__cause__
     if cause is not None and text.startswith("Error merging override"):
@@ -156,9 +158,10 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
         except TinyexpError:
             raise
         except Exception as exc:  # Hydra/OmegaConf raise many types; all become one line
-            raise ConfigError(explain(exc)) from exc
+            raise ConfigError(explain(exc, job)) from exc
         validate(cfg)
         backend_class(cfg.device.backend)
+        sources.check_source(cfg)  # opens model files and builds declared layers
         configs.append(cfg)
     return configs
 

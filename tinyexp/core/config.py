@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from tinyexp.core.errors import ConfigError
 from tinyexp.core.limits import check_across, check_known_keys, check_names, check_ranges
@@ -24,13 +24,15 @@ from tinyexp.core.limits import check_across, check_known_keys, check_names, che
 
 class QuantMode(str, Enum):
     """How the converter quantises: float32 (no quantisation; `none` is the same mode),
-    weight-only int8 (dynamic range), full int8, float16 weights."""
+    weight-only int8 (dynamic range), full int8, float16 weights; as_is: no conversion at all
+    (a .tflite file given by `model=tflite`)."""
 
     float32 = "float32"
     none = "float32"  # an alias: `quant.mode=none` reads as float32 everywhere
     dynamic = "dynamic"
     int8 = "int8"
     float16 = "float16"
+    as_is = "as_is"
 
     @classmethod
     def _missing_(cls, value: object) -> "QuantMode | None":
@@ -39,6 +41,8 @@ class QuantMode(str, Enum):
 
 @dataclass
 class ModelConfig:
+    """model=dense: the study's fully connected network, built by tinyexp."""
+
     name: str = "dense"
     inputs: int = 1
     outputs: int = 1
@@ -46,6 +50,39 @@ class ModelConfig:
     neurons: int = 16
     widths: Optional[list[int]] = None
     activation: str = "relu"
+
+
+@dataclass
+class LayersModelConfig:
+    """model=layers: a network declared layer by layer (tinyexp.model.layers)."""
+
+    name: str = "layers"
+    label: Optional[str] = None  # the model's name in reports; null = derived (file name, spec hash)
+    # Without the batch dimension; null = the dataset's input shape.
+    input_shape: Optional[list[int]] = None
+    layers: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class KerasModelConfig:
+    """model=keras: a user's .keras / .h5 file or SavedModel directory."""
+
+    name: str = "keras"
+    label: Optional[str] = None  # the model's name in reports; null = derived (file name, spec hash)
+    path: Optional[str] = None
+
+
+@dataclass
+class TfliteModelConfig:
+    """model=tflite: a user's .tflite file, used as it is (quant=as_is)."""
+
+    name: str = "tflite"
+    label: Optional[str] = None  # the model's name in reports; null = derived (file name, spec hash)
+    path: Optional[str] = None
+
+
+MODEL_SCHEMAS = {"dense": ModelConfig, "layers": LayersModelConfig, "keras": KerasModelConfig,
+                 "tflite": TfliteModelConfig}
 
 
 @dataclass
@@ -94,21 +131,84 @@ class DeviceConfig:
     arduino_cli: Optional[str] = None
 
 
+def _default_split() -> list[float]:
+    return [0.6, 0.2, 0.2]
+
+
 @dataclass
 class DatasetConfig:
+    """dataset=sine: the study's y = sin(x) + noise."""
+
     name: str = "sine"
     samples: int = 1000
     x_min: float = 0.0
     x_max: float = 2 * math.pi
     noise: float = 0.1
-    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    split: list[float] = field(default_factory=_default_split)
     seed: int = 1
 
 
 @dataclass
+class NpzDatasetConfig:
+    """dataset=npz: x_train/y_train/x_test/y_test arrays, or x/y split by `split`."""
+
+    name: str = "npz"
+    path: Optional[str] = None
+    # auto: integer targets of one column are class labels, anything else is regression.
+    task: str = "auto"
+    split: list[float] = field(default_factory=_default_split)
+    seed: int = 1
+
+
+@dataclass
+class CsvDatasetConfig:
+    """dataset=csv: a header row, numeric feature columns and one target column."""
+
+    name: str = "csv"
+    path: Optional[str] = None
+    target: Optional[str] = None  # the target column's header; null = the last column
+    features: Optional[list[str]] = None  # null = every column but the target
+    delimiter: str = ","
+    task: str = "auto"  # auto: a target column of whole numbers holds class labels
+    split: list[float] = field(default_factory=_default_split)
+    seed: int = 1
+
+
+@dataclass
+class DigitsDatasetConfig:
+    """dataset=digits: scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes)."""
+
+    name: str = "digits"
+    split: list[float] = field(default_factory=_default_split)
+    seed: int = 1
+
+
+@dataclass
+class SyntheticDatasetConfig:
+    """dataset=synthetic: random data of any shape with learnable structure, for sizing and timing."""
+
+    name: str = "synthetic"
+    input_shape: list[int] = field(default_factory=lambda: [16])
+    # classification: one noisy prototype per class; reconstruction: the target is the input
+    # itself (an autoencoder's task), drawn from a low-dimensional manifold.
+    task: str = "classification"
+    classes: int = 2
+    samples: int = 512
+    noise: float = 1.0
+    split: list[float] = field(default_factory=_default_split)
+    seed: int = 1
+
+
+DATASET_SCHEMAS = {"sine": DatasetConfig, "npz": NpzDatasetConfig, "csv": CsvDatasetConfig,
+                   "digits": DigitsDatasetConfig, "synthetic": SyntheticDatasetConfig}
+
+
+@dataclass
 class TrainConfig:
+    # 0 = no training: only for model=keras (the file is converted as it is).
     epochs: int = 600
     batch_size: int = 16
+    # The regression loss (mse | mae); classification datasets always train with cross-entropy.
     loss: str = "mse"
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
@@ -132,11 +232,13 @@ class SweepConfig:
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # model and dataset are typed by the chosen option's schema (MODEL_SCHEMAS, DATASET_SCHEMAS),
+    # which its YAML file names first in its defaults list.
+    model: Any = MISSING
     quant: QuantConfig = field(default_factory=QuantConfig)
     board: BoardConfig = field(default_factory=BoardConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    dataset: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
@@ -145,7 +247,10 @@ class Config:
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 LOSSES = ("mse", "mae")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
-DATASETS = ("sine",)
+DATASETS = tuple(DATASET_SCHEMAS)
+MODELS = tuple(MODEL_SCHEMAS)
+DATASET_TASKS = {"npz": ("auto", "classification", "regression"), "csv": ("auto", "classification", "regression"),
+                 "synthetic": ("classification", "reconstruction")}
 # A sweep id is quoted into MLflow filter strings (sweep.py, report.py), so it may hold no
 # character that could end or escape the quoted literal.
 SWEEP_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -153,8 +258,34 @@ SWEEP_ID_RULE = "use 1-64 letters, digits, '_', '.' or '-'"
 
 
 def register_schema() -> None:
-    """Register the schema under the name conf/config.yaml lists first in its defaults."""
-    ConfigStore.instance().store(name="tinyexp_schema", node=Config)
+    """Register the schema under the name conf/config.yaml lists first in its defaults, and
+    each model and dataset option's schema as `<option>_schema` in its group."""
+    store = ConfigStore.instance()
+    store.store(name="tinyexp_schema", node=Config)
+    for group, schemas in (("model", MODEL_SCHEMAS), ("dataset", DATASET_SCHEMAS)):
+        for option, node in schemas.items():
+            store.store(group=group, name=f"{option}_schema", node=node)
+
+
+def default_config() -> DictConfig:
+    """The schema's defaults with the default options (model=dense, dataset=sine) filled in,
+    for tools that build a config without Hydra."""
+    cfg = OmegaConf.structured(Config)
+    cfg.model = OmegaConf.structured(ModelConfig)
+    cfg.dataset = OmegaConf.structured(DatasetConfig)
+    return cfg
+
+
+def schema_keys(group: str, option: str | None = None) -> list[str]:
+    """The keys a config group accepts (for the chosen option, where the group has several)."""
+    per_option = {"model": MODEL_SCHEMAS, "dataset": DATASET_SCHEMAS}.get(group)
+    if per_option is not None:
+        node = per_option.get(option or "", next(iter(per_option.values())))
+        return sorted(f.name for f in fields(node))
+    found = {f.name: f for f in fields(Config)}.get(group)
+    if found is None:
+        return sorted(f.name for f in fields(Config))
+    return sorted(f.name for f in fields(found.default_factory()))  # type: ignore[misc]
 
 
 def hidden_widths(model: Any) -> list[int]:
@@ -173,22 +304,63 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     _require(value in allowed, key, value, "allowed values are " + ", ".join(allowed))
 
 
-def validate(cfg: DictConfig) -> None:
-    """Check what the schema's types cannot; raise ConfigError naming the key and the rule.
-
-    Numeric ranges, names and checks across fields are declared in tinyexp.core.limits."""
-    check_known_keys(cfg, Config)
-    check_ranges(cfg)
-    check_names(cfg)
+def _validate_model(cfg: DictConfig) -> None:
+    """The model group: its own keys, and the combinations with quant and train it allows."""
     m = cfg.model
-    _choice("model.activation", m.activation, ACTIVATIONS)
+    _choice("model.name", m.name, MODELS)
+    if m.name == "dense":
+        _choice("model.activation", m.activation, ACTIVATIONS)
+    elif m.name == "layers":
+        _require(len(m.layers) > 0, "model.layers", list(m.layers), "declare at least one layer")
+    else:
+        _require(bool(m.path), "model.path", m.path, f"model={m.name} needs the path of the model file")
+    as_is = QuantMode(cfg.quant.mode) is QuantMode.as_is
+    if m.name == "tflite":
+        _require(as_is, "quant", QuantMode(cfg.quant.mode).value,
+                 "model=tflite is used as it is: use quant=as_is (the default for this source)")
+    else:
+        _require(not as_is, "quant", "as_is", "only model=tflite has no conversion; "
+                 "use quant=float32, dynamic, int8 or float16")
+    epochs_rule = ("must be zero (convert as it is) or a positive integer" if m.name == "keras"
+                   else "must be a positive integer")
+    _require(cfg.train.epochs > 0 or (m.name == "keras" and cfg.train.epochs == 0), "train.epochs",
+             cfg.train.epochs, epochs_rule)
 
-    d = cfg.dataset
+
+def _validate_dataset(d: Any) -> None:
+    """The dataset group's choices and what its ranges (tinyexp.core.limits) cannot say."""
     _choice("dataset.name", d.name, DATASETS)
     split = list(d.split)
     _require(len(split) == 3 and abs(sum(split) - 1) < 1e-6,
              "dataset.split", split, "three positive fractions (train, validation, test) summing to 1")
-    _require(d.x_max > d.x_min, "dataset.x_max", d.x_max, "must be greater than dataset.x_min")
+    if d.name in DATASET_TASKS:
+        _choice("dataset.task", d.task, DATASET_TASKS[d.name])
+    if d.name in ("npz", "csv"):
+        _require(bool(d.path), "dataset.path", d.path, f"dataset={d.name} needs the path of its file")
+    if d.name == "sine":
+        _require(d.x_max > d.x_min, "dataset.x_max", d.x_max, "must be greater than dataset.x_min")
+    if d.name == "synthetic":
+        shape = list(d.input_shape)
+        _require(bool(shape) and all(s > 0 for s in shape), "dataset.input_shape", shape,
+                 "a non-empty list of positive integers (without the batch dimension)")
+        if d.task == "classification":
+            _require(d.classes >= 2, "dataset.classes", d.classes, "must be at least 2")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check what the schema's types cannot; raise ConfigError naming the key and the rule.
+
+    Numeric ranges, names and checks across fields are declared in tinyexp.core.limits; the
+    model and dataset groups are checked against their chosen option's schema."""
+    check_known_keys(cfg, Config)
+    for group, schemas in (("model", MODEL_SCHEMAS), ("dataset", DATASET_SCHEMAS)):
+        schema = schemas.get(str(cfg[group].name))
+        if schema is not None:
+            check_known_keys(cfg[group], schema, group + ".")
+    check_ranges(cfg)
+    check_names(cfg)
+    _validate_model(cfg)
+    _validate_dataset(cfg.dataset)
 
     t = cfg.train
     _choice("train.loss", t.loss, LOSSES)
@@ -197,7 +369,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.sweep.id is not None:
         _require(SWEEP_ID_PATTERN.fullmatch(str(cfg.sweep.id)) is not None, "sweep.id", cfg.sweep.id,
                  SWEEP_ID_RULE)
-    check_across(cfg, hidden_widths(m))
+    check_across(cfg, hidden_widths(cfg.model) if cfg.model.name == "dense" else [])
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

@@ -73,7 +73,7 @@ RANGES: dict[str, Range] = {
     "dataset.noise": Range(0.0, 1e6, False),
     "dataset.split": Range(0.0, 1.0, False, "a fraction", above=True),
     "dataset.seed": _int(0, SEED_MAX, "what numpy and TensorFlow accept"),
-    "train.epochs": _int(1, 10_000_000),
+    "train.epochs": _int(0, 10_000_000, "0 only for model=keras: converted as it is"),
     "train.batch_size": _int(1, 1_000_000),
     "train.learning_rate": Range(0.0, 1e4, False, above=True),
     "train.seed": _int(0, SEED_MAX, "what numpy and TensorFlow accept"),
@@ -109,6 +109,9 @@ def _get(cfg: Any, path: str) -> Any:  # noqa: ANN401 - any config value
 def check_ranges(cfg: Any) -> None:
     """Every declared field (None allowed where the schema is Optional) within its range."""
     for path, rule in RANGES.items():
+        group, _, key = path.partition(".")
+        if key not in cfg[group]:  # a field of another option of the group (model.neurons for layers)
+            continue
         value = _get(cfg, path)
         is_list = isinstance(value, Sequence) and not isinstance(value, str)
         for i, item in enumerate(list(value) if is_list else [value]):
@@ -175,10 +178,12 @@ def check_across(cfg: Any, widths: Sequence[int],
     """What holds between fields: the model against its dataset, each split non-empty (the
     training split at least one batch), parity samples within the test split, and memory."""
     shape = DATASET_SHAPES.get(str(cfg.dataset.name))
-    if shape is not None:
+    if shape is not None and cfg.model.name == "dense":  # other sources: tinyexp.model.sources.check_source
         for key, want, what in zip(("model.inputs", "model.outputs"), shape, ("inputs", "outputs")):
             if int(_get(cfg, key)) != want:
                 raise _fail(key, int(_get(cfg, key)), f"the dataset {cfg.dataset.name} has {want} {what}")
+    if "samples" not in cfg.dataset:  # a file's or a package's dataset: sized when it is read
+        return
     n_train, n_val, n_test = split_sizes(int(cfg.dataset.samples), list(cfg.dataset.split))
     if n_train < int(cfg.train.batch_size):
         raise _fail("dataset.split", list(cfg.dataset.split),
@@ -191,6 +196,8 @@ def check_across(cfg: Any, widths: Sequence[int],
     if int(cfg.device.parity_samples) > n_test:
         raise _fail("device.parity_samples", int(cfg.device.parity_samples),
                     f"at most the {n_test} samples of the test split")
+    if cfg.model.name != "dense":  # the memory bound below counts a dense net's weights
+        return
     budget = int(memory() * MEMORY_SHARE)
     state, index = training_bytes(cfg, widths)
     if state > budget:

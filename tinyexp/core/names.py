@@ -28,6 +28,15 @@ class Metric:
     TEST_MSE: Final = "test_mse"
     TEST_MAE: Final = "test_mae"
     VAL_MSE: Final = "val_mse"
+    # Classification (top-1 accuracy and, for two classes, ROC AUC; fractions in [0, 1]).
+    TEST_ACCURACY: Final = "test_accuracy"
+    TEST_AUC: Final = "test_auc"
+    VAL_ACCURACY: Final = "val_accuracy"
+    # A quantised classifier's float32 reference, and this model's figure minus it.
+    TEST_ACCURACY_FLOAT32: Final = "test_accuracy_float32"
+    TEST_ACCURACY_CHANGE_VS_FLOAT32: Final = "test_accuracy_change_vs_float32"
+    TEST_AUC_FLOAT32: Final = "test_auc_float32"
+    TEST_AUC_CHANGE_VS_FLOAT32: Final = "test_auc_change_vs_float32"
     TRAIN_SECONDS: Final = "train_seconds"
     TRAIN_FINAL_BATCH_LOSS: Final = "train_final_batch_loss"
     LATENCY_MEAN_US: Final = "latency_mean_us"
@@ -98,6 +107,8 @@ class Tag:
     LATENCY_ESTIMATE_METHOD: Final = "latency_estimate_method"
     LATENCY_ESTIMATE_TRANSFERRED: Final = "latency_estimate_transferred"  # "" when nothing was
     LATENCY_ESTIMATE_EXTRAPOLATED: Final = "latency_estimate_extrapolated"  # "" when nothing was
+    MODEL_LABEL: Final = "model_label"  # the model's name in reports (dense widths, label, file name)
+    DATASET_TASK: Final = "dataset_task"  # regression | classification
     ERROR: Final = "error"
     ERROR_TYPE: Final = "error_type"
     PARENT_RUN_ID: Final = "mlflow.parentRunId"
@@ -120,6 +131,7 @@ class Artifact:
     # mlflow.log_table: operator, type, macs, time_us, cycles, share
     PER_OPERATOR_TABLE: Final = "per_operator_profile.json"
     PER_OPERATOR_CHART: Final = "per_operator_profile.png"
+    OPERATORS: Final = "operators.json"  # per-operator table in mlflow.log_table's JSON form
 
     @staticmethod
     def tflite(quant_mode: str) -> str:

@@ -7,6 +7,9 @@
 - int8:    full integer, int8 input and output, calibrated on the training split.
 - float16: float16 weights, dequantised to float32 at run time.
 
+Int8 calibration uses the training split (at most its first 1000 samples). A SavedModel
+directory (a path instead of a Keras model) is converted with TF's SavedModel converter.
+
 `per_channel=False` asks the converter for one scale per tensor, as the 2020 converter did.
 `strip_strings=True` removes tensor names, the model description and signature defs, which
 TFLM never reads; what is left is what the board stores.
@@ -19,6 +22,7 @@ import io
 import logging
 import os
 import warnings
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -33,9 +37,12 @@ def _quiet_converter_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to ..." per call
 
 
+MAX_CALIBRATION_SAMPLES = 1000
+
+
 def _representative(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
-    for row in samples:
-        yield [row.reshape(1, -1).astype(np.float32)]
+    for row in samples[:MAX_CALIBRATION_SAMPLES]:
+        yield [row[np.newaxis, ...].astype(np.float32)]
 
 
 def strip_strings(model: bytes) -> bytes:
@@ -49,12 +56,15 @@ def strip_strings(model: bytes) -> bytes:
 
 def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibration_x: np.ndarray,
             strip: bool = True) -> bytes:
-    """The .tflite bytes of `keras_model` converted in `mode`."""
+    """The .tflite bytes of `keras_model` (or of the SavedModel directory it names) in `mode`."""
     _quiet_converter_logs()
     import tensorflow as tf
 
     mode = QuantMode(mode)
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    if isinstance(keras_model, (str, Path)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(keras_model))
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if mode is not QuantMode.float32:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode is QuantMode.int8:

@@ -7,6 +7,9 @@ same per-epoch shuffles a seeded generator makes. Batches keep a fixed shape for
 last, short batch of an epoch is padded and masked, so its loss is the mean over its real
 samples, exactly as fit computes it.
 
+Regression trains on the configured loss (mse or mae); classification always on sparse
+cross-entropy, from logits unless the model ends in a softmax.
+
 Trained models are cached by a content hash of everything that determines the weights, so
 a sweep over quantisation modes trains once. Each entry carries the SHA-256 of its files,
 checked on every hit: a truncated or corrupted entry is retrained, never loaded.
@@ -28,10 +31,10 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from tinyexp.core.config import hidden_widths
 from tinyexp.core.errors import DivergenceError
-from tinyexp.model.data import Dataset
 from tinyexp.core.progress import Advance, progress
+from tinyexp.model import sources
+from tinyexp.model.data import CLASSIFICATION, Dataset
 
 CACHE_ENV = "TINYEXP_CACHE_DIR"
 
@@ -44,7 +47,7 @@ class TrainedModel:
     cache_key: str
     train_seconds: float
     final_train_loss: float
-    val_mse: float
+    val_metrics: dict[str, float]  # val_mse (regression) or val_accuracy (classification)
     from_cache: bool
 
 
@@ -61,29 +64,22 @@ def _library_versions() -> dict[str, str]:
 
 
 def cache_key(dataset_cfg: Any, model_cfg: Any, train_cfg: Any) -> str:
-    """SHA-256 over the configs that determine the weights, and the library versions."""
+    """SHA-256 over the configs that determine the weights (and a model file's contents),
+    and the library versions."""
     from tinyexp.core.config import to_container
 
-    payload = {
+    payload: dict[str, Any] = {
         "dataset": to_container(dataset_cfg),
         "model": to_container(model_cfg),
         "train": to_container(train_cfg),
         "versions": _library_versions(),
         "trainer": 1,
     }
+    identity = sources.cache_identity(model_cfg)
+    if identity:  # absent for built models, so their keys stay what they were
+        payload["source"] = identity
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
-
-
-def build_model(model_cfg: Any):  # noqa: ANN201 - keras.Model
-    """The dense network the config describes: inputs -> hidden widths -> outputs (linear)."""
-    import keras
-
-    layers = [keras.Input((int(model_cfg.inputs),), name="x")]
-    for i, width in enumerate(hidden_widths(model_cfg)):
-        layers.append(keras.layers.Dense(width, activation=model_cfg.activation, name=f"hidden{i + 1}"))
-    layers.append(keras.layers.Dense(int(model_cfg.outputs), name="y"))
-    return keras.Sequential(layers, name=model_cfg.name)
 
 
 def _epoch_batches(samples: int, batch: int, epochs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,13 +94,27 @@ def _epoch_batches(samples: int, batch: int, epochs: int, seed: int) -> tuple[np
     return order.reshape(epochs, steps, batch), mask.reshape(steps, batch, 1)
 
 
-def _masked_loss(kind: str):  # noqa: ANN202 - a TF function
+def ends_in_softmax(model: Any) -> bool:
+    """Whether the model outputs probabilities (a Softmax layer or softmax activation last)."""
+    import keras
+
+    last = model.layers[-1]
+    return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
+
+
+def _masked_loss(kind: str, from_logits: bool = True):  # noqa: ANN202 - a TF function
+    """The mean loss over a batch's real samples; kind mse | mae | crossentropy (labels)."""
+    import keras
     import tensorflow as tf
 
     def loss(pred, target, weight):  # noqa: ANN001, ANN202
-        err = pred - target
-        per_sample = tf.square(err) if kind == "mse" else tf.abs(err)
-        per_sample = tf.reduce_mean(per_sample, axis=-1, keepdims=True)
+        if kind == "crossentropy":
+            per_sample = keras.losses.sparse_categorical_crossentropy(target, pred, from_logits=from_logits)
+            per_sample = tf.reshape(per_sample, tf.shape(weight))
+        else:
+            err = pred - target
+            per_sample = tf.square(err) if kind == "mse" else tf.abs(err)
+            per_sample = tf.reduce_mean(per_sample, axis=-1, keepdims=True)
         return tf.reduce_sum(per_sample * weight) / tf.reduce_sum(weight)
 
     return loss
@@ -130,7 +140,8 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = l
     optimizer = keras.optimizers.get(
         {"class_name": train_cfg.optimizer, "config": {"learning_rate": float(train_cfg.learning_rate)}}
     )
-    loss_fn = _masked_loss(train_cfg.loss)
+    classify = data.task == CLASSIFICATION
+    loss_fn = _masked_loss("crossentropy" if classify else train_cfg.loss, not (classify and ends_in_softmax(model)))
     order, mask = _epoch_batches(len(data.train.x), int(train_cfg.batch_size), int(train_cfg.epochs),
                                  int(train_cfg.seed))
     steps = order.shape[1]
@@ -166,24 +177,29 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = l
     return float(final)
 
 
-def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> dict[str, float]:
-    import keras
-
-    keras.utils.set_random_seed(int(train_cfg.seed))
-    model = build_model(model_cfg)
-    start = time.perf_counter()
-    with progress(f"training {model.name} {'-'.join(str(w) for w in hidden_widths(model_cfg))}",
-                  int(train_cfg.epochs)) as advance:
-        final_loss = fit_compiled(model, data, train_cfg, advance)
-    seconds = time.perf_counter() - start
+def _validation_metrics(model: Any, data: Dataset, train_cfg: Any) -> dict[str, float]:
+    """val_mse or val_accuracy; DivergenceError if the trained model's outputs are not finite."""
     pred = model.predict(data.validation.x, verbose=0, batch_size=1024)
-    val_mse = float(np.mean((pred - data.validation.y) ** 2))
     if not np.isfinite(pred).all():
         raise DivergenceError(f"training diverged: the trained model gives non-finite outputs "
                               f"({int((~np.isfinite(pred)).sum())} of {pred.size} on the validation set; "
                               f"train.learning_rate={train_cfg.learning_rate}); lower the learning rate")
+    if data.task == CLASSIFICATION:
+        return {"val_accuracy": float(np.mean(np.argmax(pred, axis=-1) == data.validation.y))}
+    return {"val_mse": float(np.mean((pred - data.validation.y) ** 2))}
+
+
+def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> dict[str, Any]:
+    import keras
+
+    keras.utils.set_random_seed(int(train_cfg.seed))
+    model = sources.build(model_cfg, data.input_shape)
+    start = time.perf_counter()
+    with progress(f"training {sources.describe(model_cfg)}", int(train_cfg.epochs)) as advance:
+        final_loss = fit_compiled(model, data, train_cfg, advance)
+    seconds = time.perf_counter() - start
     model.save(out / "model.keras")
-    return {"train_seconds": seconds, "final_train_loss": final_loss, "val_mse": val_mse}
+    return {"train_seconds": seconds, "final_train_loss": final_loss, **_validation_metrics(model, data, train_cfg)}
 
 
 _ENTRY_FILES = ("model.keras", "meta.json")
@@ -238,6 +254,6 @@ def train(model_cfg: Any, train_cfg: Any, dataset_cfg: Any, data: Dataset) -> Tr
         cache_key=key,
         train_seconds=float(meta["train_seconds"]),
         final_train_loss=float(meta["final_train_loss"]),
-        val_mse=float(meta["val_mse"]),
+        val_metrics={k: float(meta[k]) for k in ("val_mse", "val_accuracy") if k in meta},
         from_cache=from_cache,
     )

@@ -31,9 +31,23 @@ def _flag(value: bool) -> str:
     return str(value).lower()
 
 
+_VALIDATION_METRICS = {"val_mse": Metric.VAL_MSE, "val_accuracy": Metric.VAL_ACCURACY}
+_TEST_METRICS = {"test_mse": Metric.TEST_MSE, "test_mae": Metric.TEST_MAE, "test_accuracy": Metric.TEST_ACCURACY,
+                 "test_auc": Metric.TEST_AUC}
+_FLOAT32_REFERENCE = {"test_accuracy": (Metric.TEST_ACCURACY_FLOAT32, Metric.TEST_ACCURACY_CHANGE_VS_FLOAT32),
+                      "test_auc": (Metric.TEST_AUC_FLOAT32, Metric.TEST_AUC_CHANGE_VS_FLOAT32)}
+
+
+def record_source(record: RunRecord, model_label: str, task: str) -> None:
+    """Which model (its name in reports) and which kind of task the run is about."""
+    record.tags[Tag.MODEL_LABEL] = model_label
+    record.tags[Tag.DATASET_TASK] = task
+
+
 def record_training(record: RunRecord, trained: TrainedModel) -> None:
     record.metric(Metric.TRAIN_SECONDS, trained.train_seconds)
-    record.metric(Metric.VAL_MSE, trained.val_mse)
+    for key, value in trained.val_metrics.items():
+        record.metric(_VALIDATION_METRICS[key], value)
     record.metric(Metric.TRAIN_FINAL_BATCH_LOSS, trained.final_train_loss)
     record.tags[Tag.TRAIN_CACHE] = "hit" if trained.from_cache else "miss"
     record.tags[Tag.TRAIN_CACHE_KEY] = trained.cache_key
@@ -45,14 +59,18 @@ def hidden_to_hidden_weights(stats: ModelStats) -> int:
     return sum(fc[1:-1]) if len(fc) > 2 else 0
 
 
-def record_model(record: RunRecord, model: ConvertedModel, float_bytes: int) -> None:
+def record_model(record: RunRecord, model: ConvertedModel, float_bytes: int | None, dense: bool) -> None:
+    """Sizes, work and TFLM's verdict; the float32 comparison when there is a float32
+    reference (not for a .tflite used as it is), the study's n*n axis for dense models."""
     s = model.stats
     record.metric(Metric.MODEL_BYTES, s.model_bytes)
-    record.metric(Metric.FLOAT_MODEL_BYTES, float_bytes)
-    record.metric(Metric.SIZE_RATIO, float_bytes / s.model_bytes)
+    if float_bytes is not None:
+        record.metric(Metric.FLOAT_MODEL_BYTES, float_bytes)
+        record.metric(Metric.SIZE_RATIO, float_bytes / s.model_bytes)
     record.metric(Metric.PARAMS, s.params)
     record.metric(Metric.MACS, s.macs)
-    record.metric(Metric.HIDDEN_TO_HIDDEN_WEIGHTS, hidden_to_hidden_weights(s))
+    if dense:
+        record.metric(Metric.HIDDEN_TO_HIDDEN_WEIGHTS, hidden_to_hidden_weights(s))
     record.metric(Metric.ARENA_REQUIRED_BYTES, model.support.arena_bytes)
     record.metric(Metric.ARENA_HOST_REPORTED_BYTES, model.support.arena_used_bytes)
     record.tags[Tag.MODEL_OPS] = ",".join(s.ops)
@@ -70,10 +88,15 @@ def record_fit(record: RunRecord, fit: FitCheck) -> None:
     record.tags[Tag.FIT_BASIS] = fit.basis
 
 
-def record_accuracy(record: RunRecord, acc: Accuracy) -> None:
-    record.metric(Metric.TEST_MSE, acc.mse)
-    record.metric(Metric.TEST_MAE, acc.mae)
+def record_accuracy(record: RunRecord, acc: Accuracy, float32: Accuracy | None = None) -> None:
+    """The task's test metrics; with a float32 reference, its figures and the change against them."""
+    for key, value in acc.metrics.items():
+        record.metric(_TEST_METRICS[key], value)
     record.tags[Tag.ACCURACY_RUNTIME] = acc.runtime
+    for key, (reference, change) in _FLOAT32_REFERENCE.items():
+        if float32 is not None and key in acc.metrics and key in float32.metrics:
+            record.metric(reference, float32.metrics[key])
+            record.metric(change, acc.metrics[key] - float32.metrics[key])
 
 
 def record_deployability(record: RunRecord, refusal: str | None) -> None:

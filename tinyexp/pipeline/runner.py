@@ -1,5 +1,9 @@
 """One job: train -> convert -> analyse -> evaluate -> package -> deploy/measure -> track.
 
+The model comes from its source (tinyexp.model.sources): built and trained (dense, layers,
+keras with epochs > 0), converted as it is (keras with epochs = 0), or a .tflite used as it
+is (no training, no conversion, no float32 reference).
+
 Each stage is a plain function returning a small typed result; this module composes them and
 hands each result to the recorder, which fills the job's RunRecord that the tracking sink
 logs to MLflow. A model that TFLM refuses or that does not fit the board is a result, not a
@@ -26,15 +30,17 @@ from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
 from tinyexp.estimate.operator_split import from_estimate
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import convert as convert_stage
-from tinyexp.model.data import Dataset, make_dataset
-from tinyexp.model.train import TrainedModel, train
+from tinyexp.model import sources
+from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
+from tinyexp.model.train import train
 from tinyexp.pipeline import recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
-from tinyexp.pipeline.stages import ConvertedModel, convert_and_analyse, describe, refusal
+from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
 from tinyexp.tflm import evaluate as evaluate_stage
 from tinyexp.tflm.c_array import CArray, to_c_array
 from tinyexp.tflm.evaluate import HostModel
 from tinyexp.tflm.fit import check_fit
+from tinyexp.tflm.operators import analyse_operators, operator_table
 from tinyexp.tracking import sweep
 from tinyexp.tracking.store import RunRecord, configure, flatten, tracked_run
 
@@ -47,23 +53,82 @@ class JobOutcome:
     skipped: bool = False
 
 
-def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tflite: bytes,
-                     trained: TrainedModel, c_array: CArray) -> list[Path]:
+def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tflite: bytes | None,
+                     keras_file: Path | None, c_array: CArray) -> list[Path]:
     """The files a run keeps; the C array is the very one the device is given."""
     out.mkdir(parents=True, exist_ok=True)
     tflite_path = out / Artifact.tflite(model.mode.value)
     tflite_path.write_bytes(model.data)
-    (out / Artifact.FLOAT_REFERENCE).write_bytes(float_tflite)
+    paths = [tflite_path]
+    if float_tflite is not None:
+        (out / Artifact.FLOAT_REFERENCE).write_bytes(float_tflite)
+        paths.append(out / Artifact.FLOAT_REFERENCE)
     c_dir = out / Artifact.C_ARRAY_DIR
     c_dir.mkdir(exist_ok=True)
     for name, text in c_array.files().items():
         (c_dir / name).write_text(text)
     (out / Artifact.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (out / Artifact.MODEL_STATS).write_text(json.dumps(model.stats.as_dict(), indent=2, sort_keys=True))
-    keras_copy = out / Artifact.KERAS_MODEL
-    keras_copy.write_bytes(trained.keras_path.read_bytes())
-    return [tflite_path, out / Artifact.FLOAT_REFERENCE, c_dir, out / Artifact.CONFIG,
-            out / Artifact.MODEL_STATS, keras_copy]
+    paths += [c_dir, out / Artifact.CONFIG, out / Artifact.MODEL_STATS]
+    if keras_file is not None and keras_file.suffix == ".keras" and keras_file.is_file():
+        keras_copy = out / Artifact.KERAS_MODEL
+        keras_copy.write_bytes(keras_file.read_bytes())
+        paths.append(keras_copy)
+    return paths
+
+
+def _operator_table(model: bytes, workdir: Path) -> Path:
+    """Every operator TFLM runs (type, dtype, shapes, MACs, params), as a table in
+    mlflow.log_table's JSON form."""
+    rows = operator_table(analyse_operators(model))
+    columns = list(rows[0]) if rows else []
+    path = workdir / Artifact.OPERATORS
+    path.write_text(json.dumps({"columns": columns, "data": [[r[c] for c in columns] for r in rows]}, indent=1))
+    return path
+
+
+def _keras_model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[Any, Path | None]:
+    """The Keras model to convert (or the SavedModel directory) and the file it was read from:
+    trained (cached) when the source trains, else the user's file as it is."""
+    import keras
+
+    if sources.trains(cfg.model, cfg.train):
+        trained = train(cfg.model, cfg.train, cfg.dataset, data)
+        recorder.record_training(record, trained)
+        return keras.models.load_model(trained.keras_path, compile=False), trained.keras_path
+    path = Path(str(cfg.model.path)).expanduser()
+    if sources.is_saved_model(path):
+        return path, None
+    return sources.load_keras(cfg.model), path
+
+
+def _model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
+    """The model to deploy, its float32 reference (None for a .tflite used as it is) and the
+    Keras file behind it."""
+    if cfg.model.name == "tflite":
+        return as_is(sources.read_tflite(cfg.model)), None, None
+    keras_model, keras_file = _keras_model(cfg, record, data)
+    model = convert_and_analyse(keras_model, cfg.quant, data)
+    float_tflite = (model.data if model.mode is QuantMode.float32
+                    else convert_stage.convert(keras_model, QuantMode.float32, False, data.train.x,
+                                               cfg.quant.strip_strings))
+    return model, float_tflite, keras_file
+
+
+def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_tflite: bytes | None,
+              data: Dataset) -> str:
+    """The task's test metrics of the converted model itself (and, for a quantised classifier,
+    of its float32 reference); returns the headline figure in words."""
+    acc = evaluate_stage.accuracy(host, data.test.x, data.test.y, data.task)
+    reference = None
+    if data.task == CLASSIFICATION and float_tflite is not None and model.mode is not QuantMode.float32:
+        reference = evaluate_stage.accuracy(evaluate_stage.host_model(float_tflite, None), data.test.x,
+                                            data.test.y, data.task)
+    recorder.record_accuracy(record, acc, reference)
+    evaluate_stage.check_result(model.data, acc)  # a broken model is a failure, never measured
+    if data.task == CLASSIFICATION:
+        return f"test accuracy {acc.metrics['test_accuracy']:.4f} ({acc.runtime})"
+    return f"test mse {acc.metrics['test_mse']:.5f} ({acc.runtime})"
 
 
 def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
@@ -94,29 +159,21 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
 
 def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend) -> str:
     """Run every stage of one job, filling `record`; return a one-paragraph summary."""
-    import keras
-
     data = make_dataset(cfg.dataset)
-    trained = train(cfg.model, cfg.train, cfg.dataset, data)
-    recorder.record_training(record, trained)
-
-    keras_model = keras.models.load_model(trained.keras_path, compile=False)
-    model = convert_and_analyse(keras_model, cfg.quant, data)
-    float_tflite = (model.data if model.mode is QuantMode.float32
-                    else convert_stage.convert(keras_model, QuantMode.float32, False, data.train.x,
-                                               cfg.quant.strip_strings))
-    recorder.record_model(record, model, len(float_tflite))
+    recorder.record_source(record, sources.label(cfg.model), data.task)
+    model, float_tflite, keras_file = _model(cfg, record, data)
+    recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
+                          cfg.model.name == "dense")
+    record.artifacts.append(_operator_table(model.data, workdir))
     fit = check_fit(model.stats.model_bytes, model.support.arena_bytes, cfg.board)
     recorder.record_fit(record, fit)
 
     host = evaluate_stage.host_model(model.data, model.support.arena_bytes)
-    acc = evaluate_stage.accuracy(host, data.test.x, data.test.y)
-    recorder.record_accuracy(record, acc)
-    evaluate_stage.check_result(model.data, acc)  # a broken model is a failure, never measured
+    accuracy = _accuracy(record, host, model, float_tflite, data)
 
     description = describe(cfg)
     c_array = to_c_array(model.data, description)
-    record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, trained, c_array))
+    record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, keras_file, c_array))
 
     why_not = refusal(model, fit, cfg.board.name)
     recorder.record_deployability(record, why_not)
@@ -124,9 +181,10 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
         latency = f"not measured: {why_not}"
     else:
         latency = _measure(cfg, backend, model, c_array, host, data, record, workdir)
-    summary = (f"{description}: {model.stats.model_bytes} bytes "
-               f"(float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f}), "
-               f"{model.stats.macs} MACs, test mse {acc.mse:.5f} ({acc.runtime}); latency {latency}")
+    size = f"{model.stats.model_bytes} bytes"
+    if float_tflite is not None:
+        size += f" (float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f})"
+    summary = f"{description}: {size}, {model.stats.macs} MACs, {accuracy}; latency {latency}"
     (workdir / Artifact.SUMMARY).write_text(summary + "\n")
     record.artifacts.append(workdir / Artifact.SUMMARY)
     return summary
@@ -160,6 +218,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     from mlflow.tracking import MlflowClient
 
     validate(cfg)
+    sources.check_source(cfg)
     experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
     client = MlflowClient()
     sweep.reap_orphans(client, experiment_id)

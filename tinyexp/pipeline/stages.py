@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tinyexp.core.config import QuantMode, hidden_widths
+from tinyexp.core.config import QuantMode
 from tinyexp.model import convert as convert_stage
+from tinyexp.model import sources
 from tinyexp.model.data import Dataset
 from tinyexp.tflm.fit import FitCheck
 from tinyexp.tflm.inspect import ModelStats, inspect_model
@@ -34,10 +35,17 @@ def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset) -> Converte
     return ConvertedModel(mode, tflite, inspect_model(tflite), check_support(tflite))
 
 
+def as_is(tflite: bytes) -> ConvertedModel:
+    """A .tflite file used as it is: inspected and loaded in TFLM, never converted."""
+    return ConvertedModel(QuantMode.as_is, tflite, inspect_model(tflite), check_support(tflite))
+
+
 def describe(cfg: Any) -> str:
     """One line naming the network and its quantisation, e.g. "dense 1-16-16-1, quant=int8, per-tensor"."""
-    widths = [cfg.model.inputs, *hidden_widths(cfg.model), cfg.model.outputs]
-    return f"dense {'-'.join(str(w) for w in widths)}, quant={QuantMode(cfg.quant.mode).value}" + (
+    quant = QuantMode(cfg.quant.mode)
+    if quant is QuantMode.as_is:
+        return f"{sources.describe(cfg.model)}, as is"
+    return f"{sources.describe(cfg.model)}, quant={quant.value}" + (
         ", per-channel" if cfg.quant.per_channel else ", per-tensor")
 
 

@@ -99,15 +99,36 @@ def host_model(model: bytes, tflm_arena_bytes: int | None) -> HostModel:
 
 @dataclass(frozen=True)
 class Accuracy:
-    mse: float
-    mae: float
+    """Test-split metrics of one converted model, by task, and the runtime that computed them:
+    regression test_mse, test_mae; classification test_accuracy (top-1) and, for two
+    classes, test_auc (of the class-1 score)."""
+
+    metrics: dict[str, float]
     runtime: str
+    finite: bool = True  # every output on the test split was a finite number
 
 
-def accuracy(model: HostModel, x: np.ndarray, y: np.ndarray) -> Accuracy:
-    """Mean squared and mean absolute error of the model's predictions against y."""
-    err = model.predict(x) - y.reshape(len(y), -1)
-    return Accuracy(float(np.mean(err**2)), float(np.mean(np.abs(err))), model.runtime)
+def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    err = pred - y.reshape(len(y), -1)
+    return {"test_mse": float(np.mean(err**2)), "test_mae": float(np.mean(np.abs(err)))}
+
+
+def classification_metrics(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Top-1 accuracy; for two classes also the ROC AUC of output 1 minus output 0, which
+    orders samples the same way whether the model outputs logits or probabilities."""
+    metrics = {"test_accuracy": float(np.mean(np.argmax(pred, axis=-1) == labels))}
+    if pred.shape[-1] == 2 and len(np.unique(labels)) == 2:
+        from sklearn.metrics import roc_auc_score
+
+        metrics["test_auc"] = float(roc_auc_score(labels, pred[:, 1] - pred[:, 0]))
+    return metrics
+
+
+def accuracy(model: HostModel, x: np.ndarray, y: np.ndarray, task: str = "regression") -> Accuracy:
+    """The task's metrics of the model's predictions on (x, y)."""
+    pred = model.predict(x)
+    metrics = classification_metrics(pred, y) if task == "classification" else regression_metrics(pred, y)
+    return Accuracy(metrics, model.runtime, bool(np.isfinite(pred).all()))
 
 
 def degenerate_quantisation(model: bytes) -> str | None:
@@ -138,9 +159,9 @@ def check_result(model: bytes, acc: Accuracy) -> None:
     """Refuse a converted model that cannot be a result: non-finite outputs on the test split,
     or degenerate quantisation parameters. Raises DivergenceError (the job ends FAILED and
     nothing is deployed or measured)."""
-    if not (np.isfinite(acc.mse) and np.isfinite(acc.mae)):
+    if not acc.finite:
         raise DivergenceError(f"the converted model gives non-finite outputs on the test split "
-                              f"(test mse {acc.mse}, {acc.runtime}); the trained weights are not usable")
+                              f"({acc.runtime}); the trained weights are not usable")
     why = degenerate_quantisation(model)
     if why is not None:
         raise DivergenceError(f"the converted model's quantisation is degenerate: {why}")

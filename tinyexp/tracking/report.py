@@ -1,4 +1,5 @@
-"""`tinyexp report`: the 2020 study's tables and figures, rebuilt from the runs in MLflow.
+"""`tinyexp report`: a comparison of every run of a sweep, and, for the study's dense grid,
+the 2020 study's tables and figures, rebuilt from the runs in MLflow.
 
 A sweep leaves one MLflow run per job; what a reader wants is the comparison the study made
 (latency by n, float vs quantised size) plus what it missed (does it fit, how much accuracy
@@ -29,12 +30,13 @@ from tinyexp.core.config import SWEEP_ID_PATTERN, SWEEP_ID_RULE
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
 from tinyexp.core.resources import reference_data
+from tinyexp.tracking import comparison
 
 Row = dict[str, Any]
 
 PUBLISHED_CSV = reference_data("dokic2020_tables.csv")
 _MODE_ORDER = (FLOAT32, "float16", "dynamic", "int8")
-_RUN_TAGS = (Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
+_RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
              Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS)
 # How a job was launched and where it was logged, not what it measured: not part of its configuration.
 _LAUNCH_PARAMS = ("sweep.", "tracking.")
@@ -79,8 +81,11 @@ def _optional_float(text: str | None) -> float | None:
 
 def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: Mapping[str, str], *,
                  run_id: str, run_name: str, start_time_ms: int) -> Row:
-    """One run as a flat dict: identity, model, quantisation, all metrics and the tags tables use."""
-    widths = _hidden_widths(params)
+    """One run as a flat dict: identity, model, quantisation, all metrics and the tags tables use.
+
+    A dense model is named by its widths ("1-16-16-1"), any other by its `model_label` tag."""
+    dense = params.get("model.name", "dense") == "dense"
+    widths = _hidden_widths(params) if dense else []
     layers = [int(params.get("model.inputs", "1")), *widths, int(params.get("model.outputs", "1"))]
     mode = canonical_quant_mode(params.get("quant.mode", FLOAT32))
     per_channel = params.get("quant.per_channel", "False").lower() == "true"
@@ -90,7 +95,8 @@ def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: 
         "start_time_ms": start_time_ms,
         "sweep_id": tags.get(Tag.SWEEP_ID),
         "config": tuple(sorted((k, v) for k, v in params.items() if not k.startswith(_LAUNCH_PARAMS))),
-        "model": "-".join(str(w) for w in layers),
+        "model": "-".join(str(w) for w in layers) if dense else tags.get(Tag.MODEL_LABEL, params.get("model.name")),
+        "dense": dense,
         "n": widths[0] if len(set(widths)) == 1 else None,
         "board": params.get("board.name", "unknown"),
         "flash_limit_bytes": _optional_float(params.get("board.flash_bytes")),
@@ -484,17 +490,28 @@ def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = Re
         raise ReportError("no runs to report")
     out_dir.mkdir(parents=True, exist_ok=True)
     published = load_published()
-    tables = [table1(rows, published), table2(rows, published), accuracy_table(rows), runs_table(rows)]
+    compare = Table("comparison", "Every run: size, memory, work, latency and accuracy",
+                    (*comparison.COMPARISON_COLUMNS[:-1], "latency_per_mac_ns", "run_id"),
+                    comparison.comparison_rows(rows))
+    study = all(r.get("dense", True) for r in rows)  # the study's tables describe dense grids only
+    tables = [compare] + ([table1(rows, published), table2(rows, published), accuracy_table(rows)] if study
+                          else []) + [runs_table(rows)]
     paths = []
     for table in tables:
         paths.append(table.write_csv(out_dir / f"{table.name}.csv"))
         md = out_dir / f"{table.name}.md"
         md.write_text(f"# {table.title}\n\n{table.markdown()}\n")
         paths.append(md)
-    paths.append(latency_figure(rows, out_dir / "latency.png", published))
-    paths.append(sizes_figure(rows, out_dir / "sizes.png", published))
-    figures = ["latency.png", "sizes.png", None, None]
+    paths.append(comparison.tradeoff_figure(rows, out_dir / "tradeoffs.png"))
+    paths.append(comparison.latency_per_mac_figure(rows, out_dir / "latency_per_mac.png"))
+    figures: list[str | None] = ["tradeoffs.png"]
+    if study:
+        paths.append(latency_figure(rows, out_dir / "latency.png", published))
+        paths.append(sizes_figure(rows, out_dir / "sizes.png", published))
+        figures += ["latency.png", "sizes.png", None]
+    figures += [None]
     body = _header(rows, context) + [line for t, f in zip(tables, figures) for line in _section(t, f)]
+    body += ["## Latency per MAC by model", "", "![latency_per_mac.png](latency_per_mac.png)", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(body))
     return [*paths, report]

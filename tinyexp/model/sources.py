@@ -1,0 +1,249 @@
+"""Where the network comes from: the options of the `model` config group.
+
+- dense:  the study's fully connected network, built here.
+- layers: a network declared layer by layer (tinyexp.model.layers).
+- keras:  a user's .keras / .h5 file (trained when train.epochs > 0, converted as it is when
+          0) or a SavedModel directory (converted as it is; Keras 3 cannot train one).
+- tflite: a user's .tflite file, used as it is.
+
+:func:`check_source` is the preflight: it opens or builds the model and compares it with the
+dataset's shape, so a bad path, an unreadable file, an unsupported layer or a shape mismatch
+is one ConfigError line naming the file and the reason, before any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinyexp.core.config import hidden_widths, to_container
+from tinyexp.model.data import CLASSIFICATION, make_dataset
+from tinyexp.core.errors import ConfigError, first_line
+from tinyexp.core.native_output import capture_native_stderr
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+_CHECKED: dict[str, "SourceCheck"] = {}
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """What the preflight learnt: the model's input shape and output size, and the data's."""
+
+    input_shape: tuple[int, ...]
+    output_size: int
+    dataset_task: str
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras with their start-up banner (written to the C-level stderr)
+    kept off the console, so a preflight error stays one line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with capture_native_stderr():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
+def dense_model(model_cfg: Any):  # noqa: ANN201 - keras.Model
+    """The dense network the config describes: inputs -> hidden widths -> outputs (linear)."""
+    import keras
+
+    layers = [keras.Input((int(model_cfg.inputs),), name="x")]
+    for i, width in enumerate(hidden_widths(model_cfg)):
+        layers.append(keras.layers.Dense(width, activation=model_cfg.activation, name=f"hidden{i + 1}"))
+    layers.append(keras.layers.Dense(int(model_cfg.outputs), name="y"))
+    return keras.Sequential(layers, name=model_cfg.name)
+
+
+def layers_spec(model_cfg: Any, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The `layers` spec with its input shape filled from the dataset when it gives none."""
+    spec = to_container(model_cfg)
+    if spec.get("input_shape") is None:
+        spec["input_shape"] = list(input_shape)
+    return {"input_shape": spec["input_shape"], "layers": spec["layers"]}
+
+
+def _path(model_cfg: Any) -> Path:
+    path = Path(str(model_cfg.path)).expanduser()
+    if not path.exists():
+        raise ConfigError(f"model.path={str(path)!r}: no such file or directory")
+    return path
+
+
+def is_saved_model(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def load_keras(model_cfg: Any):  # noqa: ANN201 - keras.Model
+    """The Keras model in model.path (.keras or .h5), uncompiled; ConfigError if unreadable."""
+    path = _path(model_cfg)
+    if path.is_dir() or path.suffix.lower() not in KERAS_SUFFIXES:
+        raise ConfigError(f"model.path={str(path)!r}: not a Keras model file (.keras, .h5) or SavedModel "
+                          "directory (with saved_model.pb)")
+    import_tensorflow()
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
+        raise ConfigError(f"model.path={str(path)!r}: Keras cannot load it: "
+                          f"{first_line(str(exc)) or type(exc).__name__}") from exc
+
+
+def _saved_model_signature(path: Path) -> tuple[tuple[int, ...], int]:
+    import_tensorflow()
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+        fn = loaded.signatures["serving_default"]
+    except Exception as exc:  # noqa: BLE001 - TF raises many types for a bad directory
+        raise ConfigError(f"model.path={str(path)!r}: TensorFlow cannot load this SavedModel: "
+                          f"{first_line(str(exc)) or type(exc).__name__}") from exc
+    spec = next(iter(fn.structured_input_signature[1].values()))
+    out = next(iter(fn.structured_outputs.values()))
+    return tuple(int(d) for d in spec.shape[1:]), int(out.shape[-1])
+
+
+def read_tflite(model_cfg: Any) -> bytes:
+    """The bytes of the .tflite file in model.path (check_source has had TFLite load it)."""
+    path = _path(model_cfg)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"model.path={str(path)!r}: cannot read it ({exc.strerror})") from exc
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ConfigError(f"model.path={str(path)!r}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    return data
+
+
+def _tflite_signature(data: bytes, path: Path) -> tuple[tuple[int, ...], int]:
+    import warnings
+
+    import_tensorflow()
+    import tensorflow as tf
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            interp = tf.lite.Interpreter(model_content=data)
+        interp.allocate_tensors()
+    except Exception as exc:  # noqa: BLE001 - the loader raises ValueError/RuntimeError for damage
+        raise ConfigError(f"model.path={str(path)!r}: damaged TFLite model: "
+                          f"{first_line(str(exc)) or type(exc).__name__}") from exc
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    return tuple(int(d) for d in inp["shape"][1:]), int(math.prod(int(d) for d in out["shape"][1:]))
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a model file, or of every file of a SavedModel directory, for cache keys."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def trains(model_cfg: Any, train_cfg: Any) -> bool:
+    """Whether the job trains: always for dense and layers, for keras when epochs > 0."""
+    return model_cfg.name in ("dense", "layers") or (model_cfg.name == "keras" and int(train_cfg.epochs) > 0)
+
+
+def build(model_cfg: Any, input_shape: tuple[int, ...]):  # noqa: ANN201 - keras.Model
+    """The Keras model to train (dense, layers: fresh weights; keras: the file's weights)."""
+    if model_cfg.name == "dense":
+        return dense_model(model_cfg)
+    if model_cfg.name == "layers":
+        from tinyexp.model.layers import build_layers
+
+        import_tensorflow()
+        return build_layers(layers_spec(model_cfg, input_shape))
+    return load_keras(model_cfg)
+
+
+def cache_identity(model_cfg: Any) -> dict[str, Any]:
+    """What, besides the config, determines a trained model: a keras file's contents."""
+    if model_cfg.name == "keras":
+        return {"model_file_sha256": file_digest(_path(model_cfg))}
+    return {}
+
+
+def describe(model_cfg: Any) -> str:
+    """A short name of the network for summaries and progress bars."""
+    if model_cfg.name == "dense":
+        widths = [model_cfg.inputs, *hidden_widths(model_cfg), model_cfg.outputs]
+        return f"dense {'-'.join(str(w) for w in widths)}"
+    if model_cfg.name == "layers":
+        return f"layers ({len(model_cfg.layers)} layers)"
+    return f"{model_cfg.name} {Path(str(model_cfg.path)).name}"
+
+
+def label(model_cfg: Any) -> str:
+    """The model's name in reports: dense widths, the configured label, the file name, or
+    for a `layers` spec "layers-" and a hash of it."""
+    if model_cfg.name == "dense":
+        return describe(model_cfg).removeprefix("dense ")
+    if model_cfg.get("label"):
+        return str(model_cfg.label)
+    if model_cfg.name == "layers":
+        spec = json.dumps({"input_shape": to_container(model_cfg).get("input_shape"),
+                           "layers": to_container(model_cfg)["layers"]}, sort_keys=True)
+        return "layers-" + hashlib.sha256(spec.encode()).hexdigest()[:8]
+    return Path(str(model_cfg.path)).name
+
+
+def _keras_signature(model: Any) -> tuple[tuple[int, ...], int]:
+    return tuple(int(d) for d in model.input_shape[1:]), int(math.prod(int(d) for d in model.output_shape[1:]))
+
+
+def _model_signature(model_cfg: Any, train_cfg: Any, data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    if model_cfg.name == "dense":
+        return (int(model_cfg.inputs),), int(model_cfg.outputs)
+    if model_cfg.name == "tflite":
+        return _tflite_signature(read_tflite(model_cfg), _path(model_cfg))
+    if model_cfg.name == "keras" and is_saved_model(_path(model_cfg)):
+        if int(train_cfg.epochs) > 0:
+            raise ConfigError(f"model.path={str(model_cfg.path)!r}: a SavedModel directory cannot be trained "
+                              "(Keras 3 loads it for inference only); use train.epochs=0, or save it as .keras")
+        return _saved_model_signature(_path(model_cfg))
+    return _keras_signature(build(model_cfg, data_shape))
+
+
+def _data_signature(dataset_cfg: Any) -> tuple[str, tuple[int, ...], int]:
+    """The dataset's task, input shape and output size (from its config where that says it)."""
+    if dataset_cfg.name == "sine":
+        return "regression", (1,), 1
+    if dataset_cfg.name == "synthetic":
+        shape = tuple(int(d) for d in dataset_cfg.input_shape)
+        if dataset_cfg.task == "reconstruction":
+            return "regression", shape, math.prod(shape)
+        return CLASSIFICATION, shape, int(dataset_cfg.classes)
+    data = make_dataset(dataset_cfg)
+    return data.task, data.input_shape, data.output_size
+
+
+def check_source(cfg: Any) -> SourceCheck:
+    """Open or build the configured model and check it against the dataset (the preflight).
+
+    Results are kept per process by config, so a sweep opens each model file once.
+    """
+    key = json.dumps({"model": to_container(cfg.model), "dataset": to_container(cfg.dataset),
+                      "epochs": int(cfg.train.epochs)}, sort_keys=True)
+    if key in _CHECKED:
+        return _CHECKED[key]
+    task, data_shape, data_outputs = _data_signature(cfg.dataset)
+    shape, outputs = _model_signature(cfg.model, cfg.train, data_shape)
+    name = cfg.model.name
+    if math.prod(shape) != math.prod(data_shape) or (name != "tflite" and len(shape) != len(data_shape)):
+        raise ConfigError(f"model={name} takes inputs of shape {list(shape)}, but dataset={cfg.dataset.name} "
+                          f"gives {list(data_shape)}")
+    if outputs != data_outputs:
+        what = f"{data_outputs} classes" if task == CLASSIFICATION else f"{data_outputs} target values"
+        raise ConfigError(f"model={name} has {outputs} outputs, but dataset={cfg.dataset.name} has {what} per sample")
+    _CHECKED[key] = SourceCheck(shape, outputs, task)
+    return _CHECKED[key]
