@@ -37,5 +37,5 @@ def test_preset_matches_published_params_and_macs(preset: str) -> None:
 def test_preset_sweeps_float32_and_int8_on_the_nano(preset: str) -> None:
     cfg = compose([f"experiment={preset}"], with_hydra=True)
     assert cfg.board.name == "nano33ble"
-    assert cfg.hydra.sweeper.params.quant == "none,int8"
+    assert cfg.hydra.sweeper.params.quant == "float32,int8"
     assert cfg.dataset.name == "synthetic" and 0 < cfg.train.epochs <= 5
