@@ -76,20 +76,20 @@ def test_tflite_file_used_as_is(run_tinyexp, tinyexp_home, user_files):
 
 def test_keras_file_converted_as_is_with_zero_epochs(run_tinyexp, tinyexp_home, user_files):
     result = run_tinyexp("model=keras", f"model.path={user_files['keras']}", "dataset=npz",
-                         f"dataset.path={user_files['npz']}", "quant=none", "train.epochs=0")
+                         f"dataset.path={user_files['npz']}", "quant=float32", "train.epochs=0")
     assert result.returncode == 0, result.stderr[-3000:]
     run = _latest(tinyexp_home, "train.epochs=0")
     assert run.info.status == "FINISHED" and "train_seconds" not in run.data.metrics
 
 
 def test_digits_cnn_over_90_percent_in_float32_and_int8(run_tinyexp, tinyexp_home):
-    result = run_tinyexp("-m", "model=layers", "dataset=digits", "quant=none,int8", "train.epochs=20",
+    result = run_tinyexp("-m", "model=layers", "dataset=digits", "quant=float32,int8", "train.epochs=20",
                          "train.batch_size=32", "train.optimizer=adam", "sweep.id=digits_cnn")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = [r for r in store_runs(tinyexp_home) if r.data.tags.get("sweep_id") == "digits_cnn"
             and r.data.tags.get("tinyexp.role") != "sweep"]
     by_mode = {r.data.params["quant.mode"]: r for r in runs}
-    assert set(by_mode) == {"none", "int8"}
+    assert set(by_mode) == {"float32", "int8"}
     for run in by_mode.values():
         assert run.info.status == "FINISHED"
         assert run.data.metrics["test_accuracy"] > 0.9

@@ -54,15 +54,29 @@ def strip_strings(model: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
 
 
+def _batch_one_converter(tf: Any, keras_model: Any) -> Any:
+    """A converter for the model traced with a batch of exactly 1, as a board runs it: a
+    Flatten or Reshape then becomes one static RESHAPE, not SHAPE/STRIDED_SLICE/PACK ops."""
+    import keras
+
+    inputs = keras.Input(batch_shape=(1, *keras_model.input_shape[1:]))
+    return tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, keras_model(inputs)))
+
+
 def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibration_x: np.ndarray,
-            strip: bool = True) -> bytes:
-    """The .tflite bytes of `keras_model` (or of the SavedModel directory it names) in `mode`."""
+            strip: bool = True, batch_one: bool = False) -> bytes:
+    """The .tflite bytes of `keras_model` (or of the SavedModel directory it names) in `mode`.
+
+    batch_one traces the model for a batch of 1 (every source but the study's dense nets,
+    whose flatbuffers keep the 2020 converter's dynamic batch and so their sizes)."""
     _quiet_converter_logs()
     import tensorflow as tf
 
     mode = QuantMode(mode)
     if isinstance(keras_model, (str, Path)):
         converter = tf.lite.TFLiteConverter.from_saved_model(str(keras_model))
+    elif batch_one:
+        converter = _batch_one_converter(tf, keras_model)
     else:
         converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if mode is not QuantMode.float32:

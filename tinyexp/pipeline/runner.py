@@ -108,10 +108,11 @@ def _model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[Converted
     if cfg.model.name == "tflite":
         return as_is(sources.read_tflite(cfg.model)), None, None
     keras_model, keras_file = _keras_model(cfg, record, data)
-    model = convert_and_analyse(keras_model, cfg.quant, data)
+    batch_one = cfg.model.name != "dense"  # the study's nets keep their dynamic batch (and sizes)
+    model = convert_and_analyse(keras_model, cfg.quant, data, batch_one)
     float_tflite = (model.data if model.mode is QuantMode.float32
                     else convert_stage.convert(keras_model, QuantMode.float32, False, data.train.x,
-                                               cfg.quant.strip_strings))
+                                               cfg.quant.strip_strings, batch_one))
     return model, float_tflite, keras_file
 
 

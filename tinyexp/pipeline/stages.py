@@ -28,10 +28,11 @@ class ConvertedModel:
     support: TflmSupport
 
 
-def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset) -> ConvertedModel:
+def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset, batch_one: bool = False) -> ConvertedModel:
     """Convert with the configured quantisation; inspect the flatbuffer; load it in TFLM."""
     mode = QuantMode(quant.mode)
-    tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings)
+    tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings,
+                                   batch_one)
     return ConvertedModel(mode, tflite, inspect_model(tflite), check_support(tflite))
 
 
