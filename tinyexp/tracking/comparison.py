@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 Row = dict[str, Any]
 
-COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_bytes", "macs", "latency_mean_us",
+COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_mean_us",
                       "latency_source", "test_accuracy", "test_auc", "test_mse", "fits_flash", "fits_ram",
                       "run_id")
 
