@@ -75,7 +75,8 @@ def _tradeoff_axes(ax: Any, rows: Sequence[Row], x: str, xlabel: str) -> None:
     front = pareto_front([p for pts in series.values() for p in pts], higher)
     if front:
         fx, fy = zip(*front)
-        ax.step(fx, fy, where="post", color="black", linewidth=1, label="Pareto front")
+        ax.plot(fx, fy, drawstyle="steps-post", color="black", linewidth=1, marker="o", markersize=12,
+                markerfacecolor="none", label="Pareto front (ringed)")
     ax.set(xscale="log", xlabel=xlabel, ylabel=f"{measure} ({'higher' if higher else 'lower'} is better)")
     ax.grid(True, which="both", alpha=0.3)
 

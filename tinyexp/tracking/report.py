@@ -1,4 +1,6 @@
-"""`tinyexp report`: a comparison of every run of a sweep, and, for the study's dense grid,
+"""`tinyexp report`: every run of a sweep compared, plus the 2020 study's tables for its grid.
+
+A comparison table and trade-off figures for any sweep, and, for the study's dense grid,
 the 2020 study's tables and figures, rebuilt from the runs in MLflow.
 
 A sweep leaves one MLflow run per job; what a reader wants is the comparison the study made
@@ -461,7 +463,8 @@ def _header(rows: Sequence[Row], ctx: ReportContext) -> list[str]:
         f"- Sweep: {sweep}" if ctx.sweep_id else "- Sweep: none (all finished runs of the experiment)",
         f"- Runs: {len(rows)} finished (the latest run of each configuration; listed at the end)",
         "- Latency source: " + ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())),
-        f"- Published numbers: `tinyexp/reference_data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)",
+        (f"- Published numbers: `tinyexp/reference_data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)"
+         if all(r.get("dense", True) for r in rows) else None),
         f"- Note: {_ESTIMATE_NOTE}." if "estimate" in sources else None,
         _loo_fact(rows),
     ]
