@@ -191,9 +191,11 @@ def _digits(cfg: Any) -> Dataset:
 
 def _synthetic(cfg: Any) -> Dataset:
     """Classification: each class a fixed random prototype, each sample its class's prototype
-    plus noise * N(0, 1), so the label is learnable from the input. Reconstruction: samples
-    tanh(z W) on an 8-dimensional manifold plus small noise, the target the input itself, so
-    an autoencoder with an 8-wide bottleneck can learn it."""
+    plus noise * N(0, 1), so the label is learnable from the input. A prototype is a random
+    pattern plus a random level per channel: the pattern suits dense nets, the channel levels
+    survive the global pooling of convolutional nets. Reconstruction: samples tanh(z W) on an
+    8-dimensional manifold plus small noise, the target the input itself, so an autoencoder
+    with an 8-wide bottleneck can learn it."""
     rng = np.random.default_rng(cfg.seed)
     shape = tuple(int(d) for d in cfg.input_shape)
     size = math.prod(shape)
@@ -202,7 +204,9 @@ def _synthetic(cfg: Any) -> Dataset:
         x = np.tanh(rng.standard_normal((cfg.samples, 8)) @ basis)
         x = (x + 0.1 * cfg.noise * rng.standard_normal(x.shape)).astype(np.float32)
         return Dataset(*_split_by_fractions(x.reshape(-1, *shape), x, cfg.split))
-    prototypes = rng.standard_normal((cfg.classes, size))
+    channels = shape[-1]
+    levels = rng.standard_normal((cfg.classes, 1, channels))
+    prototypes = (rng.standard_normal((cfg.classes, size // channels, channels)) + levels).reshape(cfg.classes, size)
     y = rng.integers(0, cfg.classes, size=cfg.samples).astype(np.int32)
     x = prototypes[y] + cfg.noise * rng.standard_normal((cfg.samples, size))
     return Dataset(*_split_by_fractions(x.reshape(-1, *shape).astype(np.float32), y, cfg.split),
