@@ -36,10 +36,10 @@ def test_int8_model_of_diverged_weights_is_degenerate() -> None:
     why = degenerate_quantisation(_int8_model(np.inf))
     assert why is not None and "scale inf" in why
     with pytest.raises(DivergenceError, match="quantisation is degenerate: tensor .* scale inf"):
-        check_result(_int8_model(np.inf), Accuracy(0.1, 0.1, "tflm"))
+        check_result(_int8_model(np.inf), Accuracy({"test_mse": 0.1, "test_mae": 0.1}, "tflm"))
 
 
-@pytest.mark.parametrize("mse, mae", [(float("nan"), 0.1), (0.1, float("inf"))])
-def test_non_finite_outputs_are_refused(mse: float, mae: float) -> None:
+@pytest.mark.parametrize("metrics", [{"test_mse": float("nan"), "test_mae": 0.1}, {"test_accuracy": 0.1}])
+def test_non_finite_outputs_are_refused(metrics: dict[str, float]) -> None:
     with pytest.raises(DivergenceError, match="non-finite outputs on the test split"):
-        check_result(b"", Accuracy(mse, mae, "tflite"))
+        check_result(b"", Accuracy(metrics, "tflite", finite=False))

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from omegaconf import OmegaConf
 
-from tinyexp.core.config import Config
+from tinyexp.core.config import default_config
 from tinyexp.model.data import make_dataset
 from tinyexp.model.train import entry_problem, train
 
@@ -33,7 +32,7 @@ def test_a_corrupted_entry_is_retrained(tmp_path: Path, monkeypatch: pytest.Monk
     import keras
 
     monkeypatch.setenv("TINYEXP_CACHE_DIR", str(tmp_path))
-    cfg = OmegaConf.structured(Config)
+    cfg = default_config()
     cfg.train.epochs, cfg.model.neurons = 2, 4
     data = make_dataset(cfg.dataset)
     first = train(cfg.model, cfg.train, cfg.dataset, data)
