@@ -321,8 +321,8 @@ def _validate_model(cfg: DictConfig) -> None:
     else:
         _require(not as_is, "quant", "as_is", "only model=tflite has no conversion; "
                  "use quant=float32, dynamic, int8 or float16")
-    epochs_rule = ("must be zero (convert as it is) or a positive integer" if m.name == "keras"
-                   else "must be a positive integer")
+    epochs_rule = ("must be an integer >= 0 (0: converted as it is)" if m.name == "keras"
+                   else "must be an integer >= 1 (0 only for model=keras)")
     _require(cfg.train.epochs > 0 or (m.name == "keras" and cfg.train.epochs == 0), "train.epochs",
              cfg.train.epochs, epochs_rule)
 
