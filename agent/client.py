@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Callable, Sequence
 
 import serial
+import serial.rfc2217
 
 from agent import figures
 from agent import protocol as p
@@ -107,7 +108,12 @@ class BoardClient:
         self._last_invoke_s = 0.0
         try:
             self._link = serial.serial_for_url(port, baudrate=baud, timeout=_READ_SLICE_S,
-                                               write_timeout=self.timeout_s)
+                                               do_not_open=True)
+            # Bounded writes where the transport has them; pyserial's rfc2217:// refuses the
+            # setting (its writes go to a TCP socket, bounded by TCP's own timeouts).
+            if not isinstance(self._link, serial.rfc2217.Serial):
+                self._link.write_timeout = self.timeout_s
+            self._link.open()
         except (serial.SerialException, ValueError, OSError) as exc:
             raise DeviceError(
                 f"cannot open serial port {port}: {_one_line(exc)}; likely causes: wrong port "
