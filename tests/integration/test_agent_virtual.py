@@ -72,9 +72,10 @@ def agent_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def _started(model_path: Path, board: dict, latency_us: float | None = None):  # noqa: ANN202
+def _started(model_path: Path, board: dict, latency_us: float | None = None, realtime: bool = False):  # noqa: ANN202
     """A virtual board process serving the model; the context yields its port."""
-    return board_process(virtual_board_command(str(model_path), dict(board), latency_us=latency_us))
+    return board_process(virtual_board_command(str(model_path), dict(board), latency_us=latency_us,
+                                               realtime=realtime))
 
 
 def _samples(dtype: str) -> np.ndarray:
@@ -109,6 +110,24 @@ def test_virtual_board_process_uses_the_latency_model_by_default(agent_models: d
         m = measure_board(port, model, 2, warmup=0, invokes=2, timeout_s=10)
     assert m.stats["mean_us"] > 0 and m.per_invoke_us == [m.stats["mean_us"]] * 2
     assert m.identity["latency_source"] == "estimate"
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_realtime_invokes_take_their_estimated_latency(agent_models: dict[str, Path], realtime: bool) -> None:
+    latency_us, invokes = 40_000.0, 8
+    model = agent_models["float32"].read_bytes()
+    with _started(agent_models["float32"], BOARD, latency_us=latency_us, realtime=realtime) as port:
+        with BoardClient(port, timeout_s=10) as client:
+            client.hello()
+            client.verify_model(model)
+            start = time.monotonic()
+            bench = client.bench(0, invokes, raw=True)
+            elapsed_s = time.monotonic() - start
+    assert bench.per_invoke_us == [latency_us] * invokes  # the figures do not depend on the mode
+    if realtime:
+        assert elapsed_s >= invokes * latency_us * 1e-6
+    else:
+        assert elapsed_s < invokes * latency_us * 1e-6, "an invoke of a tiny model slept without realtime"
 
 
 def test_virtual_board_reports_a_start_failure_quickly(tmp_path: Path) -> None:

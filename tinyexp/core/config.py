@@ -127,6 +127,9 @@ class DeviceConfig:
     warmup: int = 5
     invokes: int = 100
     parity_samples: int = 16
+    # Virtual board only: each invoke takes its estimated latency in wall-clock time, as on a
+    # real board (for simulating a farm); the recorded figures are the same either way.
+    realtime: bool = False
     # Path of the arduino-cli executable for device=serial; null = find it on PATH.
     arduino_cli: Optional[str] = None
 

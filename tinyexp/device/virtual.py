@@ -22,12 +22,14 @@ VIRTUAL_BOARD_MODULE = "tinyexp.device.virtual_board"
 
 def virtual_board_command(model_path: str, board: dict, *, arena_bytes: int | None = None,
                           latency_us: float | None = None,
-                          operator_cycles: Sequence[tuple[str, float]] | None = None) -> list[str]:
+                          operator_cycles: Sequence[tuple[str, float]] | None = None,
+                          realtime: bool = False) -> list[str]:
     """The argument list that starts a virtual board serving ``model_path``."""
     cmd = [sys.executable, "-m", VIRTUAL_BOARD_MODULE, "--model", model_path, "--board", json.dumps(board)]
     cmd += ["--arena-bytes", str(arena_bytes)] if arena_bytes is not None else []
     cmd += ["--latency-us", repr(float(latency_us))] if latency_us is not None else []
     cmd += ["--operator-cycles", json.dumps(list(operator_cycles))] if operator_cycles is not None else []
+    cmd += ["--realtime"] if realtime else []
     return cmd
 
 
@@ -42,7 +44,8 @@ class VirtualDevice(DeviceBackend):
         model_path.write_bytes(request.model)
         cmd = virtual_board_command(str(model_path), dict(self.board), arena_bytes=request.arena_bytes,
                                     latency_us=request.latency_estimate_us,
-                                    operator_cycles=request.operator_cycles)
+                                    operator_cycles=request.operator_cycles,
+                                    realtime=bool(self.device.get("realtime", False)))
         try:
             with board_process(cmd) as port:
                 yield Deployment(port)

@@ -8,7 +8,10 @@ for RUN and BENCH. Only its clock is modelled: timings come from a latency estim
 same for every invoke (no invented jitter), and HELLO says ``timer=estimate
 latency_source=estimate`` so no figure can pass for a measurement. PROF answers the
 per-operator estimates of tinyexp.estimate.operator_split, in ticks of the board's clock.
-``--proto 1`` makes it a board of protocol v1 (no PROF), as old firmware is.
+``--proto 1`` makes it a board of protocol v1 (no PROF), as old firmware is. With
+``--realtime`` each invoke also takes its estimated latency in wall-clock time (it sleeps
+what the host's invoke did not use), so a farm of virtual boards is as busy as one of real
+boards.
 
     python -m tinyexp.device.virtual_board --model M.tflite --board nano33ble
 
@@ -27,6 +30,7 @@ import platform
 import select
 import struct
 import sys
+import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,11 +181,12 @@ class BoardState:
 
     def __init__(self, model: bytes | None, board: Mapping[str, Any], latency_fn: LatencyFn,
                  arena_bytes: int | None = None, operators_fn: OperatorsFn | None = None,
-                 proto: int = p.PROTO_VERSION) -> None:
+                 proto: int = p.PROTO_VERSION, realtime: bool = False) -> None:
         if proto not in p.SUPPORTED_PROTOS:
             raise ValueError(f"protocol {proto} is not one of {p.SUPPORTED_PROTOS}")
         self.board = board
         self.proto = proto
+        self.realtime = realtime
         ram_free = int(board["ram_bytes"]) - _sketch_base(board, "ram")
         self.arena_bytes = arena_bytes if arena_bytes is not None else max(ram_free, 0)
         self.model: _Loaded | None = None
@@ -257,10 +262,14 @@ class BoardState:
         return [p.encode_frame(cmd.seq, "OK", {"n": str(values.size)})]
 
     def _invoke(self, cmd: p.Command, model: _Loaded) -> np.ndarray:
+        start = time.perf_counter()
         try:
-            return model.tflm.invoke(self.input).reshape(-1)
+            out = model.tflm.invoke(self.input).reshape(-1)
         except (RuntimeError, ValueError) as exc:
             raise p.CommandError("invoke_failed", str(exc), cmd.seq) from None
+        if self.realtime:  # last as long as the board would: sleep what the host did not use
+            time.sleep(max(0.0, model.latency_us * 1e-6 - (time.perf_counter() - start)))
+        return out
 
     def _do_run(self, cmd: p.Command, model: _Loaded) -> list[str]:
         out = self._invoke(cmd, model)
@@ -386,13 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default: estimated here; with --latency-us alone, none)")
     parser.add_argument("--proto", type=int, choices=p.SUPPORTED_PROTOS, default=p.PROTO_VERSION,
                         help="protocol version to speak (1: an old firmware, without PROF)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="each invoke takes its estimated latency in wall-clock time")
     args = parser.parse_args(argv)
     try:
         board = board_from_arg(args.board)
         model = args.model.read_bytes() if args.model else None
         latency_fn = fixed_latency(args.latency_us) if args.latency_us else estimate_from_model
         state = BoardState(model, board, latency_fn, args.arena_bytes,
-                           _operators_fn(args.operator_cycles, args.latency_us), args.proto)
+                           _operators_fn(args.operator_cycles, args.latency_us), args.proto, args.realtime)
     except (TinyexpError, OSError, ValueError, ImportError) as exc:
         print(f"virtual board: {exc}", file=sys.stderr)
         return 2
