@@ -1,6 +1,6 @@
 """The farm's tracking server: `mlflow server` on PostgreSQL with proxied artifacts.
 
-    python -m tinyexp.tracking_server \\
+    python -m tinyexp.tracking.server \\
         --backend-store-uri postgresql://mlflow@127.0.0.1:5432/mlflow \\
         --artifacts-destination /srv/tinyexp/artifacts [--host 127.0.0.1] [--port 5000]
 
@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from typing import Sequence
 
-from tinyexp.errors import TinyexpError, first_line
+from tinyexp.core.errors import TinyexpError, first_line
 
 HEALTH_TIMEOUT_S = 120.0
 DB_CONNECT_TIMEOUT_S = 5
@@ -84,7 +84,7 @@ def stop(process: subprocess.Popen, timeout_s: float = 15.0) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Check the database, start the server, print the tracking URI, serve until stopped."""
-    ap = argparse.ArgumentParser(prog="python -m tinyexp.tracking_server", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tinyexp.tracking.server", description=__doc__.split("\n")[0])
     ap.add_argument("--backend-store-uri", required=True, help="postgresql://USER@HOST:PORT/DB")
     ap.add_argument("--artifacts-destination", required=True, help="directory or URI the server stores artifacts in")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -1,5 +1,5 @@
 """Real parts of a board farm for tests, all on 127.0.0.1: a private PostgreSQL cluster and the
-farm's tracking server (tinyexp.tracking_server) on it.
+farm's tracking server (tinyexp.tracking.server) on it.
 
 PostgreSQL comes from Debian's packages (`apt-get install postgresql`); its binaries live in
 /usr/lib/postgresql/<version>/bin, not on PATH. The cluster is created by initdb in a fresh
@@ -15,7 +15,6 @@ import pwd
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,14 +23,11 @@ from typing import Iterator
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT as REPO
+from tests.helpers.mlflow_server import free_port
+
+__all__ = ["free_port", "postgres", "tracking_server", "tracking_server_command"]
 PG_USER = "mlflow"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pg_bin() -> Path | None:
@@ -84,13 +80,13 @@ def postgres() -> Iterator[str]:
 
 
 def tracking_server_command(backend_uri: str, artifacts: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "tinyexp.tracking_server", "--backend-store-uri", backend_uri,
+    return [sys.executable, "-m", "tinyexp.tracking.server", "--backend-store-uri", backend_uri,
             "--artifacts-destination", str(artifacts), "--port", str(port), "--workers", "2"]
 
 
 @contextlib.contextmanager
 def tracking_server(backend_uri: str, artifacts: Path, timeout_s: float = 180) -> Iterator[str]:
-    """`python -m tinyexp.tracking_server` on the database; yields its tracking URI."""
+    """`python -m tinyexp.tracking.server` on the database; yields its tracking URI."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     log = artifacts.parent / "tracking-server.log"
     with open(log, "wb") as sink:

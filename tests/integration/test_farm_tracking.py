@@ -1,6 +1,6 @@
 """The farm's tracking server with real parts on 127.0.0.1: PostgreSQL from Debian's packages
 (a private cluster in a temp directory, run as a non-root user), `python -m
-tinyexp.tracking_server` on it (MLflow's server, artifacts proxied), and a sweep logging to
+tinyexp.tracking.server` on it (MLflow's server, artifacts proxied), and a sweep logging to
 it over HTTP. The sweep parent, resume by config hash and orphan reaping work as on SQLite;
 reaping leaves alone a RUNNING run owned by another host.
 """
@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from farm_support import free_port, postgres, tracking_server, tracking_server_command
+from tests.helpers.farm import free_port, postgres, tracking_server, tracking_server_command
 
 SWEEP = "farmpg"
 NEURONS = ("4", "6")
