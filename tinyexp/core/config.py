@@ -130,6 +130,9 @@ class DeviceConfig:
     # Virtual board only: each invoke takes its estimated latency in wall-clock time, as on a
     # real board (for simulating a farm); the recorded figures are the same either way.
     realtime: bool = False
+    # Under hydra/launcher=ray: the Ray custom resource the measuring step asks for, so it
+    # runs on a node with this board (board:${board.name} for real boards); null = one CPU.
+    ray_resource: Optional[str] = None
     # Path of the arduino-cli executable for device=serial; null = find it on PATH.
     arduino_cli: Optional[str] = None
 

@@ -91,6 +91,7 @@ class Tag:
     PID: Final = "tinyexp.pid"
     # "true", set after every other datum of a FINISHED run: resume trusts no run without it.
     COMPLETE: Final = "tinyexp.complete"
+    MEASURE_NODE: Final = "tinyexp.measure_node"  # host/Ray node id that measured (hydra/launcher=ray)
     HYDRA_OVERRIDES: Final = "hydra_overrides"
     TRAIN_CACHE: Final = "train_cache"  # hit | miss
     TRAIN_CACHE_KEY: Final = "train_cache_key"

@@ -15,10 +15,11 @@ import numpy as np
 from agent import protocol as p
 from agent.client import write_transcript
 from agent.errors import DeviceError as AgentDeviceError
-from agent.session import MeasurementError, measure_board
+from agent.session import Measurement, MeasurementError, measure_board
 from tinyexp.core.errors import DeviceError
 from tinyexp.core.names import Artifact
 from tinyexp.device.base import DeployRequest, DeviceBackend
+from tinyexp.pipeline import farm
 from tinyexp.tflm.evaluate import HostModel
 
 
@@ -37,6 +38,7 @@ class DeviceMeasurement:
     timings_path: Path
     profile: p.Profile | None = None  # PROF, from a board of protocol 2
     no_profile_reason: str | None = None
+    node: str | None = None  # the farm node that measured (hydra/launcher=ray); None: here
 
 
 class DeviceMeasurementError(DeviceError):
@@ -53,10 +55,15 @@ def measure(backend: DeviceBackend, request: DeployRequest, host: HostModel, sam
     raw_inputs = [host.input_codec.encode(s).reshape(-1).tolist() for s in samples]
     in_dtype = host.input_codec.dtype.name
     transcript = request.workdir / Artifact.TRANSCRIPT
+    options = {"warmup": warmup, "invokes": invokes, "baud": baud, "timeout_s": timeout_s, "retries": retries}
+    node = None
     try:
-        with backend.deploy(request) as deployment:
-            m = measure_board(deployment.port, request.model, raw_inputs, in_dtype, warmup=warmup,
-                              invokes=invokes, baud=baud, timeout_s=timeout_s, retries=retries)
+        if farm.in_ray_worker():
+            m, flash_bytes, ram_bytes, node = _on_board_node(backend, request, raw_inputs, in_dtype, options)
+        else:
+            with backend.deploy(request) as deployment:
+                m = measure_board(deployment.port, request.model, raw_inputs, in_dtype, **options)
+            flash_bytes, ram_bytes = deployment.flash_bytes, deployment.ram_bytes
     except MeasurementError as exc:
         write_transcript(transcript, exc.transcript)
         raise DeviceMeasurementError(str(exc), transcript) from exc
@@ -70,5 +77,17 @@ def measure(backend: DeviceBackend, request: DeployRequest, host: HostModel, sam
     device_out = np.stack([host.output_codec.decode(np.asarray(row, dtype=dtype)).reshape(-1) for row in m.outputs])
     parity = float(np.max(np.abs(device_out - host.predict(samples))))
     return DeviceMeasurement(m.identity.get("latency_source", "unknown"), m.stats, m.identity, m.info, parity,
-                             deployment.flash_bytes, deployment.ram_bytes, transcript, timings,
-                             m.profile, m.no_profile_reason)
+                             flash_bytes, ram_bytes, transcript, timings,
+                             m.profile, m.no_profile_reason, node)
+
+
+def _on_board_node(backend: DeviceBackend, request: DeployRequest, raw_inputs: list, in_dtype: str,
+                   options: dict) -> tuple[Measurement, int | None, int | None, str]:
+    """Deploy and measure on the farm node with the board; its failure raised as if local."""
+    remote = farm.measure_on_board_node(backend.device, backend.board, request, raw_inputs, in_dtype, **options)
+    if remote.measurement is None:
+        where = f" (on farm node {remote.node})"
+        if remote.transcript:
+            raise MeasurementError(f"{remote.error}{where}", list(remote.transcript))
+        raise DeviceError(f"{remote.error}{where}")
+    return remote.measurement, remote.flash_bytes, remote.ram_bytes, remote.node

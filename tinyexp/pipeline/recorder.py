@@ -147,6 +147,8 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
     for key, name in DEVICE_IDENTITY_TAGS.items():
         if key in m.identity:
             record.tags[name] = m.identity[key]
+    if m.node is not None:
+        record.tags[Tag.MEASURE_NODE] = m.node
     record.artifacts.extend([m.transcript_path, m.timings_path])
 
 

@@ -1,0 +1,174 @@
+"""A board farm on 127.0.0.1 with real parts: PostgreSQL + the farm's tracking server, a Ray
+head node (2 CPUs, one virtual nano33ble) and a second Ray node process (no CPU, one virtual
+nucleo_l4r5zi), and a sweep through hydra/launcher=ray (the hydra-ray-launcher plugin) whose
+jobs need both boards. The boards are virtual (no hardware here); their placement is Ray's,
+through the custom resources `board:<name>` the nodes offer and the measuring steps ask for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.helpers import ROOT
+from tests.helpers.farm import free_port, postgres, tracking_server
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[farm]'; .ci/run does it)")
+pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="hydra-ray-launcher is not installed (.[farm])")
+
+RAY = Path(sys.executable).with_name("ray")
+BOARDS = ("nano33ble", "nucleo_l4r5zi")
+NEURONS = (3, 4, 5, 6)  # x 2 boards = 8 jobs
+NODE_TIMEOUT_S = 120
+# A throwaway cluster of one machine: no usage reports, and no token authentication (a farm
+# across hosts keeps Ray's token on; docs/farm.md says how).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
+
+def _env(home: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), TINYEXP_CACHE_DIR=str(home / "cache"),
+                TF_CPP_MIN_LOG_LEVEL="3", **RAY_ENV)
+
+
+@contextlib.contextmanager
+def ray_node(env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen]:
+    """`ray start --block ARGS` in its own process group; the group is killed at the end."""
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([str(RAY), "start", "--block", "--disable-usage-stats", *args], env=env,
+                                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        yield proc
+    finally:
+        kill_node(proc)
+
+
+def kill_node(proc: subprocess.Popen) -> None:
+    """SIGKILL the node's whole process group (raylet, workers, boards): a node that dies."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _nodes(address: str) -> list[dict[str, Any]]:
+    """The cluster's nodes as Ray reports them (asked in a separate driver process)."""
+    code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+            "print(json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], 'resources': n['Resources']} "
+            "for n in ray.nodes()]))" % address)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **RAY_ENV))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _wait_for_board(address: str, board: str, present: bool = True) -> None:
+    deadline = time.monotonic() + NODE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        alive = [n for n in _nodes(address) if n["alive"] and f"board:{board}" in n["resources"]]
+        if bool(alive) == present:
+            return
+        time.sleep(2)
+    pytest.fail(f"board:{board} {'never appeared' if present else 'never left'} within {NODE_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="module")
+def farm() -> Iterator[dict[str, Any]]:
+    home = Path(tempfile.mkdtemp(prefix="tinyexp-farm-"))
+    env, port = _env(home), free_port()
+    address = f"127.0.0.1:{port}"
+    second = ["--address", address, "--num-cpus", "0", "--resources", json.dumps({"board:nucleo_l4r5zi": 1})]
+    with postgres() as db, tracking_server(db, home / "artifacts") as url, \
+            ray_node(env, home / "head.log", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                     "--num-cpus", "2", "--include-dashboard", "false", "--temp-dir", str(home / "ray"),
+                     "--resources", json.dumps({"board:nano33ble": 1})):
+        _wait_for_board(address, "nano33ble")
+        yield {"home": home, "env": env, "address": address, "url": url, "second": second}
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _sweep(farm: dict[str, Any], sweep: str, background: bool = False) -> Any:
+    args = [sys.executable, "-m", "tinyexp", "-m", "hydra/launcher=farm",
+            f"hydra.launcher.ray.init.address={farm['address']}",
+            f"board={','.join(BOARDS)}", f"model.neurons={','.join(map(str, NEURONS))}", "train.epochs=2",
+            "device.ray_resource='board:${board.name}'", f"sweep.id={sweep}", f"tracking.uri={farm['url']}"]
+    log = open(farm["home"] / f"sweep-{sweep}-{time.monotonic_ns()}.log", "w+")
+    proc = subprocess.Popen(args, cwd=farm["home"], env=farm["env"], stdout=log, stderr=subprocess.STDOUT)
+    if background:
+        return proc, log
+    proc.wait(timeout=900)
+    log.seek(0)
+    output = log.read()
+    assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+def _children(url: str, sweep: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=url)
+    experiment = client.get_experiment_by_name("tinyexp")
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.sweep_id = '{sweep}'")
+    return [r for r in runs if r.data.tags.get("tinyexp.role") != "sweep"]
+
+
+def _job(run: Any) -> tuple[str, str]:
+    return run.data.params["board.name"], run.data.params["model.neurons"]
+
+
+def _assert_placed(farm: dict[str, Any], runs: list[Any]) -> None:
+    """Each run was measured on a node offering its board, and says which node."""
+    resources = {n["id"][:12]: n["resources"] for n in _nodes(farm["address"])}
+    for run in runs:
+        node = run.data.tags["tinyexp.measure_node"].rsplit("/", 1)[-1]
+        assert f"board:{run.data.params['board.name']}" in resources[node], (node, resources[node])
+
+
+@pytest.mark.slow
+def test_sweep_on_two_nodes_every_run_finished_on_its_board(farm: dict[str, Any]) -> None:
+    with ray_node(farm["env"], farm["home"] / "second.log", *farm["second"]):
+        _wait_for_board(farm["address"], "nucleo_l4r5zi")
+        _sweep(farm, "raysweep")
+        runs = _children(farm["url"], "raysweep")
+        assert sorted(_job(r) for r in runs) == sorted((b, str(n)) for b in BOARDS for n in NEURONS)
+        assert all(r.info.status == "FINISHED" for r in runs), [(_job(r), r.data.tags.get("error")) for r in runs]
+        _assert_placed(farm, runs)
+        assert len({r.data.tags["tinyexp.measure_node"] for r in runs}) == 2
+
+
+@pytest.mark.slow
+def test_second_node_killed_mid_sweep_then_rerun_completes(farm: dict[str, Any]) -> None:
+    with ray_node(farm["env"], farm["home"] / "second-a.log", *farm["second"]) as second:
+        _wait_for_board(farm["address"], "nucleo_l4r5zi")
+        proc, log = _sweep(farm, "raykill", background=True)
+        deadline = time.monotonic() + 300
+        while not _children(farm["url"], "raykill") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        kill_node(second)  # the sweep is under way: its first run exists
+        proc.wait(timeout=900)
+    runs = _children(farm["url"], "raykill")
+    assert not [r for r in runs if r.info.status == "RUNNING"], "a run was left RUNNING"
+    lost = [r for r in runs if r.info.status != "FINISHED"]
+    assert lost and all(_job(r)[0] == "nucleo_l4r5zi" for r in lost), [(_job(r), r.info.status) for r in runs]
+
+    with ray_node(farm["env"], farm["home"] / "second-b.log", *farm["second"]):
+        _wait_for_board(farm["address"], "nucleo_l4r5zi")
+        _sweep(farm, "raykill")
+        runs = _children(farm["url"], "raykill")
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        assert sorted(_job(r) for r in finished) == sorted((b, str(n)) for b in BOARDS for n in NEURONS), \
+            "the re-run did not complete the sweep, or measured a job twice"
+        assert not [r for r in runs if r.info.status == "RUNNING"]
+        _assert_placed(farm, finished)

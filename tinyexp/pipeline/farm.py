@@ -1,0 +1,119 @@
+"""A board farm on Ray: the deploy-and-measure step runs on the node that holds the job's board.
+
+Under ``hydra/launcher=ray`` (the hydra-ray-launcher plugin) every job runs in a Ray worker.
+Training, conversion and evaluation stay where the job runs (the CPU nodes, with their own
+training cache); only deploying and measuring is sent on, as one Ray task that asks for the
+board's custom resource (``device.ray_resource``, e.g. ``board:nano33ble``) and no CPU. So it
+runs only on a node that has that board, never two at once on one board, and the model
+bytes travel with the task through Ray's object store: board hosts share no directory with
+the trainers. Without a resource (the virtual board) the task asks for one CPU and may run
+on any node.
+
+A board host's ports come from its board-host file (tinyexp.device.board_host), named by
+the environment variable TINYEXP_BOARD_HOST_FILE of its `ray start`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from agent.errors import DeviceError as AgentDeviceError
+from agent.session import Measurement, MeasurementError, measure_board
+from tinyexp.core.errors import DeviceError, TinyexpError
+from tinyexp.device.base import DeployRequest, load_backend
+from tinyexp.device.board_host import BOARD_HOST_ENV, free_port_for
+
+# How often a waiting job checks that some live node still offers its board.
+_POLL_S = 2.0
+
+
+def in_ray_worker() -> bool:
+    """Whether this job runs inside a Ray worker (hydra/launcher=ray); never imports Ray."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+@dataclass(frozen=True)
+class RemoteMeasurement:
+    """What the board node sends back: the measurement or the failure, and where it ran."""
+
+    node: str
+    measurement: Measurement | None = None
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None
+    error: str | None = None
+    transcript: tuple[str, ...] = ()
+
+
+def _node_name() -> str:
+    import ray
+
+    return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
+
+
+def _measure_here(device: Mapping[str, Any], board: Mapping[str, Any], request: DeployRequest,
+                  samples: Sequence[Sequence[float]], sample_dtype: str, options: Mapping[str, Any]) -> RemoteMeasurement:
+    """On the board node: deploy with the configured backend, measure, report (never raise)."""
+    node = _node_name()
+    device = dict(device)
+    if not device.get("port") and os.environ.get(BOARD_HOST_ENV):
+        device["port"] = free_port_for(Path(os.environ[BOARD_HOST_ENV]), str(board["name"]))
+    try:
+        with tempfile.TemporaryDirectory(prefix="tinyexp-farm-") as tmp:
+            backend = load_backend(device, board)
+            with backend.deploy(replace(request, workdir=Path(tmp))) as deployment:
+                m = measure_board(deployment.port, request.model, samples, sample_dtype, **options)
+    except MeasurementError as exc:
+        return RemoteMeasurement(node, error=str(exc), transcript=tuple(exc.transcript))
+    except (AgentDeviceError, TinyexpError, OSError) as exc:
+        return RemoteMeasurement(node, error=str(exc))
+    return RemoteMeasurement(node, m, deployment.flash_bytes, deployment.ram_bytes)
+
+
+def task_options(device: Mapping[str, Any]) -> dict[str, Any]:
+    """Ray options of the measuring task: the board's resource and no CPU, or one CPU.
+
+    No retries: a task lost with its node is reported as this job's failure, and a re-run
+    of the sweep measures it again (resume skips only FINISHED jobs)."""
+    resource = device.get("ray_resource")
+    if resource:
+        return {"num_cpus": 0, "resources": {str(resource): 1}, "max_retries": 0}
+    return {"num_cpus": 1, "max_retries": 0}
+
+
+def _wait(ref: Any, resource: str | None) -> RemoteMeasurement:
+    """The task's result; DeviceError at once if no live node offers ``resource`` any more."""
+    import ray
+
+    while True:
+        done, _ = ray.wait([ref], timeout=_POLL_S)
+        if done:
+            try:
+                return ray.get(done[0])
+            except ray.exceptions.RayError as exc:
+                raise DeviceError(f"the measuring task was lost on the Ray cluster: "
+                                  f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+        if resource and ray.cluster_resources().get(resource, 0) < 1:
+            ray.cancel(ref, force=True)
+            raise DeviceError(f"no live node of the Ray cluster offers {resource} (start a board host "
+                              f"with ray start --resources='{{\"{resource}\": 1}}')")
+
+
+def measure_on_board_node(device: Mapping[str, Any], board: Mapping[str, Any], request: DeployRequest,
+                          samples: Sequence[Sequence[float]], sample_dtype: str,
+                          **options: Any) -> RemoteMeasurement:
+    """Run deploy-and-measure as a Ray task placed by the board's resource; wait for it.
+
+    Raises DeviceError if the task or its node is lost; a failure on the board comes back
+    in ``error`` (with the transcript up to it), as the local path would raise it."""
+    import ray
+
+    remote = ray.remote(**task_options(device))(_measure_here)
+    ref = remote.remote(dict(device), dict(board), request, [list(s) for s in samples], sample_dtype, options)
+    return _wait(ref, device.get("ray_resource"))
