@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,16 @@ def test_real_boards_ask_for_their_resource_and_no_cpu_virtual_ones_a_cpu() -> N
     assert task_options({"ray_resource": "board:nano33ble"}) == {
         "num_cpus": 0, "resources": {"board:nano33ble": 1}, "max_retries": 0}
     assert task_options({"ray_resource": None}) == {"num_cpus": 1, "max_retries": 0}
+
+
+def test_a_ray_job_needs_an_explicit_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a Ray worker (ray imported and initialised) the default store is refused."""
+    import types
+
+    from tinyexp.pipeline.farm import check_tracking
+
+    check_tracking(None)  # not under Ray: the default store is fine
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: True))
+    with pytest.raises(ConfigError, match="tracking.uri=None under a Ray launcher"):
+        check_tracking(None)
+    check_tracking("http://127.0.0.1:5000")

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from agent.errors import DeviceError as AgentDeviceError
 from agent.session import Measurement, MeasurementError, measure_board
-from tinyexp.core.errors import DeviceError, TinyexpError
+from tinyexp.core.errors import ConfigError, DeviceError, TinyexpError
 from tinyexp.device.base import DeployRequest, load_backend
 from tinyexp.device.board_host import BOARD_HOST_ENV, free_port_for
 
@@ -37,6 +37,14 @@ def in_ray_worker() -> bool:
     """Whether this job runs inside a Ray worker (hydra/launcher=ray); never imports Ray."""
     ray = sys.modules.get("ray")
     return ray is not None and ray.is_initialized()
+
+
+def check_tracking(uri: str | None) -> None:
+    """Under Ray a job's directory is the node's, not the user's: the default store
+    (mlruns/ under the working directory) would land on whichever node ran the job."""
+    if uri is None and in_ray_worker():
+        raise ConfigError("tracking.uri=None under a Ray launcher: give the farm's tracking server "
+                          "(tracking.uri=http://HOST:5000) or an absolute store URI")
 
 
 @dataclass(frozen=True)

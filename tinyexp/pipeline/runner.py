@@ -33,7 +33,7 @@ from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
 from tinyexp.model.train import train
-from tinyexp.pipeline import recorder
+from tinyexp.pipeline import farm, recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
 from tinyexp.tflm import evaluate as evaluate_stage
@@ -220,6 +220,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
 
     validate(cfg)
     sources.check_source(cfg)
+    farm.check_tracking(cfg.tracking.uri)
     experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
     client = MlflowClient()
     sweep.reap_orphans(client, experiment_id)
