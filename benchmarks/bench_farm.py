@@ -80,7 +80,8 @@ def grid(args: argparse.Namespace, work: Path) -> dict:
     common = ["experiment=paper", *cut]
     sides = {
         "joblib": [*common, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}"],
-        "ray": [*common, "hydra/launcher=farm", f"+hydra.launcher.ray.init.num_cpus={args.jobs}",
+        "ray": [*common, "hydra/launcher=farm", "hydra.launcher.ray.init.address=local",  # a new local Ray
+                f"+hydra.launcher.ray.init.num_cpus={args.jobs}",
                 "+hydra.launcher.ray.init.include_dashboard=false"],
     }
     result: dict = {"overrides_cut": cut, "paper_grid": not cut}
@@ -148,10 +149,10 @@ def scale(args: argparse.Namespace, work: Path) -> dict:
         with contextlib.ExitStack() as stack:
             stack.enter_context(_node(env, work / f"head-{boards}.log", "--head", "--port", str(port),
                                       "--num-cpus", "2", "--include-dashboard", "false"))
-            for i in range(boards):
+            for i in range(boards):  # one after another: nodes starting at once on one machine hang
                 stack.enter_context(_node(env, work / f"board-{boards}-{i}.log", "--address", address,
                                           "--num-cpus", "0", "--resources", json.dumps({"board:nano33ble": 1})))
-            _wait_boards(env, address, boards)
+                _wait_boards(env, address, i + 1)
             home = work / f"scale-{boards}"
             seconds = _timed_sweep(home, dict(env, RAY_ADDRESS=address), [
                 *model, "hydra/launcher=farm", f"device.warmup={jobs}", "device.realtime=true",
