@@ -23,6 +23,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from tinyexp.tracking.server import healthy
+
 MLFLOW = Path(sys.executable).with_name("mlflow")  # the venv's own mlflow executable
 EXPERIMENT = "tinyexp"
 SWEEP_ID = "srvtest"
@@ -67,14 +69,6 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else "(no server output)"
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _stop(process: subprocess.Popen) -> None:
