@@ -30,13 +30,19 @@ from tinyexp.core.config import to_container
 from tinyexp.core.names import Tag
 
 _UNHASHED_GROUPS = ("tracking", "sweep")
+# How a job is placed and paced, not what it measures: a farm run and a local run of one
+# config are the same job (device.realtime changes wall-clock time only, not the figures).
+_UNHASHED_KEYS = {"device": ("realtime", "ray_resource")}
 _PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 
 
 def config_hash(cfg: Any) -> str:
-    """SHA-256 of the resolved config minus where it is tracked and which sweep ran it."""
+    """SHA-256 of the resolved config minus where it is tracked, which sweep ran it, and where
+    and at what pace it ran."""
     data = {k: v for k, v in to_container(cfg).items() if k not in _UNHASHED_GROUPS}
+    for group, keys in _UNHASHED_KEYS.items():
+        data[group] = {k: v for k, v in data.get(group, {}).items() if k not in keys}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
 
