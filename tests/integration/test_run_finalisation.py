@@ -4,7 +4,6 @@ it; a run whose writing completes carries the marker."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

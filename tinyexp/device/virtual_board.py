@@ -41,6 +41,7 @@ import numpy as np
 import tinyexp
 from agent import protocol as p
 from tinyexp.core.errors import TinyexpError
+from tinyexp.core.units import us_to_cycles
 from tinyexp.tflm.runtime import TflmModel, TflmRefusal, check_support
 
 
@@ -81,7 +82,7 @@ def operators_from_model(model: bytes, board: Mapping[str, Any]) -> list[tuple[s
 
 def fixed_latency(latency_us: float) -> LatencyFn:
     """A LatencyFn that always answers ``latency_us`` (cycles from the board's clock)."""
-    return lambda _model, board: FixedLatency(latency_us, latency_us * board["clock_hz"] / 1e6)
+    return lambda _model, board: FixedLatency(latency_us, us_to_cycles(latency_us, board["clock_hz"]))
 
 
 class _Refused(Exception):

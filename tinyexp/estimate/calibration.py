@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
+from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.fit import check_one_source, fit_full, fit_profiled, fit_scaled, fit_shrunk, scaled_prices
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
 from tinyexp.estimate.sources import REFERENCE_SOURCES, Row, cached_operators, family, published_rows
@@ -34,7 +35,6 @@ from tinyexp.tflm.operators import Operator
 # are not a fully independent test.
 SHRINK_MIN_ROWS = 5
 SHRINK_STRENGTH = 0.01
-_MHZ = 1_000_000
 
 
 def calibration_ops(row: Row) -> tuple[Operator, ...]:
@@ -109,7 +109,7 @@ class Calibration:
 
     def _predict(self, model: SourceModel, row: Row) -> Prediction:
         total, bounds, priced = price_model(model, self.ops_of(row), self.ops_of)
-        us = total / row.clock_hz * _MHZ
+        us = cycles_to_us(total, row.clock_hz)
         return Prediction(row, us, us * math.exp(bounds.lo), us * math.exp(bounds.hi),
                           tuple(sorted({p.basis for p in priced})))
 

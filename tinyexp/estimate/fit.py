@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from tinyexp.core.errors import TinyexpError
+from tinyexp.core.units import us_to_cycles
 from tinyexp.estimate.opcost import SHARED_TERMS, groups, model_features, operator_features
 from tinyexp.estimate.sources import Row
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator
@@ -234,7 +235,7 @@ def fit_profiled(rows: Sequence[Row], ops_of: OpsOf, profile_of: Callable[[Row],
     op_features, op_cycles, fixed_features, fixed_cycles = [], [], [], []
     for row in rows:
         ops, profile = ops_of(row), profile_of(row)
-        to_cycles = row.clock_hz / 1_000_000
+        to_cycles = us_to_cycles(1.0, row.clock_hz)
         op_features += [operator_features(op) for op in ops]
         op_cycles += [us * to_cycles for us in profile]
         model = model_features(ops)

@@ -23,6 +23,7 @@ from scipy.optimize import nnls
 
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import reference_data
+from tinyexp.core.units import cycles_to_us, us_to_cycles
 from tinyexp.tflm.inspect import ModelStats
 
 PUBLISHED_LATENCY_CSV = reference_data("published_latency.csv")
@@ -35,7 +36,6 @@ _COLUMNS = ("source", "board", "mcu", "clock_hz", "runtime", "kernels", "dtype",
 _OPTIONAL_COLUMNS = ("ops",)
 # QUANTIZE + DEQUANTIZE around a full-integer calibration net (float I/O, see above).
 _INT8_IO_OPERATORS = 2
-_MHZ = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class CalibrationRow:
 
     @property
     def cycles(self) -> float:
-        return self.latency_us * self.clock_hz / _MHZ
+        return us_to_cycles(self.latency_us, self.clock_hz)
 
     @property
     def widths(self) -> list[int]:
@@ -207,7 +207,7 @@ def validate_calibration(rows: Sequence[CalibrationRow] | None = None) -> list[L
             if not any(r.dtype == held_out.dtype for r in rest):
                 continue
             fit = fit_cycles(rest)
-            predicted_us = fit.cycles(held_out.workload, held_out.dtype) / held_out.clock_hz * _MHZ
+            predicted_us = cycles_to_us(fit.cycles(held_out.workload, held_out.dtype), held_out.clock_hz)
             results.append(LooResult(
                 source, held_out.dtype, held_out.topology, held_out.latency_us, predicted_us,
                 100.0 * (predicted_us - held_out.latency_us) / held_out.latency_us,
@@ -303,6 +303,6 @@ def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
         provenance += "; the calibration nets are dense only, convolutions are extrapolated"
     provenance += f"; cycles converted to time at the board's {clock_hz} Hz"
     return LatencyEstimate(
-        latency_us=cycles / clock_hz * _MHZ, cycles=cycles, clock_hz=clock_hz, board=name,
+        latency_us=cycles_to_us(cycles, clock_hz), cycles=cycles, clock_hz=clock_hz, board=name,
         kernel_dtype=dtype, calibration=calibration, provenance=provenance,
         coefficients=coefficients, loo_max_abs_error_pct=loo)

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from tinyexp.core.boards import load_board
 from tinyexp.core.errors import ConfigError, TinyexpError
+from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.predict import Bounds, Priced, SourceModel, price_model
@@ -31,7 +32,6 @@ from tinyexp.estimate.sources import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator, analyse_operators
 
 INTERVAL_PCT = 80
-_MHZ = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
     model = cal.model(source)
     cycles, bounds, priced = price_model(model, ops, cal.ops_of)
     clock_hz = int(board["clock_hz"])
-    to_us = _MHZ / clock_hz
+    to_us = cycles_to_us(1.0, clock_hz)
     fixed = model.fit.fixed_cycles(ops)
     loo = [abs(p.error_pct) for p in cal.loo(source)]
     method, scale, basis = "v2 per-operator", 1.0, _interval_basis(model, len(cal.groups[source]))

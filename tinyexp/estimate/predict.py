@@ -41,7 +41,6 @@ TRANSFER_WIDEN = 1.5
 EXTRAPOLATED_BOUNDS = (math.log(0.5), math.log(2.0))
 _MIN_QUANTILE_RESIDUALS = 9
 _SMALL_SAMPLE_FLOOR = math.log(1.10)
-_MHZ = 1_000_000
 
 
 @dataclass(frozen=True)

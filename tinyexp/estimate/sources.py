@@ -29,6 +29,7 @@ import yaml
 
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import reference_data
+from tinyexp.core.units import us_to_cycles
 from tinyexp.tflm.operators import Operator
 
 ROWS_CSV = reference_data("latency_rows_v2.csv")
@@ -57,7 +58,6 @@ V1_SOURCE_NAMES: dict[str, str] = {
     "edgemark2025": "edgemark-l4r5zi-o3-cmsisnn",
 }
 STUDY_CALIBRATION, STUDY_SOURCE = "dokic2020", "dokic2020-nano33ble"
-_MHZ = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Row:
 
     @property
     def cycles(self) -> float:
-        return self.latency_us * self.clock_hz / _MHZ
+        return us_to_cycles(self.latency_us, self.clock_hz)
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from agent.profile_table import outside_operators_us
 from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Artifact, Metric, Tag
+from tinyexp.core.units import us_to_cycles
 from tinyexp.estimate.operator_split import OperatorLatency
 from tinyexp.estimate.per_operator import Estimate
 from tinyexp.model.train import TrainedModel
@@ -136,7 +137,7 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
         clock_hz = int(board["clock_hz"])
         record.metric(Metric.MACS_PER_SECOND, stats.macs / (mean_us * 1e-6))
         record.metric(Metric.CYCLES_PER_MAC,
-                      (cycles if cycles is not None else mean_us * clock_hz / 1e6) / stats.macs)
+                      (cycles if cycles is not None else us_to_cycles(mean_us, clock_hz)) / stats.macs)
     record.metric(Metric.ARENA_BOARD_USED_BYTES, _optional_int(m.info.get("arena_used_bytes")))
     record.metric(Metric.ARENA_CONFIGURED_BYTES, _optional_int(m.info.get("arena_bytes")))
     record.metric(Metric.PARITY_MAX_ABS_ERROR, m.parity_max_abs_error)
