@@ -1,7 +1,8 @@
 """A board farm on 127.0.0.1 with real parts: PostgreSQL + the farm's tracking server, a Ray
-head node (2 CPUs, one virtual nano33ble) and a second Ray node process (no CPU, one virtual
-nucleo_l4r5zi), and a sweep through hydra/launcher=ray (the hydra-ray-launcher plugin) whose
-jobs need both boards. The boards are virtual (no hardware here); their placement is Ray's,
+head node (2 CPUs, one virtual nano33ble) and a second Ray node process (one virtual
+nucleo_l4r5zi; no CPU, or one CPU when it is killed, so that jobs die with it), and a sweep
+through hydra/launcher=farm (tinyexp's launcher on the hydra-ray-launcher plugin) whose jobs
+need both boards. The boards are virtual (no hardware here); their placement is Ray's,
 through the custom resources `board:<name>` the nodes offer and the measuring steps ask for.
 """
 
@@ -87,7 +88,7 @@ def farm() -> Iterator[dict[str, Any]]:
     home = Path(tempfile.mkdtemp(prefix="tinyexp-farm-"))
     env, port = _env(home), free_port()
     address = f"127.0.0.1:{port}"
-    second = ["--address", address, "--num-cpus", "0", "--resources", json.dumps({"board:nucleo_l4r5zi": 1})]
+    second = ["--address", address, "--resources", json.dumps({"board:nucleo_l4r5zi": 1}), "--num-cpus"]
     with postgres() as db, tracking_server(db, home / "artifacts") as url, \
             ray_node(env, home / "head.log", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                      "--num-cpus", "2", "--include-dashboard", "false", "--temp-dir", str(home / "ray"),
@@ -95,6 +96,11 @@ def farm() -> Iterator[dict[str, Any]]:
         _wait_for_board(address, "nano33ble")
         yield {"home": home, "env": env, "address": address, "url": url, "second": second}
     shutil.rmtree(home, ignore_errors=True)
+
+
+def _second_node(farm: dict[str, Any]) -> str:
+    """The id of the live node offering the second board."""
+    return next(n["id"] for n in _nodes(farm["address"]) if n["alive"] and "board:nucleo_l4r5zi" in n["resources"])
 
 
 def _sweep(farm: dict[str, Any], sweep: str, background: bool = False) -> Any:
@@ -138,7 +144,7 @@ def _assert_placed(farm: dict[str, Any], runs: list[Any]) -> None:
 
 @pytest.mark.slow
 def test_sweep_on_two_nodes_every_run_finished_on_its_board(farm: dict[str, Any]) -> None:
-    with ray_node(farm["env"], farm["home"] / "second.log", *farm["second"]):
+    with ray_node(farm["env"], farm["home"] / "second.log", *farm["second"], "0"):
         _wait_for_board(farm["address"], "nucleo_l4r5zi")
         _sweep(farm, "raysweep")
         runs = _children(farm["url"], "raysweep")
@@ -150,20 +156,28 @@ def test_sweep_on_two_nodes_every_run_finished_on_its_board(farm: dict[str, Any]
 
 @pytest.mark.slow
 def test_second_node_killed_mid_sweep_then_rerun_completes(farm: dict[str, Any]) -> None:
-    with ray_node(farm["env"], farm["home"] / "second-a.log", *farm["second"]) as second:
+    """The second node trains too (one CPU): killed while a job runs on it, that job is lost
+    with its node as well as the measuring steps waiting for its board."""
+    with ray_node(farm["env"], farm["home"] / "second-a.log", *farm["second"], "1") as second:
         _wait_for_board(farm["address"], "nucleo_l4r5zi")
+        doomed = _second_node(farm)
         proc, log = _sweep(farm, "raykill", background=True)
         deadline = time.monotonic() + 300
-        while not _children(farm["url"], "raykill") and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not any(
+                r.data.tags.get("tinyexp.ray_node") == doomed for r in _children(farm["url"], "raykill")):
             time.sleep(0.5)
-        kill_node(second)  # the sweep is under way: its first run exists
+        kill_node(second)  # a job is under way on it
         proc.wait(timeout=900)
+    log.seek(0)
+    output = log.read()
+    assert proc.returncode == 1 and "jobs failed" in output, output[-4000:]
     runs = _children(farm["url"], "raykill")
     assert not [r for r in runs if r.info.status == "RUNNING"], "a run was left RUNNING"
-    lost = [r for r in runs if r.info.status != "FINISHED"]
-    assert lost and all(_job(r)[0] == "nucleo_l4r5zi" for r in lost), [(_job(r), r.info.status) for r in runs]
+    on_doomed = [r for r in runs if r.data.tags.get("tinyexp.ray_node") == doomed]
+    assert on_doomed and all(r.info.status in ("KILLED", "FAILED") for r in on_doomed), \
+        [(_job(r), r.info.status) for r in on_doomed]
 
-    with ray_node(farm["env"], farm["home"] / "second-b.log", *farm["second"]):
+    with ray_node(farm["env"], farm["home"] / "second-b.log", *farm["second"], "1"):
         _wait_for_board(farm["address"], "nucleo_l4r5zi")
         _sweep(farm, "raykill")
         runs = _children(farm["url"], "raykill")

@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from tinyexp.cli.outcomes import record_outcome
+from tinyexp.cli.outcomes import JobEnd, record_outcome
 from tinyexp.core.cli_args import EXIT_FAILED, print_error
 from tinyexp.core.config import register_schema
 from tinyexp.core.errors import TinyexpError
@@ -27,8 +27,8 @@ register_schema()
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)
-def task(cfg: DictConfig) -> str | None:
-    """Run one job; return its MLflow run id (None if it failed)."""
+def task(cfg: DictConfig) -> JobEnd:
+    """Run one job; return how it ended (its MLflow run id if it did not fail)."""
     from tinyexp.pipeline.runner import run_job
 
     hydra_cfg = HydraConfig.get()
@@ -40,13 +40,15 @@ def task(cfg: DictConfig) -> str | None:
             raise
         message = str(exc) if isinstance(exc, TinyexpError) else _crash(exc, hydra_cfg.runtime.output_dir)
         print_error(message)
-        record_outcome(True, message)
+        end = JobEnd(True, message)
+        record_outcome(end)
         if not multirun:
             sys.exit(EXIT_FAILED)
-        return None
-    record_outcome(False, outcome.summary)
+        return end
+    end = JobEnd(False, outcome.summary, outcome.run_id)
+    record_outcome(end)
     print(f"[{outcome.run_id[:8]}] {outcome.summary}")
-    return outcome.run_id
+    return end
 
 
 def _crash(exc: Exception, job_dir: str) -> str:

@@ -1,4 +1,4 @@
-"""How the jobs of one command ended, counted across processes (sequential or joblib workers).
+"""How the jobs of one command ended, counted across processes (sequential, joblib or Ray).
 
 The command line gives every command a fresh directory (TINYEXP_OUTCOMES) and a command id
 (TINYEXP_COMMAND_ID, also in Hydra's sweep directory, so two commands started in the same
@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyexp.tracking.sweep import COMMAND_ID_ENV
+
 OUTCOMES_ENV = "TINYEXP_OUTCOMES"
-COMMAND_ID_ENV = "TINYEXP_COMMAND_ID"
 
 
 def begin_command(folder: Path) -> None:
@@ -26,12 +27,22 @@ def begin_command(folder: Path) -> None:
     os.environ[COMMAND_ID_ENV] = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def record_outcome(failed: bool, message: str) -> None:
+@dataclass(frozen=True)
+class JobEnd:
+    """How one job ended: what its task returns to the launcher. A Ray job runs on another
+    host, where the command's folder does not exist; the farm launcher records it instead."""
+
+    failed: bool
+    message: str
+    run_id: str | None = None
+
+
+def record_outcome(end: JobEnd) -> None:
     """Note one job's end (nothing outside a command that asked for it)."""
     folder = os.environ.get(OUTCOMES_ENV)
     if folder:
         path = Path(folder) / f"{os.getpid()}-{uuid.uuid4().hex}.json"
-        path.write_text(json.dumps({"failed": failed, "message": message[:300]}))
+        path.write_text(json.dumps({"failed": end.failed, "message": end.message[:300]}))
 
 
 @dataclass(frozen=True)

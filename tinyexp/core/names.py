@@ -89,6 +89,8 @@ class Tag:
     ROLE: Final = "tinyexp.role"  # "sweep" on a sweep's parent run
     HOST: Final = "tinyexp.host"
     PID: Final = "tinyexp.pid"
+    COMMAND: Final = "tinyexp.command"  # the command (process id-random) that launched the job
+    RAY_NODE: Final = "tinyexp.ray_node"  # the Ray node the job ran on (hydra/launcher=farm)
     # "true", set after every other datum of a FINISHED run: resume trusts no run without it.
     COMPLETE: Final = "tinyexp.complete"
     MEASURE_NODE: Final = "tinyexp.measure_node"  # host/Ray node id that measured (hydra/launcher=ray)

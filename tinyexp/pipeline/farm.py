@@ -10,7 +10,10 @@ the trainers. Without a resource (the virtual board) the task asks for one CPU a
 on any node.
 
 A board host's ports come from its board-host file (tinyexp.device.board_host), named by
-the environment variable TINYEXP_BOARD_HOST_FILE of its `ray start`.
+the environment variable TINYEXP_BOARD_HOST_FILE of its `ray start`. The board's readiness
+(toolchain, port: DeviceBackend.check_ready) is checked there too, just before deploying:
+the training node has neither. Before training, a job only checks that some live node of
+the cluster offers its board.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import socket
 import sys
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -47,11 +50,50 @@ def check_tracking(uri: str | None) -> None:
                           "(tracking.uri=http://HOST:5000) or an absolute store URI")
 
 
+def ray_node_id() -> str | None:
+    """The Ray node this job runs on (None outside a Ray worker)."""
+    if not in_ray_worker():
+        return None
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def dead_ray_nodes() -> set[str]:
+    """Ids of the nodes the cluster reports dead (empty outside a Ray worker): their jobs'
+    runs can be ended by any node (tinyexp.tracking.sweep.reap_orphans)."""
+    if not in_ray_worker():
+        return set()
+    import ray
+
+    return {str(n["NodeID"]) for n in ray.nodes() if not n.get("Alive", True)}
+
+
+def remote_board(device: Mapping[str, Any]) -> str | None:
+    """The board resource the job's measuring step asks for, when it runs in a Ray worker."""
+    resource = device.get("ray_resource")
+    return str(resource) if resource and in_ray_worker() else None
+
+
+def check_board_offered(resource: str) -> None:
+    """Before training: DeviceError unless a live node of the cluster offers ``resource``."""
+    import ray
+
+    if ray.cluster_resources().get(resource, 0) < 1:
+        raise DeviceError(_nobody_offers(resource))
+
+
+def _nobody_offers(resource: str) -> str:
+    return (f"no live node of the Ray cluster offers {resource} (start a board host with "
+            f"ray start --resources='{{\"{resource}\": 1}}')")
+
+
 @dataclass(frozen=True)
 class RemoteMeasurement:
     """What the board node sends back: the measurement or the failure, and where it ran."""
 
     node: str
+    readiness: Mapping[str, str] = field(default_factory=dict)  # check_ready's tags, on the board node
     measurement: Measurement | None = None
     flash_bytes: int | None = None
     ram_bytes: int | None = None
@@ -67,21 +109,24 @@ def _node_name() -> str:
 
 def _measure_here(device: Mapping[str, Any], board: Mapping[str, Any], request: DeployRequest,
                   samples: Sequence[Sequence[float]], sample_dtype: str, options: Mapping[str, Any]) -> RemoteMeasurement:
-    """On the board node: deploy with the configured backend, measure, report (never raise)."""
+    """On the board node: check the board is ready, deploy with the configured backend,
+    measure, report (never raise)."""
     node = _node_name()
     device = dict(device)
+    readiness: dict[str, str] = {}
     if not device.get("port") and os.environ.get(BOARD_HOST_ENV):
         device["port"] = free_port_for(Path(os.environ[BOARD_HOST_ENV]), str(board["name"]))
     try:
         with tempfile.TemporaryDirectory(prefix="tinyexp-farm-") as tmp:
             backend = load_backend(device, board)
+            readiness = backend.check_ready()
             with backend.deploy(replace(request, workdir=Path(tmp))) as deployment:
                 m = measure_board(deployment.port, request.model, samples, sample_dtype, **options)
     except MeasurementError as exc:
-        return RemoteMeasurement(node, error=str(exc), transcript=tuple(exc.transcript))
+        return RemoteMeasurement(node, readiness, error=str(exc), transcript=tuple(exc.transcript))
     except (AgentDeviceError, TinyexpError, OSError) as exc:
-        return RemoteMeasurement(node, error=str(exc))
-    return RemoteMeasurement(node, m, deployment.flash_bytes, deployment.ram_bytes)
+        return RemoteMeasurement(node, readiness, error=str(exc))
+    return RemoteMeasurement(node, readiness, m, deployment.flash_bytes, deployment.ram_bytes)
 
 
 def task_options(device: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,8 +154,7 @@ def _wait(ref: Any, resource: str | None) -> RemoteMeasurement:
                                   f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
         if resource and ray.cluster_resources().get(resource, 0) < 1:
             ray.cancel(ref, force=True)
-            raise DeviceError(f"no live node of the Ray cluster offers {resource} (start a board host "
-                              f"with ray start --resources='{{\"{resource}\": 1}}')")
+            raise DeviceError(_nobody_offers(resource))
 
 
 def measure_on_board_node(device: Mapping[str, Any], board: Mapping[str, Any], request: DeployRequest,

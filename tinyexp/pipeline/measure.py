@@ -7,7 +7,7 @@ from, which the board itself says (`latency_source` in its HELLO).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 from agent import protocol as p
 from agent.client import write_transcript
 from agent.errors import DeviceError as AgentDeviceError
-from agent.session import Measurement, MeasurementError, measure_board
+from agent.session import MeasurementError, measure_board
 from tinyexp.core.errors import DeviceError
 from tinyexp.core.names import Artifact
 from tinyexp.device.base import DeployRequest, DeviceBackend
@@ -39,6 +39,7 @@ class DeviceMeasurement:
     profile: p.Profile | None = None  # PROF, from a board of protocol 2
     no_profile_reason: str | None = None
     node: str | None = None  # the farm node that measured (hydra/launcher=ray); None: here
+    readiness: dict[str, str] = field(default_factory=dict)  # the farm node's check_ready tags
 
 
 class DeviceMeasurementError(DeviceError):
@@ -56,10 +57,12 @@ def measure(backend: DeviceBackend, request: DeployRequest, host: HostModel, sam
     in_dtype = host.input_codec.dtype.name
     transcript = request.workdir / Artifact.TRANSCRIPT
     options = {"warmup": warmup, "invokes": invokes, "baud": baud, "timeout_s": timeout_s, "retries": retries}
-    node = None
+    node, readiness = None, {}
     try:
         if farm.in_ray_worker():
-            m, flash_bytes, ram_bytes, node = _on_board_node(backend, request, raw_inputs, in_dtype, options)
+            remote = _on_board_node(backend, request, raw_inputs, in_dtype, options)
+            m, flash_bytes, ram_bytes, node, readiness = (remote.measurement, remote.flash_bytes, remote.ram_bytes,
+                                                          remote.node, dict(remote.readiness))
         else:
             with backend.deploy(request) as deployment:
                 m = measure_board(deployment.port, request.model, raw_inputs, in_dtype, **options)
@@ -78,11 +81,11 @@ def measure(backend: DeviceBackend, request: DeployRequest, host: HostModel, sam
     parity = float(np.max(np.abs(device_out - host.predict(samples))))
     return DeviceMeasurement(m.identity.get("latency_source", "unknown"), m.stats, m.identity, m.info, parity,
                              flash_bytes, ram_bytes, transcript, timings,
-                             m.profile, m.no_profile_reason, node)
+                             m.profile, m.no_profile_reason, node, readiness)
 
 
 def _on_board_node(backend: DeviceBackend, request: DeployRequest, raw_inputs: list, in_dtype: str,
-                   options: dict) -> tuple[Measurement, int | None, int | None, str]:
+                   options: dict) -> farm.RemoteMeasurement:
     """Deploy and measure on the farm node with the board; its failure raised as if local."""
     remote = farm.measure_on_board_node(backend.device, backend.board, request, raw_inputs, in_dtype, **options)
     if remote.measurement is None:
@@ -90,4 +93,4 @@ def _on_board_node(backend: DeviceBackend, request: DeployRequest, raw_inputs: l
         if remote.transcript:
             raise MeasurementError(f"{remote.error}{where}", list(remote.transcript))
         raise DeviceError(f"{remote.error}{where}")
-    return remote.measurement, remote.flash_bytes, remote.ram_bytes, remote.node
+    return remote

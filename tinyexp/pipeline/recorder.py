@@ -150,6 +150,7 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
             record.tags[name] = m.identity[key]
     if m.node is not None:
         record.tags[Tag.MEASURE_NODE] = m.node
+    record.tags.update(m.readiness)
     record.artifacts.extend([m.transcript_path, m.timings_path])
 
 

@@ -9,7 +9,9 @@
   missing jobs run again. A job is claimed before it runs: the check and the creation of
   its RUNNING run happen under one lock, so a second command running the same sweep skips it.
 - A process killed outright (SIGKILL, power loss) cannot end its own run, so every job start
-  first marks as KILLED the RUNNING runs whose process, on this host, no longer exists.
+  first marks as KILLED the RUNNING runs whose process, on this host, no longer exists, or
+  (in a Ray farm) whose Ray node the cluster reports dead; and a command whose jobs have all
+  returned marks as KILLED any run of its own still RUNNING (its job was lost with its node).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 from filelock import FileLock
 from omegaconf import OmegaConf
@@ -35,6 +37,8 @@ _UNHASHED_GROUPS = ("tracking", "sweep")
 _UNHASHED_KEYS = {"device": ("realtime", "ray_resource")}
 _PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
+# Set by the command line for every job it launches (tinyexp.cli.outcomes.begin_command).
+COMMAND_ID_ENV = "TINYEXP_COMMAND_ID"
 
 
 def config_hash(cfg: Any) -> str:
@@ -87,9 +91,15 @@ def finished_runs(client: Any, experiment_id: str, sweep: str) -> dict[str, str]
             return found
 
 
-def owner_tags() -> dict[str, str]:
-    """Who runs this job, so a later start can tell whether its process is gone."""
-    return {Tag.HOST: socket.gethostname(), Tag.PID: str(os.getpid())}
+def owner_tags(ray_node: str | None = None) -> dict[str, str]:
+    """Who runs this job, so a later start (or its own command) can tell whether it is gone:
+    host and process, the command that launched it, and its Ray node in a farm."""
+    tags = {Tag.HOST: socket.gethostname(), Tag.PID: str(os.getpid())}
+    if os.environ.get(COMMAND_ID_ENV):
+        tags[Tag.COMMAND] = os.environ[COMMAND_ID_ENV]
+    if ray_node:
+        tags[Tag.RAY_NODE] = ray_node
+    return tags
 
 
 def _alive(pid: int) -> bool:
@@ -102,19 +112,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def reap_orphans(client: Any, experiment_id: str) -> list[str]:
-    """End as KILLED the RUNNING runs started on this host by a process that has died."""
+def _orphaned(tags: dict[str, str], host: str, dead_nodes: Collection[str]) -> str | None:
+    """Why a RUNNING run's owner is known to be gone, or None if it may be alive."""
+    if tags.get(Tag.RAY_NODE) in dead_nodes:
+        return "its Ray node died"
+    if tags.get(Tag.HOST) == host and tags.get(Tag.PID, "").isdigit() and not _alive(int(tags[Tag.PID])):
+        return "process died without ending its run"
+    return None
+
+
+def reap_orphans(client: Any, experiment_id: str, dead_nodes: Collection[str] = ()) -> list[str]:
+    """End as KILLED the RUNNING runs started on this host by a process that has died, and
+    those of a Ray node in ``dead_nodes`` (whichever host asks)."""
     host = socket.gethostname()
     reaped = []
     for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
-        tags = run.data.tags
-        if tags.get(Tag.HOST) != host or not tags.get(Tag.PID, "").isdigit():
-            continue
-        if not _alive(int(tags[Tag.PID])):
-            client.set_tag(run.info.run_id, Tag.ERROR, "process died without ending its run (marked on a later start)")
-            client.set_terminated(run.info.run_id, status="KILLED")
+        why = _orphaned(run.data.tags, host, dead_nodes)
+        if why is not None:
+            _kill(client, run.info.run_id, f"{why} (marked on a later start)")
             reaped.append(run.info.run_id)
     return reaped
+
+
+def reap_command(client: Any, experiment_id: str, command_id: str) -> list[str]:
+    """End as KILLED the runs of ``command_id`` still RUNNING once all of its jobs have returned:
+    their jobs were lost (a Ray node or worker died under them) before they could end them."""
+    runs = client.search_runs([experiment_id], filter_string=f"attributes.status = 'RUNNING' and "
+                                                             f"tags.`{Tag.COMMAND}` = '{command_id}'")
+    for run in runs:
+        _kill(client, run.info.run_id, "its job was lost with its Ray node or worker (marked by its sweep command)")
+    return [run.info.run_id for run in runs]
+
+
+def _kill(client: Any, run_id: str, why: str) -> None:
+    client.set_tag(run_id, Tag.ERROR, why)
+    client.set_terminated(run_id, status="KILLED")
 
 
 def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:

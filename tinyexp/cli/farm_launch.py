@@ -1,0 +1,117 @@
+"""Launch a sweep's jobs on a Ray cluster and see every one of them end, even on a dead node.
+
+`hydra/launcher=farm` (hydra_plugins/tinyexp_farm) uses the Ray plugin's job wrapper and
+configuration (`ray.init`, `ray.remote`), but launches here, because the plugin's own launch
+collects results in turn and stops at the first job lost with its node: the command ends with
+a traceback, the jobs still running are ended with it (Ray ends a finished driver's tasks),
+and their runs stay RUNNING. Here every job is waited for; a lost job is a failed job with
+one line; once all have returned, the command ends KILLED any of its own runs still RUNNING
+(tinyexp.tracking.sweep.reap_command): a job can only have left one so by being lost.
+
+Outcomes (tinyexp.cli.outcomes) are recorded by this process from what the jobs return: a job
+on another host cannot write into the command's folder. The jobs learn the command's id (their
+runs' tag `tinyexp.command`) through Ray's runtime environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from tinyexp.cli.outcomes import OUTCOMES_ENV, JobEnd, record_outcome
+from tinyexp.core.cli_args import print_error
+from tinyexp.tracking.sweep import COMMAND_ID_ENV
+
+
+def _start_ray(init: DictConfig) -> None:
+    """ray.init as configured, passing the command's id to its jobs (and not its outcome
+    folder: a job's outcome comes back to this process)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    options: dict[str, Any] = OmegaConf.to_container(init, resolve=True) if init else {}  # type: ignore[assignment]
+    runtime_env = dict(options.get("runtime_env") or {})
+    runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}),
+                               COMMAND_ID_ENV: os.environ.get(COMMAND_ID_ENV, ""), OUTCOMES_ENV: ""}
+    ray.init(**{**options, "runtime_env": runtime_env})
+
+
+def _job_end(job_return: Any) -> JobEnd:
+    """How a job that returned ended (a task that raised is failed, its error its message)."""
+    try:
+        value = job_return.return_value
+    except Exception as exc:  # noqa: BLE001 - Hydra re-raises the job's own exception here
+        return JobEnd(True, f"the job raised {type(exc).__name__}: {exc}")
+    return value if isinstance(value, JobEnd) else JobEnd(True, f"the job returned {value!r}")
+
+
+def _wait(ref: Any, label: str) -> tuple[Any, JobEnd]:
+    """The job's JobReturn (a made-up one when the job was lost with its node or worker) and
+    how it ended, recorded as the command's outcome."""
+    import ray
+    from hydra.core.utils import JobReturn, JobStatus
+
+    try:
+        job_return = ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        end = JobEnd(True, f"job {label} was lost on the Ray cluster ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''})")
+        print_error(end.message)
+        job_return = JobReturn(status=JobStatus.COMPLETED, _return_value=end)
+    else:
+        end = _job_end(job_return)
+    record_outcome(end)
+    return job_return, end
+
+
+def _reap_lost_runs(stores: set[tuple[str, str]]) -> None:
+    """End KILLED this command's runs still RUNNING, in every store its jobs logged to."""
+    from tinyexp.tracking.store import existing_store_client
+    from tinyexp.tracking.sweep import reap_command
+
+    command = os.environ.get(COMMAND_ID_ENV)
+    for uri, experiment in sorted(stores):
+        client = existing_store_client(uri) if command else None
+        found = client.get_experiment_by_name(experiment) if client is not None else None
+        if found is not None:
+            reaped = reap_command(client, found.experiment_id, command)
+            if reaped:
+                print_error(f"{len(reaped)} run(s) of lost jobs ended KILLED in {uri}")
+
+
+def launch(ray_cfg: DictConfig, config: DictConfig, hydra_context: Any, task_function: Any,
+           job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:
+    """Submit every job as a Ray task (the Ray plugin's wrapper), wait for all, account for each."""
+    import ray
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import configure_log, filter_overrides, setup_globals
+    from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    _start_ray(ray_cfg.init)
+    jobs, stores = [], set()
+    for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+        job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        with open_dict(job_config):
+            job_config.hydra.job.id = f"ray-{idx}"
+            job_config.hydra.job.num = idx
+        stores.add((str(job_config.tracking.uri), str(job_config.tracking.experiment)))
+        ref = launch_job_on_ray(hydra_context, ray_cfg.remote, job_config, task_function, Singleton.get_state())
+        jobs.append((f"#{idx} ({' '.join(filter_overrides(overrides))})", ref))
+    try:
+        returns, ends = zip(*[_wait(ref, label) for label, ref in jobs])
+    except KeyboardInterrupt:  # Ctrl-C: stop every job, then end the runs they leave
+        for _, ref in jobs:
+            ray.cancel(ref, force=True)
+        ray.wait([ref for _, ref in jobs], num_returns=len(jobs), timeout=30)
+        _reap_lost_runs(stores)
+        raise
+    if any(end.failed for end in ends):
+        _reap_lost_runs(stores)
+    return list(returns)
