@@ -186,3 +186,19 @@ def test_second_node_killed_mid_sweep_then_rerun_completes(farm: dict[str, Any])
             "the re-run did not complete the sweep, or measured a job twice"
         assert not [r for r in runs if r.info.status == "RUNNING"]
         _assert_placed(farm, finished)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_laptop_ends_the_sweep_and_its_runs(farm: dict[str, Any]) -> None:
+    proc, log = _sweep(farm, "rayint", background=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not [r for r in _children(farm["url"], "rayint") if r.info.status == "RUNNING"]:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    log.seek(0)
+    output = log.read()
+    assert proc.returncode == 130 and "tinyexp: error: interrupted" in output, output[-3000:]
+    runs = _children(farm["url"], "rayint")
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"], [(_job(r), r.info.status) for r in runs]
+    assert any(r.info.status == "KILLED" for r in runs)

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error
+from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from tinyexp.core.config import register_schema, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
@@ -239,7 +239,11 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         pass_sigterm_to_workers()  # a sequential sweep's job installs its own handler
     with tempfile.TemporaryDirectory(prefix="tinyexp-outcomes-") as folder:
         begin_command(Path(folder))
-        hydra_entry()
+        try:
+            hydra_entry()
+        except KeyboardInterrupt:  # the open runs have ended KILLED on their way out
+            print_error("interrupted: the jobs under way ended KILLED; run the same command again to resume")
+            sys.exit(EXIT_INTERRUPTED)
         ends = tally(Path(folder))
     if _is_multirun(argv) and ends.failed:
         print_error(f"{ends.failed} of {ends.jobs} jobs failed (first: {ends.first_error})")

@@ -15,6 +15,7 @@ from tinyexp.core.errors import ConfigError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 ERROR_PREFIX = "tinyexp: error: "
 
 
