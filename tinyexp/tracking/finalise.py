@@ -1,10 +1,11 @@
 """A run's end written as resumable steps, so a tracking server that drops mid-run costs a wait,
 not the job's data.
 
-The end of a run is a list of steps, written once each and in order: the params added since
-the start, the metrics, the tags, each artifact, each table, the `tinyexp.complete` marker
-(FINISHED runs only) and the end of the run with its status, last. When a step fails and the
-store is an http(s) tracking server that does not answer /health now, the job waits for it
+The end of a run is a list of steps (tinyexp.tracking.store plans them), written once each and
+in order: the params added since the start, the metrics, the tags, each artifact, each table,
+the `tinyexp.complete` marker (FINISHED runs only) and the end of the run with its status, last.
+When a step fails and the store is an http(s) tracking server that does not answer /health
+now, the job waits for it
 (``tracking.reconnect_s`` seconds in all) and goes on from the failed step; steps already
 written are never sent again. A store that answers means a genuine error: the run ends FAILED
 (KILLED on an interruption) as it always did. When the wait is spent, what was not written
@@ -16,16 +17,11 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.names import Tag
 from tinyexp.tracking import lost_runs, reach
-
-if TYPE_CHECKING:
-    from tinyexp.tracking.store import RunRecord
 
 
 @dataclass(frozen=True)
@@ -46,58 +42,7 @@ class _ServerGone(Exception):
         self.why = why
 
 
-def _log_artifact(path: Path) -> None:
-    import mlflow
-
-    if path.is_dir():
-        mlflow.log_artifacts(str(path), artifact_path=path.name)
-    else:
-        mlflow.log_artifact(str(path))
-
-
-def _end(run_id: str, status: str) -> None:
-    """End the run through MLflow's active run while it holds it (that forgets the run first,
-    then tells the store), else through the client: an earlier attempt forgot it, the store
-    did not hear."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run_id:
-        mlflow.end_run(status=status)
-    else:
-        MlflowClient().set_terminated(run_id, status=status)
-
-
-def plan(record: RunRecord, logged_params: set[str], status: str, run_id: str) -> list[Step]:
-    """The steps that write ``record`` (but the params logged at the start) and end the run."""
-    import mlflow
-
-    steps = []
-    params = {k: v for k, v in record.params.items() if k not in logged_params}
-    if params:
-        steps.append(Step("params", partial(mlflow.log_params, params), {"params": params}))
-    if record.metrics:
-        metrics = dict(record.metrics)
-        # One timestamp: a batch sent again after a lost answer is the same points, not new ones.
-        stamp = int(time.time() * 1000)
-        steps.append(Step("metrics", partial(mlflow.log_metrics, metrics, timestamp=stamp), {"metrics": metrics}))
-    if record.tags:
-        tags = dict(record.tags)
-        steps.append(Step("tags", partial(mlflow.set_tags, tags), {"tags": tags}))
-    for path in record.artifacts:
-        if path.exists():
-            steps.append(Step(f"artifact {path.name}", partial(_log_artifact, path), {"artifacts": [path]}))
-    for name, columns in record.tables.items():
-        steps.append(Step(f"table {name}", partial(mlflow.log_table, data=columns, artifact_file=name),
-                          {"tables": {name: columns}}))
-    if status == "FINISHED":
-        steps.append(Step("complete", partial(mlflow.set_tag, Tag.COMPLETE, "true")))
-    steps.append(Step("end", partial(_end, run_id, status)))
-    return steps
-
-
-def write(steps: Sequence[Step], tracking_uri: str, reconnect_s: float) -> None:
+def _write(steps: Sequence[Step], tracking_uri: str, reconnect_s: float) -> None:
     """Write the steps in order; wait for a dropped server (``reconnect_s`` in all) and go on
     from the step that failed. Raises _ServerGone when the wait is spent, else what failed."""
     deadline = None
@@ -144,16 +89,15 @@ def _keep_locally(steps: Sequence[Step], gone: _ServerGone, run: lost_runs.RunRe
                         f"(not logged: {lost_runs.counts(lost)}); the next job against this server ends it there")
 
 
-def finalise(record: RunRecord, logged_params: set[str], status: str, run: lost_runs.RunRef,
-             reconnect_s: float) -> str:
-    """Write the data, the completeness marker if FINISHED, and the status last; return it.
+def finalise(steps: Sequence[Step], status: str, run: lost_runs.RunRef, reconnect_s: float) -> str:
+    """Write the steps (the data, the completeness marker if FINISHED, the status last) of a
+    run that ends with ``status``; return the status it ends with.
 
     An interruption (or a genuine store error) while writing ends the run KILLED (FAILED)
     instead of the status it held, and propagates; a server that stays away ends the run in a
     local record (TinyexpError)."""
-    steps = plan(record, logged_params, status, run.run_id)
     try:
-        write(steps, run.tracking_uri, reconnect_s)
+        _write(steps, run.tracking_uri, reconnect_s)
     except (KeyboardInterrupt, SystemExit):
         _end_quietly("KILLED", "interrupted while its data was being written")
         raise

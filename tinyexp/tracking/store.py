@@ -11,7 +11,9 @@ import contextlib
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -21,6 +23,7 @@ from tinyexp.core.config import TrackingConfig
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.names import Tag
 from tinyexp.tracking import finalise, sqlite_store
+from tinyexp.tracking.finalise import Step
 from tinyexp.tracking.lost_runs import RunRef
 
 DEFAULT_STORE_DIR = "mlruns"
@@ -119,6 +122,57 @@ class RunRecord:
             self.metrics[name] = float(value)
 
 
+def _log_artifact(path: Path) -> None:
+    import mlflow
+
+    if path.is_dir():
+        mlflow.log_artifacts(str(path), artifact_path=path.name)
+    else:
+        mlflow.log_artifact(str(path))
+
+
+def _end(run_id: str, status: str) -> None:
+    """End the run through MLflow's active run while it holds it (that forgets the run first,
+    then tells the store), else through the client: an earlier attempt forgot it, the store
+    did not hear."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status=status)
+    else:
+        MlflowClient().set_terminated(run_id, status=status)
+
+
+def _plan(record: RunRecord, logged_params: set[str], status: str, run_id: str) -> list[Step]:
+    """The steps that write ``record`` (but the params logged at the start) and end the run."""
+    import mlflow
+
+    steps = []
+    params = {k: v for k, v in record.params.items() if k not in logged_params}
+    if params:
+        steps.append(Step("params", partial(mlflow.log_params, params), {"params": params}))
+    if record.metrics:
+        metrics = dict(record.metrics)
+        # One timestamp: a batch sent again after a lost answer is the same points, not new ones.
+        stamp = int(time.time() * 1000)
+        steps.append(Step("metrics", partial(mlflow.log_metrics, metrics, timestamp=stamp), {"metrics": metrics}))
+    if record.tags:
+        tags = dict(record.tags)
+        steps.append(Step("tags", partial(mlflow.set_tags, tags), {"tags": tags}))
+    for path in record.artifacts:
+        if path.exists():
+            steps.append(Step(f"artifact {path.name}", partial(_log_artifact, path), {"artifacts": [path]}))
+    for name, columns in record.tables.items():
+        steps.append(Step(f"table {name}", partial(mlflow.log_table, data=columns, artifact_file=name),
+                          {"tables": {name: columns}}))
+    if status == "FINISHED":
+        steps.append(Step("complete", partial(mlflow.set_tag, Tag.COMPLETE, "true")))
+    steps.append(Step("end", partial(_end, run_id, status)))
+    return steps
+
+
 @contextlib.contextmanager
 def tracked_run(experiment_id: str, run_name: str, record: RunRecord, parent_run_id: str | None = None,
                 reconnect_s: float = TrackingConfig.reconnect_s) -> Iterator[str]:
@@ -162,5 +216,5 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord, parent_run
         record.tags[Tag.ERROR_TYPE] = type(exc).__name__
         raise
     finally:
-        finalise.finalise(record, logged_params, status,
+        finalise.finalise(_plan(record, logged_params, status, run.info.run_id), status,
                           RunRef(run.info.run_id, experiment_id, mlflow.get_tracking_uri(), run_name), reconnect_s)
