@@ -1,6 +1,7 @@
 """A tracking server that drops mid-run (issue 10, item 4b): waited for within
 `tracking.reconnect_s`, the run's end resumed where it stopped; when it stays away, the run
-ends FAILED in a local lost-run record that a later job settles on the server.
+ends FAILED in a local lost-run record that a later job settles on the server (and `tinyexp
+doctor` lists until then).
 
 A real `mlflow server` (SQLite backend, proxied artifacts, 127.0.0.1) is killed inside the
 run's body, with SIGKILL, and started again on the same port and files. `tracked_run` runs
@@ -24,6 +25,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers.mlflow_server import free_port
+from tinyexp.cli.doctor import check_store
+from tinyexp.cli.main import preflight
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.names import Tag
 from tinyexp.tracking import lost_runs
@@ -156,12 +159,14 @@ def test_a_server_that_stays_away_ends_the_run_in_a_local_record_settled_later(l
     live.start()
     client = MlflowClient(tracking_uri=live.url)
     assert client.get_run(run_id).info.status == "RUNNING"
+    assert "1 lost runs not ended there yet" in check_store(preflight([f"tracking.uri={live.url}"], False)[0])
     assert lost_runs.settle(client) == [run_id]
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags[Tag.LOST_RECORD] == str(folder)
     assert "tracking server dropped mid-run" in run.data.tags[Tag.ERROR]
     assert json.loads((folder / "record.json").read_text())["settled"]["ended_failed"] is True
     assert lost_runs.settle(client) == [] and lost_runs.unsettled() == []
+    assert "lost runs" not in check_store(preflight([f"tracking.uri={live.url}"], False)[0])
 
 
 def test_a_genuine_store_error_with_the_server_up_fails_at_once_without_a_record(live: Server,
