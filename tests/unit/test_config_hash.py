@@ -25,3 +25,7 @@ def test_study_config_hash_and_cache_key_unchanged(overrides: tuple[str, ...],
     monkeypatch.setattr(train, "_library_versions", lambda: FIXED_VERSIONS)
     cfg = compose(list(overrides))
     assert (sweep.config_hash(cfg), train.cache_key(cfg.dataset, cfg.model, cfg.train)) == BEFORE[overrides]
+
+
+def test_how_long_a_job_waits_for_its_tracking_server_is_not_hashed() -> None:
+    assert sweep.config_hash(compose(["tracking.reconnect_s=5"])) == sweep.config_hash(compose([]))

@@ -135,6 +135,13 @@ def test_the_issues_bad_configurations_are_refused_before_work(overrides: list[s
     assert words in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
+def test_a_negative_wait_for_a_dropped_tracking_server_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        preflight(["tracking.reconnect_s=-1"], False)
+    assert str(info.value).startswith("tracking.reconnect_s=-1.0 is invalid: must be a finite number >= 0"), info.value
+    assert preflight(["tracking.reconnect_s=0"], False)[0].tracking.reconnect_s == 0  # 0: no wait
+
+
 def test_memory_checks_use_the_machines_memory() -> None:
     cfg = preflight([], False)[0]
     state, index = limits.training_bytes(cfg, config.hidden_widths(cfg.model))

@@ -20,7 +20,7 @@ Check = Callable[[Any], str]
 
 
 def check_store(cfg: Any) -> str:  # noqa: ANN401
-    from tinyexp.tracking import sqlite_store
+    from tinyexp.tracking import lost_runs, sqlite_store
     from tinyexp.tracking.reach import check_server
     from tinyexp.tracking.store import default_tracking_uri, existing_store_client
 
@@ -39,7 +39,10 @@ def check_store(cfg: Any) -> str:  # noqa: ANN401
                            f"{uri}: MLflow cannot read it: {' '.join(str(exc).split())[:200]}") from exc
     if path is not None:
         sqlite_store.prepare(uri)  # the store exists: this only checks it can be written
-    return f"{uri}: {len(experiments)} experiments, {len(running)} runs RUNNING now"
+    lost = lost_runs.unsettled(str(client.tracking_uri))
+    settling = (f"; {len(lost)} lost runs not ended there yet (records in {lost_runs.records_dir()}; "
+                "the next job ends them FAILED)") if lost else ""
+    return f"{uri}: {len(experiments)} experiments, {len(running)} runs RUNNING now{settling}"
 
 
 def check_cache(cfg: Any) -> str:  # noqa: ANN401, ARG001 - same signature as the other checks

@@ -225,6 +225,9 @@ class TrainConfig:
 class TrackingConfig:
     uri: Optional[str] = None
     experiment: str = "tinyexp"
+    # Seconds in all a job waits for an http(s) tracking server that stops answering while
+    # the run's data is written; then the run ends FAILED in a local lost-run record.
+    reconnect_s: float = 60.0
 
 
 @dataclass

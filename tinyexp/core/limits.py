@@ -80,6 +80,7 @@ RANGES: dict[str, Range] = {
     "train.batch_size": _int(1, 1_000_000),
     "train.learning_rate": Range(0.0, 1e4, False, above=True),
     "train.seed": _int(0, SEED_MAX, "what numpy and TensorFlow accept"),
+    "tracking.reconnect_s": Range(0.0, 86400.0, False, "seconds to wait for a dropped tracking server"),
 }
 
 # Names that become Keras layer/model names, file and folder names, and MLflow tags: ASCII

@@ -114,6 +114,8 @@ class Tag:
     DATASET_TASK: Final = "dataset_task"  # regression | classification
     ERROR: Final = "error"
     ERROR_TYPE: Final = "error_type"
+    # The local lost-run record of a run whose tracking server dropped (set when it is settled).
+    LOST_RECORD: Final = "tinyexp.lost_record"
     PARENT_RUN_ID: Final = "mlflow.parentRunId"
 
 

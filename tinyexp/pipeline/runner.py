@@ -41,7 +41,7 @@ from tinyexp.tflm.c_array import CArray, to_c_array
 from tinyexp.tflm.evaluate import HostModel
 from tinyexp.tflm.fit import check_fit
 from tinyexp.tflm.operators import analyse_operators, operator_table
-from tinyexp.tracking import sweep
+from tinyexp.tracking import lost_runs, sweep
 from tinyexp.tracking.store import RunRecord, configure, flatten, tracked_run
 
 
@@ -223,6 +223,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     farm.check_tracking(cfg.tracking.uri)
     experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
     client = MlflowClient()
+    lost_runs.settle(client)  # before reaping, which would end a lost run KILLED, not FAILED
     sweep.reap_orphans(client, experiment_id, farm.dead_ray_nodes())
     digest = sweep.config_hash(cfg)
     record = RunRecord()
@@ -245,7 +246,8 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
         _check_ready(backend, record)
         _install_sigterm_handler()
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinyexp-")))
-        run_id = stack.enter_context(tracked_run(experiment_id, run_name(overrides), record, parent_id))
+        run_id = stack.enter_context(tracked_run(experiment_id, run_name(overrides), record, parent_id,
+                                                 cfg.tracking.reconnect_s))
         if sweep_dir is not None:
             claim.release()  # the RUNNING run is the claim from here on
         summary = execute(cfg, record, tmp, backend)

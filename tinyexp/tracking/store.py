@@ -11,15 +11,20 @@ import contextlib
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from filelock import FileLock
 
+from tinyexp.core.config import TrackingConfig
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.names import Tag
-from tinyexp.tracking import sqlite_store
+from tinyexp.tracking import finalise, sqlite_store
+from tinyexp.tracking.finalise import Step
+from tinyexp.tracking.lost_runs import RunRef
 
 DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
@@ -117,28 +122,60 @@ class RunRecord:
             self.metrics[name] = float(value)
 
 
-def _flush(record: RunRecord, logged_params: set[str]) -> None:
+def _log_artifact(path: Path) -> None:
     import mlflow
 
-    new_params = {k: v for k, v in record.params.items() if k not in logged_params}
-    if new_params:
-        mlflow.log_params(new_params)
+    if path.is_dir():
+        mlflow.log_artifacts(str(path), artifact_path=path.name)
+    else:
+        mlflow.log_artifact(str(path))
+
+
+def _end(run_id: str, status: str) -> None:
+    """End the run through MLflow's active run while it holds it (that forgets the run first,
+    then tells the store), else through the client: an earlier attempt forgot it, the store
+    did not hear."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status=status)
+    else:
+        MlflowClient().set_terminated(run_id, status=status)
+
+
+def _plan(record: RunRecord, logged_params: set[str], status: str, run_id: str) -> list[Step]:
+    """The steps that write ``record`` (but the params logged at the start) and end the run."""
+    import mlflow
+
+    steps = []
+    params = {k: v for k, v in record.params.items() if k not in logged_params}
+    if params:
+        steps.append(Step("params", partial(mlflow.log_params, params), {"params": params}))
     if record.metrics:
-        mlflow.log_metrics(record.metrics)
+        metrics = dict(record.metrics)
+        # One timestamp: a batch sent again after a lost answer is the same points, not new ones.
+        stamp = int(time.time() * 1000)
+        steps.append(Step("metrics", partial(mlflow.log_metrics, metrics, timestamp=stamp), {"metrics": metrics}))
     if record.tags:
-        mlflow.set_tags(record.tags)
+        tags = dict(record.tags)
+        steps.append(Step("tags", partial(mlflow.set_tags, tags), {"tags": tags}))
     for path in record.artifacts:
-        if path.is_dir():
-            mlflow.log_artifacts(str(path), artifact_path=path.name)
-        elif path.exists():
-            mlflow.log_artifact(str(path))
+        if path.exists():
+            steps.append(Step(f"artifact {path.name}", partial(_log_artifact, path), {"artifacts": [path]}))
     for name, columns in record.tables.items():
-        mlflow.log_table(data=columns, artifact_file=name)
+        steps.append(Step(f"table {name}", partial(mlflow.log_table, data=columns, artifact_file=name),
+                          {"tables": {name: columns}}))
+    if status == "FINISHED":
+        steps.append(Step("complete", partial(mlflow.set_tag, Tag.COMPLETE, "true")))
+    steps.append(Step("end", partial(_end, run_id, status)))
+    return steps
 
 
 @contextlib.contextmanager
-def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
-                parent_run_id: str | None = None) -> Iterator[str]:
+def tracked_run(experiment_id: str, run_name: str, record: RunRecord, parent_run_id: str | None = None,
+                reconnect_s: float = TrackingConfig.reconnect_s) -> Iterator[str]:
     """Open an MLflow run; log `record` when the body ends, however it ends.
 
     The params and tags known at the start (config, sweep, owner process) are logged at
@@ -151,6 +188,10 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
     Finalisation writes the status last: the data, then (for a FINISHED run) the
     `tinyexp.complete` marker, then the end of the run. An interruption while the data is
     being written ends the run KILLED without the marker, so resume never trusts it.
+
+    Those writes are resumable steps (tinyexp.tracking.finalise): an http(s) tracking server
+    that stops answering is waited for, ``reconnect_s`` seconds in all, and the writing goes on
+    where it stopped; after that the run ends FAILED in a local lost-run record.
     """
     import mlflow
 
@@ -175,41 +216,5 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord,
         record.tags[Tag.ERROR_TYPE] = type(exc).__name__
         raise
     finally:
-        status = _finalise(record, logged_params, status)
-
-
-def _finalise(record: RunRecord, logged_params: set[str], status: str) -> str:
-    """Write the data, the completeness marker if FINISHED, and the status last; return it.
-
-    An interruption (or a store error) while writing ends the run KILLED (FAILED) instead of
-    the status it held, and propagates."""
-    import mlflow
-
-    try:
-        _flush(record, logged_params)
-        if status == "FINISHED":
-            mlflow.set_tag(Tag.COMPLETE, "true")
-    except (KeyboardInterrupt, SystemExit):
-        status = "KILLED"
-        _end_quietly(status, "interrupted while its data was being written")
-        raise
-    except BaseException as exc:
-        status = "FAILED" if status == "FINISHED" else status
-        _end_quietly(status, f"writing its data failed: {first_line(str(exc))[:300]}")
-        raise
-    mlflow.end_run(status=status)
-    return status
-
-
-def _end_quietly(status: str, why: str) -> None:
-    """End the active run with ``status`` and an error tag, even if a second signal arrives."""
-    import mlflow
-
-    for _ in range(3):  # a repeated Ctrl-C must not leave the run RUNNING
-        try:
-            with contextlib.suppress(Exception):
-                mlflow.set_tag(Tag.ERROR, why)
-            mlflow.end_run(status=status)
-            return
-        except (KeyboardInterrupt, SystemExit):
-            continue
+        finalise.finalise(_plan(record, logged_params, status, run.info.run_id), status,
+                          RunRef(run.info.run_id, experiment_id, mlflow.get_tracking_uri(), run_name), reconnect_s)
