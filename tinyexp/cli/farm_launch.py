@@ -49,9 +49,9 @@ def _job_end(job_return: Any) -> JobEnd:
     return value if isinstance(value, JobEnd) else JobEnd(True, f"the job returned {value!r}")
 
 
-def _wait(ref: Any, label: str) -> tuple[Any, JobEnd]:
+def _wait(ref: Any, label: str) -> tuple[Any, bool]:
     """The job's JobReturn (a made-up one when the job was lost with its node or worker) and
-    how it ended, recorded as the command's outcome."""
+    whether it was lost; how it ended is recorded as the command's outcome."""
     import ray
     from hydra.core.utils import JobReturn, JobStatus
 
@@ -61,26 +61,31 @@ def _wait(ref: Any, label: str) -> tuple[Any, JobEnd]:
         end = JobEnd(True, f"job {label} was lost on the Ray cluster ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})")
         print_error(end.message)
-        job_return = JobReturn(status=JobStatus.COMPLETED, _return_value=end)
-    else:
-        end = _job_end(job_return)
-    record_outcome(end)
-    return job_return, end
+        record_outcome(end)
+        return JobReturn(status=JobStatus.COMPLETED, _return_value=end), True
+    record_outcome(_job_end(job_return))
+    return job_return, False
 
 
 def _reap_lost_runs(stores: set[tuple[str, str]]) -> None:
-    """End KILLED this command's runs still RUNNING, in every store its jobs logged to."""
+    """End KILLED this command's runs still RUNNING, in every store its jobs logged to. (A job
+    that returned has ended its run, or left it to its local lost-run record when its
+    tracking server dropped: tinyexp.tracking.lost_runs.)"""
     from tinyexp.tracking.store import existing_store_client
     from tinyexp.tracking.sweep import reap_command
 
     command = os.environ.get(COMMAND_ID_ENV)
     for uri, experiment in sorted(stores):
-        client = existing_store_client(uri) if command else None
-        found = client.get_experiment_by_name(experiment) if client is not None else None
-        if found is not None:
-            reaped = reap_command(client, found.experiment_id, command)
-            if reaped:
-                print_error(f"{len(reaped)} run(s) of lost jobs ended KILLED in {uri}")
+        try:
+            client = existing_store_client(uri) if command else None
+            found = client.get_experiment_by_name(experiment) if client is not None else None
+            reaped = reap_command(client, found.experiment_id, command) if found is not None else []
+        except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a store it cannot reach
+            print_error(f"the runs of lost jobs could not be ended in {uri} ({type(exc).__name__}); "
+                        "a later job ends them KILLED")
+            continue
+        if reaped:
+            print_error(f"{len(reaped)} run(s) of lost jobs ended KILLED in {uri}")
 
 
 def launch(ray_cfg: DictConfig, config: DictConfig, hydra_context: Any, task_function: Any,
@@ -105,13 +110,13 @@ def launch(ray_cfg: DictConfig, config: DictConfig, hydra_context: Any, task_fun
         ref = launch_job_on_ray(hydra_context, ray_cfg.remote, job_config, task_function, Singleton.get_state())
         jobs.append((f"#{idx} ({' '.join(filter_overrides(overrides))})", ref))
     try:
-        returns, ends = zip(*[_wait(ref, label) for label, ref in jobs])
+        returns, lost = zip(*[_wait(ref, label) for label, ref in jobs])
     except KeyboardInterrupt:  # Ctrl-C: stop every job, then end the runs they leave
         for _, ref in jobs:
             ray.cancel(ref, force=True)
         ray.wait([ref for _, ref in jobs], num_returns=len(jobs), timeout=30)
         _reap_lost_runs(stores)
         raise
-    if any(end.failed for end in ends):
+    if any(lost):
         _reap_lost_runs(stores)
     return list(returns)
