@@ -73,14 +73,21 @@ def _nodes(address: str) -> list[dict[str, Any]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _wait_for_board(address: str, board: str, present: bool = True) -> None:
+def _node_ids(address: str) -> set[str]:
+    return {n["id"] for n in _nodes(address)}
+
+
+def _wait_for_board(address: str, board: str, known: set[str] = frozenset()) -> str:
+    """The id of a live node offering ``board`` that is not one of ``known`` (a node killed
+    earlier may still be listed alive until Ray notices it is gone)."""
     deadline = time.monotonic() + NODE_TIMEOUT_S
     while time.monotonic() < deadline:
-        alive = [n for n in _nodes(address) if n["alive"] and f"board:{board}" in n["resources"]]
-        if bool(alive) == present:
-            return
+        found = [n["id"] for n in _nodes(address) if n["alive"] and f"board:{board}" in n["resources"]
+                 and n["id"] not in known]
+        if found:
+            return found[0]
         time.sleep(2)
-    pytest.fail(f"board:{board} {'never appeared' if present else 'never left'} within {NODE_TIMEOUT_S} s")
+    pytest.fail(f"no new node with board:{board} appeared within {NODE_TIMEOUT_S} s")
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +103,6 @@ def farm() -> Iterator[dict[str, Any]]:
         _wait_for_board(address, "nano33ble")
         yield {"home": home, "env": env, "address": address, "url": url, "second": second}
     shutil.rmtree(home, ignore_errors=True)
-
-
-def _second_node(farm: dict[str, Any]) -> str:
-    """The id of the live node offering the second board."""
-    return next(n["id"] for n in _nodes(farm["address"]) if n["alive"] and "board:nucleo_l4r5zi" in n["resources"])
 
 
 def _sweep(farm: dict[str, Any], sweep: str, background: bool = False) -> Any:
@@ -144,8 +146,9 @@ def _assert_placed(farm: dict[str, Any], runs: list[Any]) -> None:
 
 @pytest.mark.slow
 def test_sweep_on_two_nodes_every_run_finished_on_its_board(farm: dict[str, Any]) -> None:
+    known = _node_ids(farm["address"])
     with ray_node(farm["env"], farm["home"] / "second.log", *farm["second"], "0"):
-        _wait_for_board(farm["address"], "nucleo_l4r5zi")
+        _wait_for_board(farm["address"], "nucleo_l4r5zi", known)
         _sweep(farm, "raysweep")
         runs = _children(farm["url"], "raysweep")
         assert sorted(_job(r) for r in runs) == sorted((b, str(n)) for b in BOARDS for n in NEURONS)
@@ -158,9 +161,9 @@ def test_sweep_on_two_nodes_every_run_finished_on_its_board(farm: dict[str, Any]
 def test_second_node_killed_mid_sweep_then_rerun_completes(farm: dict[str, Any]) -> None:
     """The second node trains too (one CPU): killed while a job runs on it, that job is lost
     with its node as well as the measuring steps waiting for its board."""
+    known = _node_ids(farm["address"])
     with ray_node(farm["env"], farm["home"] / "second-a.log", *farm["second"], "1") as second:
-        _wait_for_board(farm["address"], "nucleo_l4r5zi")
-        doomed = _second_node(farm)
+        doomed = _wait_for_board(farm["address"], "nucleo_l4r5zi", known)
         proc, log = _sweep(farm, "raykill", background=True)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not any(
@@ -177,8 +180,9 @@ def test_second_node_killed_mid_sweep_then_rerun_completes(farm: dict[str, Any])
     assert on_doomed and all(r.info.status in ("KILLED", "FAILED") for r in on_doomed), \
         [(_job(r), r.info.status) for r in on_doomed]
 
+    known = _node_ids(farm["address"])
     with ray_node(farm["env"], farm["home"] / "second-b.log", *farm["second"], "1"):
-        _wait_for_board(farm["address"], "nucleo_l4r5zi")
+        _wait_for_board(farm["address"], "nucleo_l4r5zi", known)
         _sweep(farm, "raykill")
         runs = _children(farm["url"], "raykill")
         finished = [r for r in runs if r.info.status == "FINISHED"]
