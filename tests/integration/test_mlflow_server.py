@@ -10,21 +10,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.helpers.mlflow_server import (EXPERIMENT, REQUIRED_METRICS, SWEEP_ID, SWEEP_NEURONS, Server, healthy,
-                                         api, metrics_of, mlflow_server, params_of, run_sweep, sweep_runs, tags_of)
-
-
-@pytest.fixture(scope="module")
-def served_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    """A fresh home holding one finished sweep, and a running server on its store."""
-    home = tmp_path_factory.mktemp("mlflow_server")
-    run_sweep(home)
-    with mlflow_server(home) as server:
-        yield server, home
+                                         api, metrics_of, mlflow_server, params_of, sweep_runs, tags_of)
 
 
 @pytest.mark.slow

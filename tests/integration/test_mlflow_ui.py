@@ -1,7 +1,7 @@
 """The MLflow UI compares two runs of a sweep: rendered by headless Chromium, screenshot kept.
 
-A two-job sweep runs into a fresh store, a real `mlflow server` serves it (helpers shared with
-tests/test_mlflow_server.py), and Debian's Chromium opens the UI's compare page for the two
+A two-job sweep in a fresh store, served by a real `mlflow server` (the session's, shared with
+tests/integration/test_mlflow_server.py), and Debian's Chromium opens the UI's compare page for the two
 child runs twice: once dumping the DOM (the page must name both runs and the metrics), once
 taking a screenshot, kept as test-artifacts/mlflow-compare-runs.png (git-ignored). Skips when
 Chromium is not installed (`apt-get install chromium`; .ci/run does it when root).
@@ -20,17 +20,15 @@ import subprocess
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.helpers.mlflow_server import Server, SweepRuns, mlflow_server, run_sweep, sweep_runs
+from tests.helpers.mlflow_server import SWEEP_ID, Server, SweepRuns, sweep_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "mlflow-compare-runs.png"
 DOM_DUMP = ARTIFACTS / "mlflow-compare-runs.html"
-SWEEP_ID = "uitest"
 WINDOW = (1400, 1000)
 CHROMIUM_TIMEOUT_S = 90.0
 
@@ -86,13 +84,11 @@ def visible_text(dom: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def ui_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, SweepRuns]]:
-    home = tmp_path_factory.mktemp("mlflow_ui")
-    run_sweep(home, sweep_id=SWEEP_ID)
-    with mlflow_server(home) as server:
-        runs = sweep_runs(server.url, SWEEP_ID)
-        assert len(runs.children) == 2, [c["info"]["run_name"] for c in runs.children]
-        yield server, runs
+def ui_sweep(served_sweep: tuple[Server, Path]) -> tuple[Server, SweepRuns]:
+    server, _ = served_sweep  # tests/integration/conftest.py
+    runs = sweep_runs(server.url, SWEEP_ID)
+    assert len(runs.children) == 2, [c["info"]["run_name"] for c in runs.children]
+    return server, runs
 
 
 @pytest.mark.slow
