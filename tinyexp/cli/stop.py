@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyexp.cli.outcomes import OUTCOMES_ENV
+from tinyexp.core.processes import alive
 
 GRACE_S = 15.0  # for workers to end their runs; then SIGKILL (a later start reaps those runs)
 
@@ -38,18 +39,6 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except OSError:
-        return False
-
-
 def stop_workers(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     workers = descendants(os.getpid())
@@ -59,10 +48,10 @@ def stop_workers(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal hand
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + GRACE_S
-    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.1)
     for pid in workers:
-        if _alive(pid):
+        if alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

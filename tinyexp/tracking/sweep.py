@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 
 from tinyexp.core.config import to_container
 from tinyexp.core.names import Tag
+from tinyexp.core.processes import alive
 
 _UNHASHED_GROUPS = ("tracking", "sweep")
 # How a job is placed and paced, not what it measures: a farm run and a local run of one
@@ -102,21 +103,11 @@ def owner_tags(ray_node: str | None = None) -> dict[str, str]:
     return tags
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _orphaned(tags: dict[str, str], host: str, dead_nodes: Collection[str]) -> str | None:
     """Why a RUNNING run's owner is known to be gone, or None if it may be alive."""
     if tags.get(Tag.RAY_NODE) in dead_nodes:
         return "its Ray node died"
-    if tags.get(Tag.HOST) == host and tags.get(Tag.PID, "").isdigit() and not _alive(int(tags[Tag.PID])):
+    if tags.get(Tag.HOST) == host and tags.get(Tag.PID, "").isdigit() and not alive(int(tags[Tag.PID])):
         return "process died without ending its run"
     return None
 
