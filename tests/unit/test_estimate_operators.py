@@ -72,3 +72,34 @@ def test_a_board_may_name_any_v2_source(models: dict[str, bytes]) -> None:
     board = {**load_board("nano33ble"), "latency_calibration": "sudharsan2021-nano33"}
     e = estimate_operators(models["dense_float32"], board)
     assert e.source == "sudharsan2021-nano33" and e.method == "v2 per-operator"
+
+
+def _dense(width: int) -> dict:
+    return {"input_shape": [1], "layers": [{"type": "Dense", "units": width, "activation": "relu"},
+                                           {"type": "Dense", "units": width, "activation": "relu"},
+                                           {"type": "Dense", "units": 1}]}
+
+
+def test_a_model_far_beyond_its_sources_networks_is_labelled_not_changed(models: dict[str, bytes]) -> None:
+    """Issue 11: 5-15x the MACs of any calibrated net went unflagged. The study's largest
+    calibrated net is 1-256-256-1 (66,048 MACs); 1-768-768-1 has 591,360."""
+    board = load_board("nano33ble")
+    wide = convert_mode(build_layers(_dense(768)), "int8")
+    e = estimate_operators(wide, board)
+    assert not e.size_range.within and e.size_range.high_macs == 66_048 and e.size_range.macs == 591_360
+    assert "beyond its calibration (9.0x the largest calibrated network's MACs)" in e.summary()
+    assert "beyond its calibration: 591,360 MACs, 9.0x the largest network calibrated on dokic2020-nano33ble" \
+        in e.provenance
+    assert e.latency_us == pytest.approx(estimate_latency(inspect_model(wide), board).latency_us, rel=1e-9)
+
+    small = estimate_operators(models["dense_float32"], board)  # 1-16-16-1: the study's smallest
+    assert small.size_range.within and "calibration" not in small.summary().split(" on ")[-1]
+    conv_nano = estimate_operators(models["conv_int8"], board)  # Sudharsan 2021's nets: 70-1,220 MACs
+    assert not conv_nano.size_range.within and "beyond its calibration" in conv_nano.summary()
+    assert estimate_operators(models["conv_int8"], "nucleo_l4r5zi").size_range.within
+
+
+def test_a_model_far_below_its_sources_networks_is_labelled(models: dict[str, bytes]) -> None:
+    tiny = convert_mode(build_layers(_dense(2)), "float32")  # 8 MACs against the study's 288
+    e = estimate_operators(tiny, load_board("nano33ble"))
+    assert not e.size_range.within and "below its calibration" in e.summary()

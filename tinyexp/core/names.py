@@ -110,6 +110,8 @@ class Tag:
     LATENCY_ESTIMATE_METHOD: Final = "latency_estimate_method"
     LATENCY_ESTIMATE_TRANSFERRED: Final = "latency_estimate_transferred"  # "" when nothing was
     LATENCY_ESTIMATE_EXTRAPOLATED: Final = "latency_estimate_extrapolated"  # "" when nothing was
+    # "within its calibration: ..." | "beyond ..." | "below ...": the model's MACs against its source's nets'
+    LATENCY_ESTIMATE_CALIBRATION_RANGE: Final = "latency_estimate_calibration_range"
     MODEL_LABEL: Final = "model_label"  # the model's name in reports (dense widths, label, file name)
     DATASET_TASK: Final = "dataset_task"  # regression | classification
     ERROR: Final = "error"

@@ -27,6 +27,7 @@ from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
+from tinyexp.estimate.calibration_range import CalibrationRange, calibration_range
 from tinyexp.estimate.predict import Bounds, Priced, SourceModel, price_model
 from tinyexp.estimate.sources import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_NAMES, Row, published_rows
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator, analyse_operators
@@ -72,6 +73,7 @@ class Estimate:
     fit: str
     interval_basis: str
     loo_max_abs_error_pct: float | None
+    size_range: CalibrationRange  # the model's MACs against its source's calibrated networks'
     interval_pct: int = INTERVAL_PCT
     latency_source: str = "estimate"
 
@@ -87,6 +89,7 @@ class Estimate:
                          f"{'; '.join(self.extrapolated)}")
         if self.thinly_fitted:
             parts.append(f"fitted on one network only (interval at least x0.5-x2): {'; '.join(self.thinly_fitted)}")
+        parts.append(self.size_range.describe())
         parts.append(f"calibration: {self.calibration}")
         return "; ".join(parts)
 
@@ -98,6 +101,8 @@ class Estimate:
                          f"({100 * self.transferred_macs_share:.0f}% of MACs)")
         if self.extrapolated:
             flags.append(f"{len(self.extrapolated)} extrapolated ({100 * self.extrapolated_macs_share:.0f}% of MACs)")
+        if self.size_range.flag():
+            flags.append(self.size_range.flag())
         return (f"{self.latency_us:.1f} us estimated ({self.interval_pct}% interval {self.low_us:.1f}-"
                 f"{self.high_us:.1f}) on {self.source}" + (f"; {', '.join(flags)}" if flags else ""))
 
@@ -206,6 +211,7 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
                   f" from v2 on {source}")
         basis = f"v1's leave-one-out residuals on {STUDY_SOURCE}, log bounds {bounds.lo:+.3f}/{bounds.hi:+.3f}"
         source, provenance = STUDY_SOURCE, f"the study's 3 timings (v1); split: {provenance}"
+    size_range = calibration_range(cal.groups[source], cal.ops_of, ops)
     total_macs = sum(op.macs for op in ops)
 
     def macs_share(basis: str) -> float:
@@ -220,4 +226,5 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
         extrapolated=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "extrapolated")),
         extrapolated_macs_share=macs_share("extrapolated"), transferred_macs_share=macs_share("transferred"),
         thinly_fitted=tuple(dict.fromkeys(f"{p.op.type} {p.op.dtype}" for p in priced if p.thin)),
-        calibration=provenance, fit=model.fit.describe(), interval_basis=basis, loo_max_abs_error_pct=loo_max)
+        calibration=provenance, fit=model.fit.describe(), interval_basis=basis, loo_max_abs_error_pct=loo_max,
+        size_range=size_range)

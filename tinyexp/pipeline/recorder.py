@@ -110,7 +110,8 @@ def record_deployability(record: RunRecord, refusal: str | None) -> None:
 
 def record_estimate(record: RunRecord, estimate: Estimate) -> None:
     """Where an estimated latency comes from, how good it is known to be (its 80% interval),
-    and what in it was transferred or extrapolated. (Its per-operator table is the board's
+    what in it was transferred or extrapolated, and whether the model's size is inside what
+    its source was calibrated on. (Its per-operator table is the board's
     PROF answer: record_profile.)"""
     record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION] = estimate.calibration[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_PROVENANCE] = estimate.provenance[:_MAX_TAG_CHARS]
@@ -118,6 +119,7 @@ def record_estimate(record: RunRecord, estimate: Estimate) -> None:
     record.tags[Tag.LATENCY_ESTIMATE_METHOD] = estimate.method
     record.tags[Tag.LATENCY_ESTIMATE_TRANSFERRED] = "; ".join(estimate.transferred)[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] = "; ".join(estimate.extrapolated)[:_MAX_TAG_CHARS]
+    record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE] = estimate.size_range.describe()
     record.metric(Metric.LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT, estimate.loo_max_abs_error_pct)
     record.metric(Metric.LATENCY_ESTIMATE_LOW_US, estimate.low_us)
     record.metric(Metric.LATENCY_ESTIMATE_HIGH_US, estimate.high_us)
