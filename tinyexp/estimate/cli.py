@@ -91,7 +91,7 @@ def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[Calibra
     v2 = None if own_rows else estimate_operators(blob, board)
     return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
             "model_bytes": stats.model_bytes, **asdict(estimate),
-            "v2": None if v2 is None else {**asdict(v2), "provenance": v2.provenance}}
+            "v2": None if v2 is None else {**asdict(v2), "provenance": v2.provenance, "summary": v2.summary()}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -93,8 +93,9 @@ class Estimate:
         parts.append(f"calibration: {self.calibration}")
         return "; ".join(parts)
 
-    def summary(self) -> str:
-        """One line for a run summary."""
+    def qualifiers(self) -> str:
+        """What must be said beside a figure of this estimate: its interval, its source, and
+        what in it was transferred, extrapolated or outside its calibration's sizes."""
         flags = []
         if self.transferred:
             flags.append(f"{len(self.transferred)} operator type(s) transferred from another source "
@@ -103,8 +104,12 @@ class Estimate:
             flags.append(f"{len(self.extrapolated)} extrapolated ({100 * self.extrapolated_macs_share:.0f}% of MACs)")
         if self.size_range.flag():
             flags.append(self.size_range.flag())
-        return (f"{self.latency_us:.1f} us estimated ({self.interval_pct}% interval {self.low_us:.1f}-"
-                f"{self.high_us:.1f}) on {self.source}" + (f"; {', '.join(flags)}" if flags else ""))
+        return (f"{self.interval_pct}% interval {self.low_us:.1f}-{self.high_us:.1f} us on {self.source}"
+                + (f"; {', '.join(flags)}" if flags else ""))
+
+    def summary(self) -> str:
+        """One line for a run summary."""
+        return f"{self.latency_us:.1f} us estimated ({self.qualifiers()})"
 
 
 def _board(board: Mapping[str, Any] | str) -> Mapping[str, Any]:
