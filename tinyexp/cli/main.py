@@ -95,20 +95,28 @@ def explain(exc: Exception, overrides: Sequence[str] = ()) -> str:
     return "; ".join(lines[:3]) or type(exc).__name__
 
 
-def _expand(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list: the cartesian product of the sweep values."""
+def _parsed(overrides: list[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    return [o for o in OverridesParser.create().parse_overrides(overrides) if not o.key_or_group.startswith("hydra")]
+
+
+def _expand(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list: the cartesian product of the sweep values."""
     choices = []
-    for o in OverridesParser.create().parse_overrides(overrides):
-        if o.key_or_group.startswith("hydra"):
-            continue
+    for o in _parsed(overrides):
         if o.is_sweep_override():
             prefix = o.input_line.split("=", 1)[0]
             choices.append([f"{prefix}={v}" for v in o.sweep_string_iterator()])
         else:
             choices.append([o.input_line])
     return [list(combo) for combo in itertools.product(*choices)]
+
+
+def _fixed(overrides: list[str]) -> list[str]:
+    """The overrides that are not sweeps: what Hydra composes a multirun's primary config from
+    (a swept config group, e.g. experiment=a,b, is not applied there, nor its sweeper params)."""
+    return [o.input_line for o in _parsed(overrides) if not o.is_sweep_override()]
 
 
 @contextlib.contextmanager
@@ -125,8 +133,10 @@ def _composer(search_dirs: Sequence[str]) -> Iterator[Callable[..., Any]]:
 
 
 def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
-    """Every job's overrides: the command line's sweeps crossed with a preset's sweeper params."""
-    extra = [f"{k}={v}" for k, v in (sweeper_params or {}).items()]
+    """Every job's overrides as Hydra's basic sweeper makes them: the command line's sweeps
+    crossed with a preset's sweeper params, the command line winning for a key it sets."""
+    given = {o.key_or_group.lstrip("+~") for o in _parsed(overrides)}
+    extra = [f"{k}={v}" for k, v in (sweeper_params or {}).items() if str(k) not in given]
     return [job + more for job in _expand(overrides) for more in (_expand(extra) if extra else [[]])]
 
 
@@ -148,7 +158,7 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
 
     jobs = _expand(overrides)
     if multirun:
-        jobs = expand_sweep(overrides, compose(jobs[0], with_hydra=True).hydra.sweeper.get("params"))
+        jobs = expand_sweep(overrides, compose(_fixed(overrides), with_hydra=True).hydra.sweeper.get("params"))
     if len(jobs) > _MAX_PREFLIGHT_JOBS:
         raise ConfigError(f"the sweep has {len(jobs)} jobs; at most {_MAX_PREFLIGHT_JOBS} are allowed")
     configs = []
