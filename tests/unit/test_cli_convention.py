@@ -23,3 +23,14 @@ def test_unknown_key_is_one_line_naming_the_keys(main, argv: list[str], key: str
 def test_main_command_uses_the_same_prefix(run_tinyexp) -> None:  # noqa: ANN001
     done = run_tinyexp("model.neuronz=3", timeout=120)
     assert done.returncode == EXIT_USAGE and done.stderr.startswith(ERROR_PREFIX)
+
+
+@pytest.mark.parametrize("flags", [["-m", "--cfg", "job"], ["--multirun", "--info"]])
+def test_a_flag_hydra_runs_alone_with_multirun_is_one_line(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from tinyexp.cli.main import console_main
+
+    with pytest.raises(SystemExit) as stop:
+        console_main([*flags, "model.neurons=4,8"])
+    err = capsys.readouterr().err
+    assert stop.value.code == EXIT_USAGE and err.startswith(ERROR_PREFIX) and err.count("\n") == 1, err
+    assert "cannot be combined with -m/--multirun" in err

@@ -29,6 +29,7 @@ _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                            "--cfg", "-c", "--package", "-p", "--info", "--experimental-rerun"}
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
+_EXCLUSIVE_FLAGS = {"--cfg", "-c", "--info", "--shell-completion", "-sc"}  # Hydra runs these alone
 
 
 def user_config_dirs(argv: Sequence[str]) -> list[str]:
@@ -226,6 +227,11 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         from tinyexp.cli.doctor import main as doctor_main
 
         sys.exit(doctor_main(argv[1:], preflight))
+    shown = sorted({a for a in argv if a in _EXCLUSIVE_FLAGS})
+    if _is_multirun(argv) and shown:  # Hydra would raise a bare ValueError with a traceback
+        print_error(f"{shown[0]} shows one composed config and cannot be combined with -m/--multirun; "
+                    "drop -m to see a job's config")
+        sys.exit(EXIT_USAGE)
     if not any(a in _INFO_FLAGS for a in argv):
         try:
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
