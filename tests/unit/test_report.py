@@ -196,3 +196,17 @@ def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
             {"hidden_to_hidden_weights": 1024, "latency_mean_us": 700.0, "latency_estimate_low_us": float("nan"),
              "latency_estimate_high_us": 800.0}]
     assert report.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
+
+
+def test_header_names_estimates_outside_their_calibrations_sizes() -> None:
+    from tinyexp.tracking.report import _range_fact
+
+    beyond = "beyond its calibration: 591,360 MACs, 9.0x the largest network calibrated on dokic2020-nano33ble"
+    rows = [{"latency_source": "estimate", "model": "1-768-768-1", "variant": "int8", "board": "nano33ble",
+             "latency_estimate_calibration_range": beyond},
+            {"latency_source": "estimate", "model": "1-64-64-1", "variant": "int8", "board": "nano33ble",
+             "latency_estimate_calibration_range": "within its calibration: 4,224 MACs; ..."},
+            {"latency_source": "estimate", "model": "old run", "variant": "float32", "board": "nano33ble"}]
+    fact = _range_fact(rows)
+    assert fact == f"- Latency estimates outside their calibration's sizes (1): 1-768-768-1 int8 on nano33ble: {beyond}"
+    assert _range_fact(rows[1:]) is None  # within, or logged before the tag existed

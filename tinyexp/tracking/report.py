@@ -39,7 +39,7 @@ Row = dict[str, Any]
 PUBLISHED_CSV = reference_data("dokic2020_tables.csv")
 _MODE_ORDER = (FLOAT32, "float16", "dynamic", "int8")
 _RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
-             Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS)
+             Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS, Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE)
 # How a job was launched and where it was logged, not what it measured: not part of its configuration.
 _LAUNCH_PARAMS = ("sweep.", "tracking.")
 _PAGE_RUNS = 1000
@@ -467,6 +467,7 @@ def _header(rows: Sequence[Row], ctx: ReportContext) -> list[str]:
          if all(r.get("dense", True) for r in rows) else None),
         f"- Note: {_ESTIMATE_NOTE}." if "estimate" in sources else None,
         _loo_fact(rows),
+        _range_fact(rows),
     ]
     return [f"# tinyexp report: {ctx.sweep_id or ctx.experiment or 'runs'}", "", *filter(None, facts), ""]
 
@@ -480,6 +481,18 @@ def _loo_fact(rows: Sequence[Row]) -> str | None:
     parts = [f"worst {max(errors):.1f}% (as recorded on the runs)"] if errors else []
     parts += [f"{unvalidated} estimates have none (transferred from another source, unvalidated)"] if unvalidated else []
     return "- Latency estimates' leave-one-out error: " + "; ".join(parts) if parts else None
+
+
+def _range_fact(rows: Sequence[Row]) -> str | None:
+    """Which estimates are for models far outside the sizes their source was calibrated on."""
+    outside = [r for r in rows if r.get("latency_source") == "estimate"
+               and not str(r.get(Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE, "within")).startswith("within")]
+    if not outside:
+        return None
+    shown = "; ".join(f"{r.get('model')} {r.get('variant')} on {r.get('board')}: "
+                      f"{r[Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE]}" for r in outside[:5])
+    more = f"; and {len(outside) - 5} more" if len(outside) > 5 else ""
+    return f"- Latency estimates outside their calibration's sizes ({len(outside)}): {shown}{more}"
 
 
 def _section(table: Table, figure: str | None = None) -> list[str]:
