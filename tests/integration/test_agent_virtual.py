@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
-import threading
 import time
-import tty
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,6 +21,7 @@ from agent.session import MeasurementError, measure_board
 from tinyexp.device.virtual import virtual_board_command
 from tinyexp.device.virtual_board import BoardState
 from tests.helpers.devices import served
+from tests.helpers.scripted_board import Link, scripted_board
 from tinyexp.tflm.runtime import TflmModel
 
 BOARD = {"name": "testboard", "mcu": "virtual", "clock_hz": 64_000_000,
@@ -195,27 +193,11 @@ Responder = Callable[[p.Command], list[str]]
 @contextlib.contextmanager
 def _peer(respond: Responder) -> Iterator[str]:
     """A scripted board on a pty: each command line gets whatever ``respond`` returns."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    stop = threading.Event()
+    def answer(cmd: p.Command, link: Link) -> None:
+        link.write("".join(r + "\n" for r in respond(cmd)).encode("latin-1"))
 
-    def loop() -> None:
-        lines = p.LineAssembler()
-        while not stop.is_set():
-            if select.select([master], [], [], 0.05)[0]:
-                for line in lines.feed(os.read(master, 4096)):
-                    reply = respond(p.decode_command(line))  # type: ignore[arg-type]
-                    os.write(master, "".join(r + "\n" for r in reply).encode("latin-1"))
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield os.ttyname(slave)
-    finally:
-        stop.set()
-        thread.join(5)
-        os.close(master)
-        os.close(slave)
+    with scripted_board(answer) as port:
+        yield port
 
 
 IDENTITY = {"proto": "1", "fw": "fake", "board": "fake", "mcu": "x", "clock_hz": "1",

@@ -8,11 +8,7 @@ one DeviceError within an asserted bound, with the transcript kept, and no figur
 from __future__ import annotations
 
 import contextlib
-import os
-import select
-import threading
 import time
-import tty
 from typing import Callable, Iterator
 
 import pytest
@@ -21,6 +17,7 @@ from agent import protocol as p
 from agent.client import BoardClient
 from agent.session import MeasurementError, measure_board
 from agent.errors import DeviceError
+from tests.helpers.scripted_board import Link, scripted_board
 
 TIMEOUT_S = 1.0
 BOUND_S = TIMEOUT_S + 1.5  # the session's deadline plus scheduling slack on a loaded machine
@@ -67,60 +64,10 @@ class Board:
         } | faults
 
 
-class Link:
-    """The board's end of the pty. ``closed`` is set when the board hangs up or the test ends;
-    answers that run on (a flood, an endless stream) must stop writing then."""
-
-    def __init__(self, master: int) -> None:
-        self.master = master
-        self.closed = threading.Event()
-        self.hung_up = False
-
-    def write(self, data: bytes) -> None:
-        """All of ``data``, waiting while the pty is full, unless the link closes first."""
-        view = memoryview(data)
-        while view and not self.closed.is_set():
-            try:
-                view = view[os.write(self.master, view):]
-            except BlockingIOError:
-                time.sleep(0.005)
-
-    def hang_up(self) -> None:
-        self.closed.set()
-        self.hung_up = True
-        os.close(self.master)
-
-
 @contextlib.contextmanager
 def served(board: Board) -> Iterator[str]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    os.set_blocking(master, False)  # a board's thread stuck on a full pty can still stop
-    link = Link(master)
-    stop = threading.Event()
-
-    def loop() -> None:
-        lines = p.LineAssembler()
-        while not stop.is_set() and not link.closed.is_set():
-            if select.select([master], [], [], 0.02)[0]:
-                for line in lines.feed(os.read(master, 4096)):
-                    cmd = p.decode_command(line)  # type: ignore[arg-type]
-                    board.answers[cmd.verb](cmd.seq, cmd, link)
-                    if link.closed.is_set():
-                        return
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield os.ttyname(slave)
-    finally:
-        stop.set()
-        link.closed.set()
-        thread.join(10)
-        assert not thread.is_alive(), "the scripted board did not stop"
-        if not link.hung_up:
-            os.close(master)  # only now: a thread still writing would hit a reused fd number
-        os.close(slave)
+    with scripted_board(lambda cmd, link: board.answers[cmd.verb](cmd.seq, cmd, link)) as port:
+        yield port
 
 
 def session_fails(board: Board, match: str) -> MeasurementError:
