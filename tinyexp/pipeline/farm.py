@@ -75,11 +75,16 @@ def remote_board(device: Mapping[str, Any]) -> str | None:
     return str(resource) if resource and in_ray_worker() else None
 
 
-def check_board_offered(resource: str) -> None:
-    """Before training: DeviceError unless a live node of the cluster offers ``resource``."""
+def _offered(resource: str) -> bool:
+    """Whether a live node of the cluster offers ``resource`` (dead nodes' resources are gone)."""
     import ray
 
-    if ray.cluster_resources().get(resource, 0) < 1:
+    return ray.cluster_resources().get(resource, 0) >= 1
+
+
+def check_board_offered(resource: str) -> None:
+    """Before training: DeviceError unless a live node of the cluster offers ``resource``."""
+    if not _offered(resource):
         raise DeviceError(_nobody_offers(resource))
 
 
@@ -152,7 +157,7 @@ def _wait(ref: Any, resource: str | None) -> RemoteMeasurement:
             except ray.exceptions.RayError as exc:
                 raise DeviceError(f"the measuring task was lost on the Ray cluster: "
                                   f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
-        if resource and ray.cluster_resources().get(resource, 0) < 1:
+        if resource and not _offered(resource):
             ray.cancel(ref, force=True)
             raise DeviceError(_nobody_offers(resource))
 

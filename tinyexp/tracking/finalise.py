@@ -89,9 +89,9 @@ def _keep_locally(steps: Sequence[Step], gone: _ServerGone, run: lost_runs.RunRe
                         f"(not logged: {lost_runs.counts(lost)}); the next job against this server ends it there")
 
 
-def finalise(steps: Sequence[Step], status: str, run: lost_runs.RunRef, reconnect_s: float) -> str:
+def finalise(steps: Sequence[Step], status: str, run: lost_runs.RunRef, reconnect_s: float) -> None:
     """Write the steps (the data, the completeness marker if FINISHED, the status last) of a
-    run that ends with ``status``; return the status it ends with.
+    run that ends with ``status``.
 
     An interruption (or a genuine store error) while writing ends the run KILLED (FAILED)
     instead of the status it held, and propagates; a server that stays away ends the run in a
@@ -107,7 +107,6 @@ def finalise(steps: Sequence[Step], status: str, run: lost_runs.RunRef, reconnec
         status = "FAILED" if status == "FINISHED" else status
         _end_quietly(status, f"writing its data failed: {first_line(str(exc))[:300]}")
         raise
-    return status
 
 
 def _end_quietly(status: str, why: str) -> None:
