@@ -86,3 +86,25 @@ def test_a_run_written_to_the_end_is_complete_and_trusted(tmp_path: Path) -> Non
     assert run.info.status == "FINISHED" and run.data.tags[Tag.COMPLETE] == "true"
     assert len(client.list_artifacts(run.info.run_id)) == 5
     assert finished_runs(client, experiment_id, "s") == {"h": run.info.run_id}
+
+
+def test_an_interruption_while_the_config_is_logged_ends_the_run_killed(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A signal as soon as the run exists (the window in which `test_sigterm_ends_the_open_run_as_killed`
+    once saw FAILED): the params are being logged, and the run must still end KILLED."""
+    import mlflow
+    import pytest
+
+    from tinyexp.tracking.store import RunRecord, configure, tracked_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)
+    experiment = configure(uri, "interrupt")
+
+    def interrupted(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(mlflow, "log_params", interrupted)
+    with pytest.raises(KeyboardInterrupt), tracked_run(experiment, "job", RunRecord(params={"x": "1"})):
+        pass
+    [run] = MlflowClient(tracking_uri=uri).search_runs([experiment])
+    assert run.info.status == "KILLED" and run.data.tags[Tag.ERROR] == "interrupted"

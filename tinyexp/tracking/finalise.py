@@ -99,17 +99,17 @@ def finalise(steps: Sequence[Step], status: str, run: lost_runs.RunRef, reconnec
     try:
         _write(steps, run.tracking_uri, reconnect_s)
     except (KeyboardInterrupt, SystemExit):
-        _end_quietly("KILLED", "interrupted while its data was being written")
+        end_quietly("KILLED", "interrupted while its data was being written")
         raise
     except _ServerGone as gone:
         raise _keep_locally(steps, gone, run, reconnect_s) from gone
     except BaseException as exc:
         status = "FAILED" if status == "FINISHED" else status
-        _end_quietly(status, f"writing its data failed: {first_line(str(exc))[:300]}")
+        end_quietly(status, f"writing its data failed: {first_line(str(exc))[:300]}")
         raise
 
 
-def _end_quietly(status: str, why: str) -> None:
+def end_quietly(status: str, why: str) -> None:
     """End the active run with ``status`` and an error tag, even if a second signal arrives."""
     import mlflow
 

@@ -201,8 +201,11 @@ def tracked_run(experiment_id: str, run_name: str, record: RunRecord, parent_run
     logged_params = set(record.params)
     try:
         mlflow.log_params(record.params)
-    except BaseException:
-        mlflow.end_run(status="FAILED")
+    except (KeyboardInterrupt, SystemExit):  # a signal as soon as the run exists is an interruption too
+        finalise.end_quietly("KILLED", "interrupted")
+        raise
+    except BaseException as exc:
+        finalise.end_quietly("FAILED", f"logging its config failed: {first_line(str(exc))[:300]}")
         raise
     try:
         yield run.info.run_id
