@@ -22,7 +22,8 @@ from agent.errors import DeviceError
 from agent.session import measure_board
 from tinyexp.core.boards import load_board
 from tinyexp.device.virtual import virtual_board_command
-from tinyexp.device.virtual_board import BoardState, fixed_latency, operators_from_model
+from tinyexp.device.virtual_clock import fixed_latency, operators_from_model
+from tinyexp.device.virtual_commands import BoardState
 from tinyexp.estimate.latency import estimate_latency
 from tinyexp.estimate.operator_split import split_v1
 from tinyexp.tflm.inspect import inspect_model
