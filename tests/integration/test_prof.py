@@ -130,6 +130,15 @@ def test_fixed_latency_board_has_no_profile_and_says_so(int8_model: Path, board:
     assert frame["kind"] == "ERR" and frame["fields"]["code"] == "no_profile"
 
 
+def test_operator_names_given_by_hand_become_frame_tokens_in_whole_ticks(int8_model: Path, board: dict) -> None:
+    """--operator-cycles is user data: a name with spaces is sent as one token, and the cycles
+    are whole ticks that add up to the whole part of their sum."""
+    state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0),
+                       operators_fn=lambda *_: [("MY OP", 10.6), ("OTHER", 3.7)])
+    profile = _prof(state)
+    assert [(o.op, o.ticks) for o in profile.operators] == [("MY_OP", 10), ("OTHER", 4)]
+
+
 def test_v1_transcript_handshake_is_still_read() -> None:
     """tests/transcripts/hello.txt, a v1 board's answer, replayed through the codec: accepted."""
     lines = (TRANSCRIPTS / "hello.txt").read_text(encoding="ascii").splitlines()
