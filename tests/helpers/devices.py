@@ -15,7 +15,9 @@ import tty
 from typing import Iterator
 
 from tinyexp.device.base import DeployRequest, Deployment, DeviceBackend
-from tinyexp.device.virtual_board import BoardState, fixed_latency, serve
+from tinyexp.device.virtual_board import serve
+from tinyexp.device.virtual_clock import fixed_latency
+from tinyexp.device.virtual_commands import BoardState
 
 DEPLOYED: list[DeployRequest] = []  # what the pipeline handed over, for the tests to inspect
 

@@ -19,7 +19,7 @@ from agent.client import BoardClient
 from agent.errors import DeviceError
 from agent.session import MeasurementError, measure_board
 from tinyexp.device.virtual import virtual_board_command
-from tinyexp.device.virtual_board import BoardState
+from tinyexp.device.virtual_commands import BoardState
 from tests.helpers.devices import served
 from tests.helpers.scripted_board import Link, scripted_board
 from tinyexp.tflm.runtime import TflmModel

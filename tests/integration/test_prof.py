@@ -22,7 +22,8 @@ from agent.errors import DeviceError
 from agent.session import measure_board
 from tinyexp.core.boards import load_board
 from tinyexp.device.virtual import virtual_board_command
-from tinyexp.device.virtual_board import BoardState, fixed_latency, operators_from_model
+from tinyexp.device.virtual_clock import fixed_latency, operators_from_model
+from tinyexp.device.virtual_commands import BoardState
 from tinyexp.estimate.latency import estimate_latency
 from tinyexp.estimate.operator_split import split_v1
 from tinyexp.tflm.inspect import inspect_model
@@ -127,6 +128,15 @@ def test_fixed_latency_board_has_no_profile_and_says_so(int8_model: Path, board:
     state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0))
     (frame,) = [p.decode_line(f) for f in state.handle("2 PROF")]
     assert frame["kind"] == "ERR" and frame["fields"]["code"] == "no_profile"
+
+
+def test_operator_names_given_by_hand_become_frame_tokens_in_whole_ticks(int8_model: Path, board: dict) -> None:
+    """--operator-cycles is user data: a name with spaces is sent as one token, and the cycles
+    are whole ticks that add up to the whole part of their sum."""
+    state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0),
+                       operators_fn=lambda *_: [("MY OP", 10.6), ("OTHER", 3.7)])
+    profile = _prof(state)
+    assert [(o.op, o.ticks) for o in profile.operators] == [("MY_OP", 10), ("OTHER", 4)]
 
 
 def test_v1_transcript_handshake_is_still_read() -> None:

@@ -6,11 +6,11 @@ import pytest
 
 from tinyexp.core.cli_args import ERROR_PREFIX, EXIT_USAGE
 from tinyexp.estimate import cli as estimate_cli
-from tinyexp.tracking import report
+from tinyexp.cli import report as report_cli
 
 
 @pytest.mark.parametrize("main, argv, key", [
-    (report.main, ["tracking.url=sqlite:///x.db"], "tracking.url"),
+    (report_cli.main, ["tracking.url=sqlite:///x.db"], "tracking.url"),
     (estimate_cli.main, ["model.tflite", "boards=nano33ble"], "boards"),
 ])
 def test_unknown_key_is_one_line_naming_the_keys(main, argv: list[str], key: str,  # noqa: ANN001

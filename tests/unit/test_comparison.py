@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyexp.tflm.evaluate import classification_metrics
-from tinyexp.tracking import comparison, report
+from tinyexp.report import comparison
+from tinyexp.report.document import write_report
 
 
 def test_pareto_front_lower_cost_higher_accuracy() -> None:
@@ -39,7 +40,7 @@ def test_any_sweep_report_has_comparison_and_no_study_tables(tmp_path: Path) -> 
                  latency_source="estimate"),
             _row("kws", "int8", model_bytes=30000.0, macs=2.6e6, latency_mean_us=2.0e5, test_accuracy=0.45,
                  latency_source="estimate")]
-    paths = {p.name for p in report.write_report(rows, tmp_path)}
+    paths = {p.name for p in write_report(rows, tmp_path)}
     assert {"comparison.csv", "tradeoffs.png", "latency_per_mac.png", "report.md"} <= paths
     assert "table1_latency.csv" not in paths
     table = comparison.comparison_rows(rows)

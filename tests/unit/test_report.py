@@ -17,7 +17,10 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from tinyexp.tracking import report
+from tinyexp.cli import report as report_cli
+from tinyexp.report import figures, tables
+from tinyexp.report.document import loo_fact, range_fact
+from tinyexp.tracking import report_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _clock = itertools.count(1_700_000_000_000, 1000)
@@ -89,7 +92,7 @@ def _csv(path: Path) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def out_dir(store: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report_out") / "sweep"
-    assert report.main([f"tracking.uri={store['uri']}", "--out", str(out)]) == 0
+    assert report_cli.main([f"tracking.uri={store['uri']}", "--out", str(out)]) == 0
     return out
 
 
@@ -141,13 +144,13 @@ def test_figures_markdown_and_artifacts(out_dir: Path, store: dict[str, Any]) ->
 
 def test_named_sweep_without_log(store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "old"
-    assert report.main([f"tracking.uri={store['uri']}", "sweep.id=sw-old", "--out", str(out), "--no-log"]) == 0
+    assert report_cli.main([f"tracking.uri={store['uri']}", "sweep.id=sw-old", "--out", str(out), "--no-log"]) == 0
     assert _csv(out / "table1_latency.csv")["16"]["latency_mean_us"] == "777"
     assert "logged" not in capsys.readouterr().out
 
 
 def test_all_runs_latest_per_configuration_across_sweeps(store: dict[str, Any]) -> None:
-    rows = report.collect_runs(store["client"], store["experiment_id"], None)
+    rows = report_runs.collect_runs(store["client"], store["experiment_id"], None)
     float32_n16 = [r for r in rows if r["n"] == 16 and r["variant"] == "float32"]
     assert [r["latency_mean_us"] for r in float32_n16] == [200.0]  # sw-new's rerun, not sw-old's
     assert len(rows) == 6 and all(r["sweep_id"] == "sw-new" for r in rows)  # no parents, no FAILED run
@@ -160,33 +163,31 @@ def test_all_runs_latest_per_configuration_across_sweeps(store: dict[str, Any]) 
 ])
 def test_nothing_to_report_is_one_line_exit_2(store: dict[str, Any], tmp_path: Path, args: list[str], message: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.main([f"tracking.uri={store['uri']}", "--out", str(tmp_path / "r"), *args]) == 2
+    assert report_cli.main([f"tracking.uri={store['uri']}", "--out", str(tmp_path / "r"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
 
 
 def test_missing_store_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert report.main([f"tracking.uri=sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert report_cli.main([f"tracking.uri=sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert "no MLflow store" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
 
 
 def test_rows_from_widths_and_per_channel() -> None:
     params = {**_params(16, "int8", per_channel=True), "model.widths": "[64, 32]"}
-    row = report.row_from_run(params, {"test_mse": 1.0}, {}, run_id="r", run_name="r", start_time_ms=0)
+    row = report_runs.row_from_run(params, {"test_mse": 1.0}, {}, run_id="r", run_name="r", start_time_ms=0)
     assert (row["model"], row["n"], row["variant"]) == ("1-64-32-1", None, "int8_per_channel")
-    assert report.hidden_to_hidden_weights("1-64-64-1") == 4096
+    assert tables.hidden_to_hidden_weights("1-64-64-1") == 4096
 
 
 def test_header_says_how_far_estimates_are_trusted():
-    from tinyexp.tracking.report import _loo_fact
-
     rows = [{"latency_source": "estimate", "latency_estimate_loo_max_error_pct": 6.75},
             {"latency_source": "estimate"},
             {"latency_source": "not_measured"}]
-    fact = _loo_fact(rows)
+    fact = loo_fact(rows)
     assert "worst 6.8%" in fact and "1 estimates have none" in fact
-    assert _loo_fact([{"latency_source": "measured"}]) is None
+    assert loo_fact([{"latency_source": "measured"}]) is None
 
 
 def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
@@ -195,18 +196,16 @@ def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
             {"hidden_to_hidden_weights": 4096, "latency_mean_us": 1800.0},  # measured: no interval
             {"hidden_to_hidden_weights": 1024, "latency_mean_us": 700.0, "latency_estimate_low_us": float("nan"),
              "latency_estimate_high_us": 800.0}]
-    assert report.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
+    assert figures.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
 
 
 def test_header_names_estimates_outside_their_calibrations_sizes() -> None:
-    from tinyexp.tracking.report import _range_fact
-
     beyond = "beyond its calibration: 591,360 MACs, 9.0x the largest network calibrated on dokic2020-nano33ble"
     rows = [{"latency_source": "estimate", "model": "1-768-768-1", "variant": "int8", "board": "nano33ble",
              "latency_estimate_calibration_range": beyond},
             {"latency_source": "estimate", "model": "1-64-64-1", "variant": "int8", "board": "nano33ble",
              "latency_estimate_calibration_range": "within its calibration: 4,224 MACs; ..."},
             {"latency_source": "estimate", "model": "old run", "variant": "float32", "board": "nano33ble"}]
-    fact = _range_fact(rows)
+    fact = range_fact(rows)
     assert fact == f"- Latency estimates outside their calibration's sizes (1): 1-768-768-1 int8 on nano33ble: {beyond}"
-    assert _range_fact(rows[1:]) is None  # within, or logged before the tag existed
+    assert range_fact(rows[1:]) is None  # within, or logged before the tag existed

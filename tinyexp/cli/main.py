@@ -215,7 +215,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `tinyexp` and `python -m tinyexp`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "report":
-        from tinyexp.tracking.report import main as report_main
+        from tinyexp.cli.report import main as report_main
 
         sys.exit(report_main(argv[1:]))
     if argv and argv[0] == "calibrate":

@@ -260,7 +260,7 @@ DATASETS = tuple(DATASET_SCHEMAS)
 MODELS = tuple(MODEL_SCHEMAS)
 DATASET_TASKS = {"npz": ("auto", "classification", "regression"), "csv": ("auto", "classification", "regression"),
                  "synthetic": ("classification", "reconstruction")}
-# A sweep id is quoted into MLflow filter strings (sweep.py, report.py), so it may hold no
+# A sweep id is quoted into MLflow filter strings (sweep.py, report_runs.py), so it may hold no
 # character that could end or escape the quoted literal.
 SWEEP_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SWEEP_ID_RULE = "use 1-64 letters, digits, '_', '.' or '-'"

@@ -1,0 +1,112 @@
+"""The report as files: every table as CSV and Markdown, the figures, and report.md that
+puts them together under a header saying where the rows came from and how far any estimate
+among them is trusted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tinyexp.core.errors import TinyexpError
+from tinyexp.core.names import Tag
+from tinyexp.report import figures
+from tinyexp.report.comparison import comparison_table
+from tinyexp.report.tables import PUBLISHED_CSV, Table, accuracy_table, load_published, runs_table, table1, table2
+from tinyexp.tracking.report_runs import Row, is_missing
+
+_ESTIMATE_NOTE = ("latency_source=estimate: fitted to published measurements and computed on the virtual board, "
+                  "not measured on hardware. Where an estimate sits beside the very measurements it was fitted "
+                  "to, agreement is by construction; the leave-one-out error says how far it is trusted")
+
+
+class ReportError(TinyexpError):
+    """Nothing (or nothing usable) to report on; shown as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Where the rows came from, stated in report.md so a reader can find the runs again."""
+
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    sweep_id: str | None = None
+    parent_run_id: str | None = None
+
+
+def _header(rows: Sequence[Row], ctx: ReportContext) -> list[str]:
+    sources = Counter(str(r.get("latency_source", "unknown")) for r in rows)
+    sweep = f"`{ctx.sweep_id}`" + (f" (parent run `{ctx.parent_run_id}`)" if ctx.parent_run_id else "")
+    facts = [
+        f"- Tracking URI: `{ctx.tracking_uri}`" if ctx.tracking_uri else None,
+        f"- Experiment: `{ctx.experiment}`" if ctx.experiment else None,
+        f"- Sweep: {sweep}" if ctx.sweep_id else "- Sweep: none (all finished runs of the experiment)",
+        f"- Runs: {len(rows)} finished (the latest run of each configuration; listed at the end)",
+        "- Latency source: " + ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())),
+        (f"- Published numbers: `tinyexp/reference_data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)"
+         if all(r.get("dense", True) for r in rows) else None),
+        f"- Note: {_ESTIMATE_NOTE}." if "estimate" in sources else None,
+        loo_fact(rows),
+        range_fact(rows),
+    ]
+    return [f"# tinyexp report: {ctx.sweep_id or ctx.experiment or 'runs'}", "", *filter(None, facts), ""]
+
+
+def loo_fact(rows: Sequence[Row]) -> str | None:
+    """The worst leave-one-out error among the estimates shown, as the runs recorded it."""
+    estimates = [r for r in rows if r.get("latency_source") == "estimate"]
+    errors = [float(r["latency_estimate_loo_max_error_pct"]) for r in estimates
+              if not is_missing(r.get("latency_estimate_loo_max_error_pct"))]
+    unvalidated = len(estimates) - len(errors)
+    parts = [f"worst {max(errors):.1f}% (as recorded on the runs)"] if errors else []
+    parts += [f"{unvalidated} estimates have none (transferred from another source, unvalidated)"] if unvalidated else []
+    return "- Latency estimates' leave-one-out error: " + "; ".join(parts) if parts else None
+
+
+def range_fact(rows: Sequence[Row]) -> str | None:
+    """Which estimates are for models far outside the sizes their source was calibrated on."""
+    outside = [r for r in rows if r.get("latency_source") == "estimate"
+               and not str(r.get(Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE, "within")).startswith("within")]
+    if not outside:
+        return None
+    shown = "; ".join(f"{r.get('model')} {r.get('variant')} on {r.get('board')}: "
+                      f"{r[Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE]}" for r in outside[:5])
+    more = f"; and {len(outside) - 5} more" if len(outside) > 5 else ""
+    return f"- Latency estimates outside their calibration's sizes ({len(outside)}): {shown}{more}"
+
+
+def _section(table: Table, figure: str | None = None) -> list[str]:
+    lines = [f"## {table.title}", "", table.markdown(), "", f"CSV: `{table.name}.csv`", ""]
+    return lines + ([f"![{figure}]({figure})", ""] if figure else [])
+
+
+def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = ReportContext()) -> list[Path]:
+    """Write every table (CSV + Markdown), both figures and report.md; return the files."""
+    if not rows:
+        raise ReportError("no runs to report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    published = load_published()
+    study = all(r.get("dense", True) for r in rows)  # the study's tables describe dense grids only
+    tables = [comparison_table(rows)] + ([table1(rows, published), table2(rows, published), accuracy_table(rows)]
+                                         if study else []) + [runs_table(rows)]
+    paths = []
+    for table in tables:
+        paths.append(table.write_csv(out_dir / f"{table.name}.csv"))
+        md = out_dir / f"{table.name}.md"
+        md.write_text(f"# {table.title}\n\n{table.markdown()}\n")
+        paths.append(md)
+    paths.append(figures.tradeoff_figure(rows, out_dir / "tradeoffs.png"))
+    paths.append(figures.latency_per_mac_figure(rows, out_dir / "latency_per_mac.png"))
+    shown: list[str | None] = ["tradeoffs.png"]
+    if study:
+        paths.append(figures.latency_figure(rows, out_dir / "latency.png", published))
+        paths.append(figures.sizes_figure(rows, out_dir / "sizes.png", published))
+        shown += ["latency.png", "sizes.png", None]
+    shown += [None]
+    body = _header(rows, context) + [line for t, f in zip(tables, shown) for line in _section(t, f)]
+    body += ["## Latency per MAC by model", "", "![latency_per_mac.png](latency_per_mac.png)", ""]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(body))
+    return [*paths, report]

@@ -1,0 +1,136 @@
+"""The runs a report is built from: a sweep's finished job runs read back from MLflow as rows.
+
+A sweep leaves one MLflow run per job; a report wants one point per configuration, so this
+module pages through the runs, keeps the latest finished run of every configuration (a rerun
+replaces, never doubles, a point) and turns each into a plain dict, a "row" (see
+:func:`row_from_run`), with old MLflow names mapped through `core/names.py`. Everything a
+report does after this works on rows, so it can be built, and tested, without an MLflow store.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any, Iterable, Mapping
+
+from tinyexp.core.names import FLOAT32, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
+
+Row = dict[str, Any]
+
+_MODE_ORDER = (FLOAT32, "float16", "dynamic", "int8")
+_RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
+             Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS, Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE)
+# How a job was launched and where it was logged, not what it measured: not part of its configuration.
+_LAUNCH_PARAMS = ("sweep.", "tracking.")
+_PAGE_RUNS = 1000
+
+
+def variant_name(mode: str, per_channel: bool) -> str:
+    """One label per distinct model format; per-channel scales are meaningless for float32."""
+    if mode == FLOAT32:
+        return FLOAT32
+    return f"{mode}_per_channel" if per_channel else mode
+
+
+def variant_order(variant: str) -> tuple[int, bool]:
+    """Where a variant stands in a report: float32 first, then by shrinking format."""
+    mode = variant.removesuffix("_per_channel")
+    rank = _MODE_ORDER.index(mode) if mode in _MODE_ORDER else len(_MODE_ORDER)
+    return rank, variant.endswith("_per_channel")
+
+
+def model_order(row: Row) -> tuple[bool, int, str, str]:
+    """Where a row's model stands in a report: the study's n ascending, then other models by name."""
+    return row["n"] is None, row["n"] or 0, row["model"], row["board"]
+
+
+def is_missing(value: Any) -> bool:
+    """A value the run did not record: absent, or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def optional_float(text: str | None) -> float | None:
+    """A float from a logged string; None where nothing was logged."""
+    return float(text) if text not in (None, "", "None") else None
+
+
+def _hidden_widths(params: Mapping[str, str]) -> list[int]:
+    """Hidden widths from the flattened config: `model.widths` if set, else layers x neurons."""
+    widths = ast.literal_eval(params.get("model.widths", "None"))
+    if widths is not None:
+        return [int(w) for w in widths]
+    return [int(params["model.neurons"])] * int(params.get("model.hidden_layers", "2"))
+
+
+def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: Mapping[str, str], *,
+                 run_id: str, run_name: str, start_time_ms: int) -> Row:
+    """One run as a flat dict: identity, model, quantisation, all metrics and the tags tables use.
+
+    A dense model is named by its widths ("1-16-16-1"), any other by its `model_label` tag."""
+    dense = params.get("model.name", "dense") == "dense"
+    widths = _hidden_widths(params) if dense else []
+    layers = [int(params.get("model.inputs", "1")), *widths, int(params.get("model.outputs", "1"))]
+    mode = canonical_quant_mode(params.get("quant.mode", FLOAT32))
+    per_channel = params.get("quant.per_channel", "False").lower() == "true"
+    row: Row = {
+        "run_id": run_id,
+        "run_name": run_name,
+        "start_time_ms": start_time_ms,
+        "sweep_id": tags.get(Tag.SWEEP_ID),
+        "config": tuple(sorted((k, v) for k, v in params.items() if not k.startswith(_LAUNCH_PARAMS))),
+        "model": "-".join(str(w) for w in layers) if dense else tags.get(Tag.MODEL_LABEL, params.get("model.name")),
+        "dense": dense,
+        "n": widths[0] if len(set(widths)) == 1 else None,
+        "board": params.get("board.name", "unknown"),
+        "flash_limit_bytes": optional_float(params.get("board.flash_bytes")),
+        "quant_mode": mode,
+        "variant": variant_name(mode, per_channel),
+    }
+    row.update(canonical_metrics(metrics))
+    tags = canonical_tags(tags)
+    row.update({key: tags[key] for key in _RUN_TAGS if key in tags})
+    return row
+
+
+def latest_per_config(rows: Iterable[Row]) -> list[Row]:
+    """The newest row of each configuration, so a rerun replaces its older twin."""
+    latest: dict[Any, Row] = {}
+    for row in sorted(rows, key=lambda r: r["start_time_ms"]):
+        latest[row["config"]] = row
+    return sorted(latest.values(), key=lambda r: (model_order(r), variant_order(r["variant"])))
+
+
+def _search(client: Any, experiment_id: str, filter_string: str, limit: int | None = None) -> list[Any]:
+    """Runs matching the filter (all, or the newest `limit`), newest first, across MLflow's pages."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, order_by=["attributes.start_time DESC"],
+                                  max_results=min(limit or _PAGE_RUNS, _PAGE_RUNS), page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token or (limit is not None and len(runs) >= limit):
+            return runs[:limit]
+
+
+def collect_runs(client: Any, experiment_id: str, sweep_id: str | None) -> list[Row]:
+    """Finished job runs of the experiment (of one sweep if given), latest per configuration."""
+    query = "attributes.status = 'FINISHED'" + (f" and tags.{Tag.SWEEP_ID} = '{sweep_id}'" if sweep_id else "")
+    runs = [r for r in _search(client, experiment_id, query) if r.data.tags.get(Tag.ROLE) != "sweep"]
+    return latest_per_config(
+        row_from_run(r.data.params, r.data.metrics, r.data.tags, run_id=r.info.run_id,
+                     run_name=r.info.run_name or r.info.run_id, start_time_ms=r.info.start_time or 0)
+        for r in runs)
+
+
+def latest_sweep_id(client: Any, experiment_id: str) -> str | None:
+    """The sweep of the most recently started run that belongs to a sweep, if any."""
+    runs = _search(client, experiment_id, f"tags.{Tag.SWEEP_ID} LIKE '%'", limit=1)
+    return runs[0].data.tags[Tag.SWEEP_ID] if runs else None
+
+
+def sweep_parent_run_id(client: Any, experiment_id: str, sweep_id: str) -> str | None:
+    """The sweep's parent run, where the report is logged; None for a sweep without one."""
+    query = f"tags.`{Tag.ROLE}` = 'sweep' and tags.{Tag.SWEEP_ID} = '{sweep_id}'"
+    runs = _search(client, experiment_id, query, limit=1)
+    return runs[0].info.run_id if runs else None
