@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import standin_board as standin
 from tinyexp.core.errors import ConfigError
 from tinyexp.core.names import Artifact, Metric, Tag
-from tinyexp.estimate.calibrate import calibrate, main
+from tinyexp.estimate.calibrate import calibrate, main, measured_runs
 from tinyexp.estimate.convert_modes import convert_mode
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model.layers import build_layers
@@ -54,6 +54,33 @@ def tflite(spec: dict) -> bytes:
     return convert_mode(build_layers(spec), "int8")
 
 
+STANDIN = (standin.BOARD["name"], standin.CLOCK_HZ)
+HALF_WRITTEN = "half-written"
+
+
+def _log_run(folder: Path, name: str, board: tuple[str, int], latency_source: str, latency_us: float,
+             model: bytes | None = None, complete: bool = True) -> None:
+    """One run as the runner records it: the model and its per-operator profile if given, and
+    (unless ``complete`` is False) the completeness marker once all of its data is written."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name):
+        mlflow.log_params({"board.name": board[0], "board.clock_hz": board[1], "quant.mode": "int8"})
+        mlflow.set_tag(Tag.LATENCY_SOURCE, latency_source)
+        mlflow.log_metric(Metric.LATENCY_MEAN_US, latency_us)
+        if model is not None:
+            ops = list(analyse_operators(model))
+            path = folder / name / Artifact.tflite("int8")
+            path.parent.mkdir()
+            path.write_bytes(model)
+            mlflow.log_artifact(str(path))
+            mlflow.log_table({"operator": [f"{op.index}:{op.type}" for op in ops], "type": [op.type for op in ops],
+                              "macs": [op.macs for op in ops], "time_us": standin.profile_us(ops)},
+                             Artifact.PER_OPERATOR_TABLE)
+        if complete:
+            mlflow.set_tag(Tag.COMPLETE, "true")
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real MLflow store holding the stand-in board's 8 measured runs."""
@@ -65,36 +92,30 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     mlflow.set_experiment("standin")
     for number, spec in enumerate(CALIBRATION):
         model = tflite(spec)
-        ops = list(analyse_operators(model))
-        with mlflow.start_run(run_name=f"standin-{number}"):
-            mlflow.log_params({"board.name": standin.BOARD["name"], "board.clock_hz": standin.CLOCK_HZ,
-                               "quant.mode": "int8"})
-            mlflow.set_tag(Tag.LATENCY_SOURCE, "measured")
-            mlflow.log_metric(Metric.LATENCY_MEAN_US, standin.latency_us(ops))
-            path = home / f"run{number}" / Artifact.tflite("int8")
-            path.parent.mkdir()
-            path.write_bytes(model)
-            mlflow.log_artifact(str(path))
-            mlflow.log_table({"operator": [f"{op.index}:{op.type}" for op in ops], "type": [op.type for op in ops],
-                              "macs": [op.macs for op in ops], "time_us": standin.profile_us(ops)},
-                             Artifact.PER_OPERATOR_TABLE)
+        _log_run(home, f"standin-{number}", STANDIN, "measured", standin.latency_us(list(analyse_operators(model))),
+                 model)
     # A run of another board and an estimated run: not selected; a measured run without its
-    # model: left out, and said so.
-    with mlflow.start_run(run_name="no-model-artifact"):
-        mlflow.log_params({"board.name": standin.BOARD["name"], "board.clock_hz": standin.CLOCK_HZ,
-                           "quant.mode": "int8"})
-        mlflow.set_tag(Tag.LATENCY_SOURCE, "measured")
-        mlflow.log_metric(Metric.LATENCY_MEAN_US, 1.0)
-    with mlflow.start_run(run_name="other-board"):
-        mlflow.log_params({"board.name": "nano33ble", "board.clock_hz": 64_000_000, "quant.mode": "int8"})
-        mlflow.set_tag(Tag.LATENCY_SOURCE, "measured")
-        mlflow.log_metric(Metric.LATENCY_MEAN_US, 1.0)
-    with mlflow.start_run(run_name="estimated"):
-        mlflow.log_params({"board.name": standin.BOARD["name"], "board.clock_hz": standin.CLOCK_HZ,
-                           "quant.mode": "int8"})
-        mlflow.set_tag(Tag.LATENCY_SOURCE, "estimate")
-        mlflow.log_metric(Metric.LATENCY_MEAN_US, 1.0)
+    # model: left out, and said so; a FINISHED run whose data was not all written (no
+    # completeness marker, and a latency 1000x off): never read.
+    _log_run(home, "no-model-artifact", STANDIN, "measured", 1.0)
+    _log_run(home, "other-board", ("nano33ble", 64_000_000), "measured", 1.0)
+    _log_run(home, "estimated", STANDIN, "estimate", 1.0)
+    model = tflite(CALIBRATION[0])
+    _log_run(home, HALF_WRITTEN, STANDIN, "measured", 1000 * standin.latency_us(list(analyse_operators(model))),
+             model, complete=False)
     return uri
+
+
+def test_a_finished_run_without_the_completeness_marker_is_not_read(store: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    (half_written,) = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                         f"attributes.run_name = '{HALF_WRITTEN}'")
+    assert half_written.info.status == "FINISHED" and Tag.COMPLETE not in half_written.data.tags
+    found, left_out = measured_runs(client, standin.BOARD["name"])
+    assert len(found) == 8 and len(left_out) == 1
+    assert half_written.info.run_id not in {run.info.run_id for run, _ in found} | set(left_out)
 
 
 def test_calibrate_then_predict_twenty_other_configurations(store: str, tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 The runs are logged with MLflow directly, with the names the runner logs, so the report is
 tested without training anything: a sweep parent and its children, a duplicated configuration
-(the later run must win), a FAILED run (must be ignored), an older sweep (must not be picked by
-default) and a float32 model too big for the board's flash.
+(the later run must win), a FAILED run and a FINISHED one without the completeness marker
+(both must be ignored), an older sweep (must not be picked by default) and a float32 model
+too big for the board's flash.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ def _log(client: MlflowClient, exp: str, name: str, params: dict[str, str], metr
 
 def _job(client: MlflowClient, exp: str, sweep: str, parent: str, n: int, mode: str, *, model_bytes: float,
          float_bytes: float, mse: float, latency_us: float | None = None, fits_flash: bool = True,
-         status: str = "FINISHED") -> str:
+         status: str = "FINISHED", complete: bool = True) -> str:
     metrics = {"model_bytes": model_bytes, "float_model_bytes": float_bytes, "size_ratio": float_bytes / model_bytes,
                "hidden_to_hidden_weights": n * n, "test_mse": mse, "test_mae": mse * 5}
     tags = {"sweep_id": sweep, "mlflow.parentRunId": parent, "fits_flash": str(fits_flash).lower(),
             "latency_source": "not_measured", "deployable": "false"}
+    if status == "FINISHED" and complete:  # the marker the runner sets once all of a run's data is written
+        tags["tinyexp.complete"] = "true"
     if latency_us is not None:
         metrics["latency_mean_us"] = latency_us
         tags.update(latency_source="estimate", deployable="true")
@@ -81,6 +84,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     job(64, "dynamic", model_bytes=6500, float_bytes=18700, mse=0.009)
     job(512, "none", model_bytes=1_060_000, float_bytes=1_060_000, mse=0.007, fits_flash=False)
     job(512, "int8", model_bytes=270_000, float_bytes=1_060_000, mse=99.0, latency_us=1.0, status="FAILED")
+    job(128, "none", model_bytes=9e4, float_bytes=9e4, mse=0.1, latency_us=5.0, complete=False)  # half-written
     return {"uri": uri, "client": client, "parent": parent, "experiment_id": exp}
 
 

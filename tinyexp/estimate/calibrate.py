@@ -2,15 +2,15 @@
 
     python -m tinyexp.estimate.calibrate board=NAME out=PATH [tracking.uri=URI] [source=NAME]
 
-Reads every FINISHED run with `latency_source=measured` whose `board.name` param is NAME,
-takes each run's converted model (artifact model_<quant.mode>.tflite), its mean latency
-(latency_mean_us) and, where the run logged one, its per-operator profile (the
-per_operator_profile.json table, time_us per operator in execution order), and writes a
-calibration file (tinyexp.estimate.calibration_file). A board config with
-`calibration: PATH` (board.calibration=PATH) then prices models with that board's own fit:
-per-operator prices from the profiles when every run has one, else the published reference
-source's prices scaled by factors fitted to the runs (tinyexp.estimate.fit). Every estimate
-names the file and how many runs it came from.
+Reads every complete run (FINISHED with all of its data: tinyexp.tracking.completeness) with
+`latency_source=measured` whose `board.name` param is NAME, takes each run's converted model
+(artifact model_<quant.mode>.tflite), its mean latency (latency_mean_us) and, where the run
+logged one, its per-operator profile (the per_operator_profile.json table, time_us per
+operator in execution order), and writes a calibration file (tinyexp.estimate.calibration_file).
+A board config with `calibration: PATH` (board.calibration=PATH) then prices models with that
+board's own fit: per-operator prices from the profiles when every run has one, else the
+published reference source's prices scaled by factors fitted to the runs (tinyexp.estimate.fit).
+Every estimate names the file and how many runs it came from.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.names import Artifact, Metric, Tag
 from tinyexp.estimate.calibration_file import MeasuredRun, read_calibration, write_calibration
 from tinyexp.tflm.operators import analyse_operators
+from tinyexp.tracking.completeness import complete_runs
+from tinyexp.tracking.store import default_store_path, existing_store_client
 
 _KEYS = {"board": "the board whose measured runs to fit (its conf/board name)",
          "out": "the calibration file to write (JSON)",
@@ -35,16 +37,13 @@ _TIME_COLUMNS = ("time_us", "us")
 
 
 def _client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
-    from mlflow.tracking import MlflowClient
-
-    if uri is None:
-        store = Path("mlruns") / "mlflow.db"
-        if not store.exists():
-            raise ConfigError(f"no MLflow store at {store}; give tracking.uri=")
-        uri = f"sqlite:///{store.resolve()}"
-    elif uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise ConfigError(f"no MLflow store at {uri.removeprefix('sqlite:///')} (tracking.uri={uri})")
-    return MlflowClient(tracking_uri=uri)
+    """A client of the store; ConfigError if it does not exist (reading never creates one)."""
+    client = existing_store_client(uri)
+    if client is None:
+        missing = uri.removeprefix("sqlite:///") if uri else str(default_store_path())
+        hint = f" (tracking.uri={uri})" if uri else "; give tracking.uri="
+        raise ConfigError(f"no MLflow store at {missing}{hint}")
+    return client
 
 
 def _profile(client: Any, run_id: str, workdir: Path, operators: int,  # noqa: ANN401
@@ -61,14 +60,14 @@ def _profile(client: Any, run_id: str, workdir: Path, operators: int,  # noqa: A
 
 
 def measured_runs(client: Any, board: str) -> tuple[list[tuple[Any, MeasuredRun]], list[str]]:  # noqa: ANN401
-    """(mlflow run, MeasuredRun) for every finished measured run of the board, and the ids of
-    those left out because they lack a latency, a quant mode or the model artifact."""
+    """(mlflow run, MeasuredRun) for every complete measured run of the board (the rule of
+    tinyexp.tracking.completeness: a run whose data was not all written is not used), and the
+    ids of those left out because they lack a latency, a quant mode or the model artifact."""
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return [], []
-    runs = client.search_runs(experiments, filter_string=(
-        f"tags.{Tag.LATENCY_SOURCE} = 'measured' and params.`board.name` = '{board}' "
-        "and attributes.status = 'FINISHED'"))
+    runs = complete_runs(client, experiments, f"tags.{Tag.LATENCY_SOURCE} = 'measured'",
+                         f"params.`board.name` = '{board}'")
     result, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:

@@ -12,7 +12,6 @@ failure: its sizes and accuracy are logged, and the run says plainly why it was 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from tinyexp.core.config import QuantMode, to_container, validate
+from tinyexp.core.config import QuantMode, TrackingConfig, to_container, validate
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
@@ -41,8 +40,9 @@ from tinyexp.tflm.c_array import CArray, to_c_array
 from tinyexp.tflm.evaluate import HostModel
 from tinyexp.tflm.fit import check_fit
 from tinyexp.tflm.operators import analyse_operators, operator_table
-from tinyexp.tracking import lost_runs, sweep
-from tinyexp.tracking.store import RunRecord, configure, flatten, tracked_run
+from tinyexp.tracking import sweep
+from tinyexp.tracking.job_run import JobPlace, job_run
+from tinyexp.tracking.store import RunRecord, flatten
 
 
 @dataclass(frozen=True)
@@ -209,48 +209,31 @@ def _install_sigterm_handler() -> None:
 
 
 def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
-    """Validate, then execute one job inside its own MLflow run.
+    """Validate, then execute one job inside its own MLflow run (tinyexp.tracking.job_run).
 
     In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and when
     `sweep.resume` is on a job is skipped if its identical config already finished in the
-    sweep, or is running now (claimed by another command: the check and the creation of the
-    run happen under one lock).
+    sweep, or is running now (claimed by another command).
     """
-    from mlflow.tracking import MlflowClient
-
     validate(cfg)
     sources.check_source(cfg)
     farm.check_tracking(cfg.tracking.uri)
-    experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
-    client = MlflowClient()
-    lost_runs.settle(client)  # before reaping, which would end a lost run KILLED, not FAILED
-    sweep.reap_orphans(client, experiment_id, farm.dead_ray_nodes())
-    digest = sweep.config_hash(cfg)
+    place = JobPlace(TrackingConfig(**to_container(cfg.tracking)), sweep.config_hash(cfg),
+                     sweep_id=sweep.sweep_id(cfg, sweep_dir) if sweep_dir is not None else None,
+                     resume=bool(cfg.sweep.resume), ray_node=farm.ray_node_id(),
+                     dead_ray_nodes=frozenset(farm.dead_ray_nodes()))
     record = RunRecord()
     record.params.update(flatten(to_container(cfg)))
     record.tags.update(provenance_tags())
-    record.tags.update(sweep.owner_tags(farm.ray_node_id()))
-    record.tags[Tag.CONFIG_HASH] = digest
     record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
     backend = load_backend(to_container(cfg.device), to_container(cfg.board))
-    with contextlib.ExitStack() as stack:
-        parent_id = None
-        if sweep_dir is not None:
-            sweep_name = sweep.sweep_id(cfg, sweep_dir)
-            parent_id = sweep.ensure_parent(client, experiment_id, sweep_name)
-            record.tags[Tag.SWEEP_ID] = sweep_name
-            claim = stack.enter_context(sweep.claim_lock(str(client.tracking_uri), experiment_id, sweep_name, digest))
-            skip = _already_done(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
-            if skip is not None:
-                return skip
+    with job_run(place, record) as job:
+        if job.skipped is not None:
+            return JobOutcome(job.skipped.run_id, False, f"skipped: {job.skipped.reason}", skipped=True)
         _check_ready(backend, record)
         _install_sigterm_handler()
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinyexp-")))
-        run_id = stack.enter_context(tracked_run(experiment_id, run_name(overrides), record, parent_id,
-                                                 cfg.tracking.reconnect_s))
-        if sweep_dir is not None:
-            claim.release()  # the RUNNING run is the claim from here on
-        summary = execute(cfg, record, tmp, backend)
+        with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp, job.tracked(run_name(overrides)) as run_id:
+            summary = execute(cfg, record, Path(tmp), backend)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
 
 
@@ -262,16 +245,3 @@ def _check_ready(backend: DeviceBackend, record: RunRecord) -> None:
         farm.check_board_offered(resource)
     else:
         record.tags.update(backend.check_ready())
-
-
-def _already_done(client: Any, experiment_id: str, sweep_name: str, digest: str) -> JobOutcome | None:
-    """A skip outcome if this job finished in the sweep or is running in another command."""
-    finished = sweep.finished_duplicate(client, experiment_id, sweep_name, digest)
-    if finished is not None:
-        return JobOutcome(finished, False, f"skipped: an identical config already finished (run {finished})",
-                          skipped=True)
-    running = sweep.running_duplicate(client, experiment_id, sweep_name, digest)
-    if running is not None:
-        return JobOutcome(running, False, f"skipped: an identical config is running in another command "
-                          f"(run {running})", skipped=True)
-    return None

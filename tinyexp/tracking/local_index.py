@@ -4,8 +4,9 @@ Importing MLflow costs seconds; a re-run of a finished sweep should cost about n
 the default store (a SQLite file) this answers the one question the command line asks before
 launching, with the standard library, read-only (the file is opened with mode=ro, so nothing
 can be written or locked for writing). It reads MLflow's tables (experiments, runs, tags) as
-MLflow's own search does by default: active runs of an active experiment. Any other store,
-or any surprise in the file, answers None and the caller asks MLflow instead.
+MLflow's own search does by default: active runs of an active experiment, complete by the
+rule of tinyexp.tracking.completeness (the same rule resume applies through MLflow). Any other
+store, or any surprise in the file, answers None and the caller asks MLflow instead.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import sqlite3
 from pathlib import Path
 
 from tinyexp.core.names import Tag
+from tinyexp.tracking.completeness import complete_run_sql
 
 _FINISHED_JOBS_SQL = f"""
 SELECT h.value FROM runs r
 JOIN experiments e ON e.experiment_id = r.experiment_id AND e.name = ? AND e.lifecycle_stage = 'active'
 JOIN tags s ON s.run_uuid = r.run_uuid AND s.key = '{Tag.SWEEP_ID}' AND s.value = ?
 JOIN tags h ON h.run_uuid = r.run_uuid AND h.key = '{Tag.CONFIG_HASH}'
-JOIN tags c ON c.run_uuid = r.run_uuid AND c.key = '{Tag.COMPLETE}' AND c.value = 'true'
-WHERE r.status = 'FINISHED' AND r.lifecycle_stage = 'active'
-AND NOT EXISTS (SELECT 1 FROM tags p WHERE p.run_uuid = r.run_uuid AND p.key = '{Tag.ROLE}' AND p.value = 'sweep')
+WHERE r.lifecycle_stage = 'active' AND {complete_run_sql("r")}
 """
 _BUSY_TIMEOUT_S = 5.0
 

@@ -14,6 +14,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from tinyexp.core.names import FLOAT32, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
+from tinyexp.tracking.completeness import complete_runs
 
 Row = dict[str, Any]
 
@@ -114,9 +115,8 @@ def _search(client: Any, experiment_id: str, filter_string: str, limit: int | No
 
 
 def collect_runs(client: Any, experiment_id: str, sweep_id: str | None) -> list[Row]:
-    """Finished job runs of the experiment (of one sweep if given), latest per configuration."""
-    query = "attributes.status = 'FINISHED'" + (f" and tags.{Tag.SWEEP_ID} = '{sweep_id}'" if sweep_id else "")
-    runs = [r for r in _search(client, experiment_id, query) if r.data.tags.get(Tag.ROLE) != "sweep"]
+    """Complete job runs of the experiment (of one sweep if given), latest per configuration."""
+    runs = complete_runs(client, [experiment_id], *([f"tags.{Tag.SWEEP_ID} = '{sweep_id}'"] if sweep_id else []))
     return latest_per_config(
         row_from_run(r.data.params, r.data.metrics, r.data.tags, run_id=r.info.run_id,
                      run_name=r.info.run_name or r.info.run_id, start_time_ms=r.info.start_time or 0)

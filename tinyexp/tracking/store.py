@@ -30,11 +30,16 @@ DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
 
 
+def default_store_path(base: Path | None = None) -> Path:
+    """The default store's SQLite file: mlruns/mlflow.db of the directory tinyexp runs from."""
+    return ((base or Path.cwd()) / DEFAULT_STORE_DIR / "mlflow.db").resolve()
+
+
 def default_tracking_uri(base: Path | None = None) -> str:
-    """SQLite database under mlruns/ of the directory tinyexp runs from."""
-    root = (base or Path.cwd()) / DEFAULT_STORE_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+    """The default store's URI, its folder created for a job to write in."""
+    path = default_store_path(base)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
 
 
 def default_artifact_root(base: Path | None = None) -> str:
@@ -62,7 +67,7 @@ def _store_init_lock(uri: str) -> contextlib.AbstractContextManager[object]:
 def existing_store_client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
     """A client of the store if it already exists, else None: reading never creates a store
     (a missing SQLite file would silently become a new, empty one)."""
-    store = uri or default_tracking_uri()
+    store = uri or f"sqlite:///{default_store_path()}"
     if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).exists():
         return None
     quiet_mlflow()

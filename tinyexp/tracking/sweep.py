@@ -31,6 +31,7 @@ from omegaconf import OmegaConf
 from tinyexp.core.config import to_container
 from tinyexp.core.names import Tag
 from tinyexp.core.processes import alive
+from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
 
 _UNHASHED_GROUPS = ("tracking", "sweep")
 # How a job is placed and paced, not what it measures: a farm run and a local run of one
@@ -75,21 +76,13 @@ def sweep_id_from_overrides(overrides: Iterable[Any]) -> str:
 
 
 def finished_runs(client: Any, experiment_id: str, sweep: str) -> dict[str, str]:
-    """Config hash -> run id of every FINISHED job run of the sweep whose data is complete
-    (its `tinyexp.complete` marker is set; all pages)."""
+    """Config hash -> run id of every complete job run of the sweep (tinyexp.tracking.completeness)."""
     found: dict[str, str] = {}
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], max_results=1000, page_token=token,
-                                  filter_string=f"tags.{Tag.SWEEP_ID} = '{sweep}' and attributes.status = 'FINISHED' "
-                                                f"and tags.`{Tag.COMPLETE}` = 'true'")
-        for run in page:
-            digest = run.data.tags.get(Tag.CONFIG_HASH)
-            if digest and run.data.tags.get(Tag.ROLE) != "sweep":
-                found.setdefault(digest, run.info.run_id)
-        token = page.token
-        if not token:
-            return found
+    for run in complete_runs(client, [experiment_id], f"tags.{Tag.SWEEP_ID} = '{sweep}'"):
+        digest = run.data.tags.get(Tag.CONFIG_HASH)
+        if digest:
+            found.setdefault(digest, run.info.run_id)
+    return found
 
 
 def owner_tags(ray_node: str | None = None) -> dict[str, str]:
@@ -141,11 +134,10 @@ def _kill(client: Any, run_id: str, why: str) -> None:
 
 
 def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
-    """The id of a FINISHED, complete run of this sweep with this config hash, if any."""
-    runs = client.search_runs([experiment_id], max_results=1,
-                              filter_string=f"tags.{Tag.CONFIG_HASH} = '{digest}' and tags.{Tag.SWEEP_ID} = '{sweep}' "
-                                            f"and attributes.status = 'FINISHED' and tags.`{Tag.COMPLETE}` = 'true'")
-    return runs[0].info.run_id if runs else None
+    """The id of a complete run of this sweep with this config hash, if any."""
+    runs = complete_runs(client, [experiment_id], f"tags.{Tag.CONFIG_HASH} = '{digest}'",
+                         f"tags.{Tag.SWEEP_ID} = '{sweep}'")
+    return next((run.info.run_id for run in runs), None)
 
 
 def running_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
@@ -175,10 +167,10 @@ def ensure_parent(client: Any, experiment_id: str, sweep: str) -> str:
     same sweep id, start in parallel on this machine."""
     with _parent_lock(str(client.tracking_uri), experiment_id, sweep):
         found = client.search_runs([experiment_id], max_results=1,
-                                   filter_string=f"tags.{Tag.ROLE} = 'sweep' and tags.{Tag.SWEEP_ID} = '{sweep}'")
+                                   filter_string=f"tags.{Tag.ROLE} = '{SWEEP_ROLE}' and tags.{Tag.SWEEP_ID} = '{sweep}'")
         if found:
             return found[0].info.run_id
         run = client.create_run(experiment_id, run_name=f"sweep {sweep}",
-                                tags={Tag.ROLE: "sweep", Tag.SWEEP_ID: sweep})
+                                tags={Tag.ROLE: SWEEP_ROLE, Tag.SWEEP_ID: sweep})
         client.set_terminated(run.info.run_id, status="FINISHED")  # a container, never RUNNING
         return run.info.run_id
