@@ -17,7 +17,6 @@ from typing import Any, Sequence
 from tinyexp.tflm.graph import MAC_OPERATORS, GraphOperator, ModelGraph, batch_one_elements, read_graph
 
 
-
 @dataclass(frozen=True)
 class Tensor:
     """Shape (batch dimension as stored) and element type of one tensor."""
@@ -80,6 +79,8 @@ def _channels(shape: Sequence[int]) -> int:
 
 
 def _operator(graph: ModelGraph, op: GraphOperator) -> Operator:
+    """The record of one graph operator: activations apart from weights, the filter as the
+    kernel sees it (its shape, the dtype stored in the file)."""
     def tensor(index: int) -> Tensor:
         return Tensor(graph.tensors[index].shape, graph.tensors[index].dtype)
 
