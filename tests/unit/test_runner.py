@@ -16,6 +16,7 @@ from tinyexp.core.resources import conf_dir
 from tinyexp.pipeline.runner import run_job
 
 pytestmark = pytest.mark.slow
+PARSED: list[int] = []  # the size of every .tflite flatbuffer parsed while the job ran
 
 
 def _config(store: Path, *overrides: str):  # noqa: ANN202 - DictConfig
@@ -34,10 +35,30 @@ def int8_job(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     mp.setenv("TINYEXP_CACHE_DIR", str(home / "cache"))
     mp.chdir(home)
     devices.DEPLOYED.clear()
+    _count_flatbuffer_parses(mp)
     outcome = run_job(_config(store, "quant=int8", "model.neurons=12"), ["quant=int8", "model.neurons=12"])
     mp.undo()
     run = MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(outcome.run_id)
     return outcome, run, list(devices.DEPLOYED)
+
+
+def _count_flatbuffer_parses(mp: pytest.MonkeyPatch) -> None:
+    """Record every parse of a .tflite that tinyexp's code makes with the flatbuffer schema:
+    the graph reader's, or any that would bypass it. The TFLM interpreter reads the file again
+    on each load (the support probe, host evaluation, the board); that is TFLM's, not counted."""
+    import sys
+
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema_fb
+
+    parse = schema_fb.Model.GetRootAsModel
+    PARSED.clear()
+
+    def counted(buf: bytes, offset: int = 0):  # noqa: ANN202 - schema_fb.Model
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("tinyexp."):
+            PARSED.append(len(buf))
+        return parse(buf, offset)
+
+    mp.setattr(schema_fb.Model, "GetRootAsModel", staticmethod(counted))
 
 
 def test_job_is_recorded_under_the_names_of_core_names(int8_job) -> None:  # noqa: ANN001
@@ -90,3 +111,11 @@ def test_estimated_run_records_interval_and_labels(int8_job) -> None:  # noqa: A
     assert t[Tag.LATENCY_ESTIMATE_SOURCE] == "dokic2020-nano33ble"
     assert "FULLY_CONNECTED int8" in t[Tag.LATENCY_ESTIMATE_TRANSFERRED]
     assert t[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] == ""
+
+
+def test_a_virtual_board_job_parses_its_tflite_once(int8_job) -> None:  # noqa: ANN001
+    """Statistics, the operator table and the latency estimate all read one graph."""
+    _, run, deployed = int8_job
+    (request,) = deployed
+    assert deployed and run.data.tags[Tag.LATENCY_SOURCE] == "estimate"  # the estimate was made
+    assert PARSED == [len(request.model)]

@@ -31,7 +31,8 @@ from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.estimate.validate import validation_table
-from tinyexp.tflm.inspect import inspect_model
+from tinyexp.tflm.graph import read_graph
+from tinyexp.tflm.inspect import model_stats
 
 _CONFIG_KEYS = {"board": "a board of conf/board/, e.g. nano33ble"}
 
@@ -84,11 +85,12 @@ def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[Calibra
     except OSError as exc:
         raise TinyexpError(f"cannot read {model_path}: {exc.strerror or exc}") from exc
     try:
-        stats = inspect_model(blob)
+        graph = read_graph(blob)
     except TinyexpError as exc:
         raise TinyexpError(f"{model_path}: {exc}") from exc
+    stats = model_stats(graph)
     estimate = estimate_latency(stats, board, rows)
-    v2 = None if own_rows else estimate_operators(blob, board)
+    v2 = None if own_rows else estimate_operators(graph, board)
     return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
             "model_bytes": stats.model_bytes, **asdict(estimate),
             "v2": None if v2 is None else {**asdict(v2), "provenance": v2.provenance, "summary": v2.summary()}}

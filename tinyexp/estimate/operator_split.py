@@ -28,9 +28,8 @@ from typing import Any, Mapping
 
 from tinyexp.estimate.latency import estimate_latency
 from tinyexp.estimate.per_operator import Estimate, estimate_operators
+from tinyexp.tflm.graph import MAC_OPERATORS
 from tinyexp.tflm.inspect import ModelStats, inspect_model
-
-_LAYER_OPS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def operator_work(stats: ModelStats) -> list[tuple[str, int, int]]:
     layers = iter(stats.layers)
     rows = []
     for op in stats.ops:
-        layer = next(layers) if op in _LAYER_OPS else None
+        layer = next(layers) if op in MAC_OPERATORS else None
         rows.append((op, layer.macs if layer else 0, layer.outputs if layer else 0))
     return rows
 

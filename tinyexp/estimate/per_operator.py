@@ -2,10 +2,11 @@
 interval, saying what was fitted, transferred or extrapolated and which calibration it
 came from. An estimate, never a measurement (latency_source "estimate").
 
-    estimate_operators(model_bytes, board) -> Estimate
+    estimate_operators(tflite, board) -> Estimate
 
-`board` is a board description (conf/board/*.yaml as a mapping, or its name). Its source:
-a `calibration` file when the board config sets one (tinyexp.estimate.calibrate writes it),
+`tflite` is the model's graph (tinyexp.tflm.graph; a job reads it once and passes it on) or
+the .tflite bytes, for callers that hold nothing else. `board` is a board description
+(conf/board/*.yaml as a mapping, or its name). Its source: a `calibration` file when the board config sets one (tinyexp.estimate.calibrate writes it),
 else the board's `latency_calibration` (sources.V1_SOURCE_NAMES). One exception keeps the
 study's reproduced latency table: on a board calibrated on the study (latency_calibration
 dokic2020, the nano33ble) a net of the study's family (FULLY_CONNECTED layers only, one
@@ -30,7 +31,9 @@ from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.calibration_range import CalibrationRange, calibration_range
 from tinyexp.estimate.predict import Bounds, Priced, SourceModel, price_model
 from tinyexp.estimate.sources import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_NAMES, Row, published_rows
-from tinyexp.tflm.operators import MAC_OPERATORS, Operator, analyse_operators
+from tinyexp.tflm.graph import MAC_OPERATORS, ModelGraph, read_graph
+from tinyexp.tflm.inspect import model_stats
+from tinyexp.tflm.operators import Operator, graph_operators
 
 INTERVAL_PCT = 80
 
@@ -168,12 +171,11 @@ def _interval_basis(model: SourceModel, source_rows: int) -> str:
             "; transferred parts widened, extrapolated parts at least x0.5-x2")
 
 
-def _v1_total_us(model: bytes, board: Mapping[str, Any]) -> tuple[float, float | None, Bounds]:
+def _v1_total_us(graph: ModelGraph, board: Mapping[str, Any]) -> tuple[float, float | None, Bounds]:
     """v1's estimate for the study's board and its bounds from v1's own LOO errors there."""
     from tinyexp.estimate.latency import estimate_latency, validate_calibration
-    from tinyexp.tflm.inspect import inspect_model
 
-    v1 = estimate_latency(inspect_model(model), board)
+    v1 = estimate_latency(model_stats(graph), board)
     residuals = [math.log(r.measured_us / r.predicted_us) for r in validate_calibration()
                  if r.source == v1.calibration and r.dtype == v1.kernel_dtype]
     bounds = Bounds.from_residuals(residuals)
@@ -189,13 +191,14 @@ def _study_family(ops: tuple[Operator, ...]) -> bool:
             and weights[0].input_elements == 1 and weights[-1].output_elements == 1)
 
 
-def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
+def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | str,
                        calibration: str | Path | None = None) -> Estimate:
     """The v2 estimate of one inference (see module docstring). TinyexpError when the model
     is unreadable or an operator cannot be priced at all (the message names it)."""
     board = _board(board)
     cal, source, provenance = _source(board, calibration)  # a bad config fails before any work
-    ops = analyse_operators(model_bytes)
+    graph = tflite if isinstance(tflite, ModelGraph) else read_graph(tflite)
+    ops = graph_operators(graph)
     if not ops:
         raise TinyexpError("no latency estimate: the model has no operators")
     model = cal.model(source)
@@ -209,7 +212,7 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
     study = calibration is None and not board.get("calibration") and \
         board.get("latency_calibration") == STUDY_CALIBRATION and _study_family(ops)
     if study:
-        total_us, loo_max, bounds = _v1_total_us(model_bytes, board)
+        total_us, loo_max, bounds = _v1_total_us(graph, board)
         scale = total_us / (cycles * to_us)
         cycles *= scale
         method = (f"v1 (the study's dense-net formula on {STUDY_SOURCE}) total, per-operator split"

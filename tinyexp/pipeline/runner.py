@@ -39,7 +39,8 @@ from tinyexp.tflm import evaluate as evaluate_stage
 from tinyexp.tflm.c_array import CArray, to_c_array
 from tinyexp.tflm.evaluate import HostModel
 from tinyexp.tflm.fit import check_fit
-from tinyexp.tflm.operators import analyse_operators, operator_table
+from tinyexp.tflm.graph import ModelGraph
+from tinyexp.tflm.operators import graph_operators, operator_table
 from tinyexp.tracking import sweep
 from tinyexp.tracking.job_run import JobPlace, job_run
 from tinyexp.tracking.store import RunRecord, flatten
@@ -77,10 +78,10 @@ def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tf
     return paths
 
 
-def _operator_table(model: bytes, workdir: Path) -> Path:
+def _operator_table(graph: ModelGraph, workdir: Path) -> Path:
     """Every operator TFLM runs (type, dtype, shapes, MACs, params), as a table in
     mlflow.log_table's JSON form."""
-    rows = operator_table(analyse_operators(model))
+    rows = operator_table(graph_operators(graph))
     columns = list(rows[0]) if rows else []
     path = workdir / Artifact.OPERATORS
     path.write_text(json.dumps({"columns": columns, "data": [[r[c] for c in columns] for r in rows]}, indent=1))
@@ -136,7 +137,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
              host: HostModel, data: Dataset, record: RunRecord, workdir: Path) -> str:
     """Deploy and measure; the estimate a virtual clock needs is computed here, once."""
     board = to_container(cfg.board)
-    estimate = estimate_operators(model.data, board) if backend.estimated_clock else None
+    estimate = estimate_operators(model.graph, board) if backend.estimated_clock else None
     operators = from_estimate(estimate) if estimate is not None else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
                             estimate.latency_us if estimate else None, workdir,
@@ -165,7 +166,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     model, float_tflite, keras_file = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
                           cfg.model.name == "dense")
-    record.artifacts.append(_operator_table(model.data, workdir))
+    record.artifacts.append(_operator_table(model.graph, workdir))
     fit = check_fit(model.stats.model_bytes, model.support.arena_bytes, cfg.board)
     recorder.record_fit(record, fit)
 

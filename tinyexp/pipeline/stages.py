@@ -14,18 +14,27 @@ from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import Dataset
 from tinyexp.tflm.fit import FitCheck
-from tinyexp.tflm.inspect import ModelStats, inspect_model
+from tinyexp.tflm.graph import ModelGraph, read_graph
+from tinyexp.tflm.inspect import ModelStats, model_stats
 from tinyexp.tflm.runtime import TflmSupport, check_support
 
 
 @dataclass(frozen=True)
 class ConvertedModel:
-    """A converted .tflite model with its analysis and whether TFLM runs it."""
+    """A converted .tflite model with its graph (read once; every later analysis of the job
+    reads it), its statistics and whether TFLM runs it."""
 
     mode: QuantMode
     data: bytes
+    graph: ModelGraph
     stats: ModelStats
     support: TflmSupport
+
+
+def _analysed(mode: QuantMode, tflite: bytes) -> ConvertedModel:
+    """The job's one parse of its .tflite, and TFLM's verdict on it."""
+    graph = read_graph(tflite)
+    return ConvertedModel(mode, tflite, graph, model_stats(graph), check_support(tflite))
 
 
 def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset, batch_one: bool = False) -> ConvertedModel:
@@ -33,12 +42,12 @@ def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset, batch_one: 
     mode = QuantMode(quant.mode)
     tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings,
                                    batch_one)
-    return ConvertedModel(mode, tflite, inspect_model(tflite), check_support(tflite))
+    return _analysed(mode, tflite)
 
 
 def as_is(tflite: bytes) -> ConvertedModel:
     """A .tflite file used as it is: inspected and loaded in TFLM, never converted."""
-    return ConvertedModel(QuantMode.as_is, tflite, inspect_model(tflite), check_support(tflite))
+    return _analysed(QuantMode.as_is, tflite)
 
 
 def describe(cfg: Any) -> str:

@@ -1,29 +1,18 @@
-"""What a .tflite flatbuffer contains: parameters, MACs, operators, tensor types, kernel kind.
+"""What a .tflite model contains: parameters, MACs, operators, tensor types, kernel kind.
 
-The figures are read from the flatbuffer itself (with the schema module that ships in the
-`tflite-micro` package), never from the Keras model it came from, because the converter
-changes what is stored: it drops all-zero biases, leaves small tensors unquantised in
-dynamic-range mode, and adds DEQUANTIZE operators for float16 weights. The latency
-estimate and the size/fit analysis need what the microcontroller will actually run.
+The figures are read from the model's graph (tinyexp.tflm.graph, the flatbuffer as the
+converter stored it), never from the Keras model it came from: the latency estimate and the
+size/fit analysis need what the microcontroller will actually run.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema_fb
+from tinyexp.tflm.graph import MAC_OPERATORS, GraphOperator, ModelGraph, read_graph
 
-from tinyexp.core.errors import TinyexpError
-
-_OP_NAMES = {code: name for name, code in vars(schema_fb.BuiltinOperator).items()
-             if not name.startswith("_")}
-_DTYPE_NAMES = {code: name.lower() for name, code in vars(schema_fb.TensorType).items()
-                if not name.startswith("_")}
 _FLOAT_DTYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
-# Operators whose inputs after the first are weights (and bias): the "layers" of the net.
-_LAYER_OPS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
 
 
 @dataclass(frozen=True)
@@ -89,99 +78,18 @@ class ModelStats:
         return data
 
 
-def _parse(model: bytes) -> Any:  # noqa: ANN401 - schema_fb.ModelT has no stubs
-    """The object tree of the flatbuffer, or a TinyexpError saying it is not a TFLite model."""
-    if len(model) < 8 or not schema_fb.Model.ModelBufferHasIdentifier(model, 0):
-        raise TinyexpError(
-            "not a TFLite model: the file lacks the 'TFL3' flatbuffer identifier")
-    try:
-        tree = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(model, 0))
-    except Exception as exc:  # flatbuffers raises assorted errors on a damaged file
-        raise TinyexpError(f"damaged TFLite model: {exc}") from exc
-    if not tree.subgraphs:
-        raise TinyexpError("damaged TFLite model: it has no subgraph")
-    return tree
-
-
-def _elements(shape: Sequence[int] | None) -> int:
-    """Elements of a tensor for batch 1: a leading batch dimension counts as 1."""
-    dims = [int(d) for d in (shape if shape is not None else [])]
-    if len(dims) > 1:
-        dims[0] = 1
-    return math.prod(dims)
-
-
-def _elements_all(shape: Sequence[int] | None) -> int:
-    """Every element of a stored tensor (weights have no batch dimension)."""
-    return math.prod(int(d) for d in (shape if shape is not None else []))
-
-
-class _Graph:
-    """Subgraph 0 with the lookups the statistics need: constants and producing operators."""
-
-    def __init__(self, tree: Any) -> None:  # noqa: ANN401
-        self.tree = tree
-        self.graph = tree.subgraphs[0]
-        self.tensors = self.graph.tensors or []
-        self.operators = self.graph.operators or []
-        self.producer = {int(out): op for op in self.operators for out in op.outputs}
-
-    def op_name(self, op: Any) -> str:  # noqa: ANN401
-        code = self.tree.operatorCodes[op.opcodeIndex]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if builtin == schema_fb.BuiltinOperator.CUSTOM:
-            custom = code.customCode
-            return custom.decode() if isinstance(custom, bytes) else str(custom)
-        return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
-
-    def dtype(self, index: int) -> str:
-        return _DTYPE_NAMES.get(self.tensors[index].type, f"type{self.tensors[index].type}")
-
-    def is_constant(self, index: int) -> bool:
-        """True when the tensor's values are stored in the file (a weight, not an activation)."""
-        buffer_index = self.tensors[index].buffer
-        if buffer_index <= 0:
-            return False
-        buffer = self.tree.buffers[buffer_index]
-        return (buffer.data is not None and len(buffer.data) > 0) or getattr(buffer, "offset", 0) > 1
-
-    def stored_weight(self, index: int) -> int | None:
-        """The constant tensor holding this input's values, seen through a DEQUANTIZE."""
-        if index < 0:
-            return None
-        if self.is_constant(index):
-            return index
-        op = self.producer.get(index)
-        if op is not None and self.op_name(op) == "DEQUANTIZE" and self.is_constant(int(op.inputs[0])):
-            return int(op.inputs[0])
-        return None
-
-
-def _macs(op: str, weight_shape: Sequence[int], output_shape: Sequence[int]) -> int:
-    """Multiply-accumulates of one layer for batch 1, from its weight and output shapes."""
-    w = [int(d) for d in weight_shape]
-    out_elements = _elements(output_shape)
-    if op == "FULLY_CONNECTED":  # weights are [out_features, in_features]
-        return out_elements * w[-1]
-    if op == "CONV_2D":  # filter [out_ch, kh, kw, in_ch]; each output element sums kh*kw*in_ch
-        return out_elements * w[1] * w[2] * w[3]
-    return out_elements * w[1] * w[2]  # DEPTHWISE_CONV_2D: filter [1, kh, kw, out_ch]
-
-
-def _layer(g: _Graph, op: Any, name: str) -> tuple[LayerStats, set[int]]:  # noqa: ANN401
+def _layer(graph: ModelGraph, op: GraphOperator) -> tuple[LayerStats, set[int]]:
     """Statistics of one compute operator and the indices of the weight tensors it owns."""
-    inputs = [int(i) for i in op.inputs]
-    stored = [g.stored_weight(i) for i in inputs[1:]]
+    stored = op.weights[1:]
     owned = {i for i in stored if i is not None}
-    weight = stored[0] if stored and stored[0] is not None else inputs[1]
-    output_shape = g.tensors[int(op.outputs[0])].shape
+    weight = stored[0] if stored and stored[0] is not None else op.inputs[1]
     stats = LayerStats(
-        op=name,
-        macs=_macs(name, g.tensors[inputs[1]].shape, output_shape),
-        outputs=_elements(output_shape),
-        params=sum(_elements_all(g.tensors[i].shape) for i in owned),
-        weight_dtype=g.dtype(weight),
-        input_dtype=g.dtype(inputs[0]),
+        op=op.type,
+        macs=op.macs,
+        outputs=graph.tensors[op.outputs[0]].elements,
+        params=sum(graph.tensors[i].stored_elements for i in owned),
+        weight_dtype=graph.tensors[weight].dtype,
+        input_dtype=graph.tensors[op.inputs[0]].dtype,
     )
     return stats, owned
 
@@ -203,36 +111,38 @@ def _kernel_kind(layers: Sequence[LayerStats], input_dtype: str) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
-def inspect_model(model: bytes) -> ModelStats:
-    """Parse a .tflite flatbuffer and summarise it for analysis, logging and latency estimates.
+def model_stats(graph: ModelGraph) -> ModelStats:
+    """Summarise a model's graph for analysis, logging and latency estimates.
 
     params counts the elements of the constant weight and bias tensors of the compute layers
     (a float16 weight and the float32 copy its DEQUANTIZE makes count once); macs sums the
-    multiply-accumulates of those layers for one inference. Only subgraph 0 (the one TFLM
-    invokes) is summarised.
+    multiply-accumulates of those layers for one inference.
     """
-    g = _Graph(_parse(bytes(model)))
-    names = [g.op_name(op) for op in g.operators]
+    names = [op.type for op in graph.operators]
     layers: list[LayerStats] = []
     weights: set[int] = set()
-    for op, name in zip(g.operators, names):
-        if name in _LAYER_OPS:
-            stats, owned = _layer(g, op, name)
+    for op in graph.operators:
+        if op.type in MAC_OPERATORS:
+            stats, owned = _layer(graph, op)
             layers.append(stats)
             weights |= owned
-    first_in, first_out = int(g.graph.inputs[0]), int(g.graph.outputs[0])
-    input_dtype = g.dtype(first_in)
+    first_in, first_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     return ModelStats(
-        model_bytes=len(model),
-        params=sum(_elements_all(g.tensors[i].shape) for i in weights),
+        model_bytes=graph.size_bytes,
+        params=sum(graph.tensors[i].stored_elements for i in weights),
         macs=sum(layer.macs for layer in layers),
         ops=tuple(names),
         op_counts=_count(names),
-        tensor_dtypes=_count([g.dtype(i) for i in range(len(g.tensors))]),
-        input_dtype=input_dtype,
-        output_dtype=g.dtype(first_out),
-        input_len=_elements(g.tensors[first_in].shape),
-        output_len=_elements(g.tensors[first_out].shape),
+        tensor_dtypes=_count([tensor.dtype for tensor in graph.tensors]),
+        input_dtype=first_in.dtype,
+        output_dtype=first_out.dtype,
+        input_len=first_in.elements,
+        output_len=first_out.elements,
         layers=tuple(layers),
-        kernel_kind=_kernel_kind(layers, input_dtype),
+        kernel_kind=_kernel_kind(layers, first_in.dtype),
     )
+
+
+def inspect_model(model: bytes) -> ModelStats:
+    """Parse a .tflite flatbuffer and summarise it (for callers holding bytes, not a graph)."""
+    return model_stats(read_graph(model))

@@ -2,12 +2,11 @@
 execution order, with the shapes, dtypes and work counts a per-operator latency model and a
 per-operator table need.
 
-Counts are per inference with batch 1 and are read from the flatbuffer (through the same
-parsing as tinyexp's model inspection), so they describe what the board runs, after the
-converter folded BatchNormalization and fused activations. MACs are counted for the
-operators that multiply by weights (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, the same
-convention as the published MAC counts); pooling, ADD, MEAN and SOFTMAX do element work,
-described by their element counts and window.
+Counts are per inference with batch 1 and are read from the model's graph
+(tinyexp.tflm.graph, the same reading as the model statistics'), so they describe what the
+board runs, after the converter folded BatchNormalization and fused activations. MACs are
+counted for the graph's MAC_OPERATORS (the convention of the published MAC counts); pooling,
+ADD, MEAN and SOFTMAX do element work, described by their element counts and window.
 """
 
 from __future__ import annotations
@@ -15,11 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-# The flatbuffer parsing is the model inspector's; one parser, one idea of "constant".
-from tinyexp.tflm.inspect import _elements, _elements_all, _Graph, _parse
-
-MAC_OPERATORS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
-_POOL_OPERATORS = frozenset({"AVERAGE_POOL_2D", "MAX_POOL_2D"})
+from tinyexp.tflm.graph import MAC_OPERATORS, GraphOperator, ModelGraph, batch_one_elements, read_graph
 
 
 @dataclass(frozen=True)
@@ -83,60 +78,40 @@ def _channels(shape: Sequence[int]) -> int:
     return int(shape[-1]) if len(shape) > 0 else 1
 
 
-def _macs(kind: str, filter_shape: Sequence[int], output_elements: int) -> int:
-    """Multiply-accumulates for batch 1 from the filter and output sizes."""
-    if kind == "FULLY_CONNECTED":  # weights [out_features, in_features]
-        return output_elements * int(filter_shape[-1])
-    if kind == "CONV_2D":  # filter [out_ch, kh, kw, in_ch]: each output sums kh*kw*in_ch
-        return output_elements * int(filter_shape[1]) * int(filter_shape[2]) * int(filter_shape[3])
-    if kind == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, out_ch]
-        return output_elements * int(filter_shape[1]) * int(filter_shape[2])
-    return 0
+def _operator(graph: ModelGraph, op: GraphOperator) -> Operator:
+    """The record of one graph operator: activations apart from weights, the filter as the
+    kernel sees it (its shape, the dtype stored in the file)."""
+    def tensor(index: int) -> Tensor:
+        return Tensor(graph.tensors[index].shape, graph.tensors[index].dtype)
+
+    present = op.present_inputs
+    weights = [w for _, w in present if w is not None]
+    inputs = tuple(tensor(i) for i, w in present if w is None)
+    output = tensor(op.outputs[0])
+    filter_tensor = None
+    if op.type in MAC_OPERATORS and len(present) > 1:
+        index, stored = present[1]
+        filter_tensor = Tensor(graph.tensors[index].shape, graph.tensors[stored if stored is not None else index].dtype)
+    first_input = inputs[0] if inputs else output
+    return Operator(
+        index=op.index, type=op.type, dtype=output.dtype if op.type == "QUANTIZE" else first_input.dtype,
+        inputs=inputs, output=output, filter=filter_tensor, macs=op.macs,
+        params=sum(graph.tensors[w].stored_elements for w in weights),
+        input_elements=sum(batch_one_elements(t.shape) for t in inputs),
+        output_elements=batch_one_elements(output.shape),
+        in_channels=_channels(first_input.shape), out_channels=_channels(output.shape),
+        window=op.window, strides=op.strides)
 
 
-def _window_and_strides(kind: str, op: Any, filter_shape: Sequence[int] | None) -> tuple[int, tuple[int, int]]:  # noqa: ANN401
-    options = op.builtinOptions
-    strides = (int(getattr(options, "strideH", 1) or 1), int(getattr(options, "strideW", 1) or 1))
-    if kind in _POOL_OPERATORS:
-        return int(options.filterHeight) * int(options.filterWidth), strides
-    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and filter_shape is not None:
-        return int(filter_shape[1]) * int(filter_shape[2]), strides
-    return 1, (1, 1)
+def graph_operators(graph: ModelGraph) -> tuple[Operator, ...]:
+    """Every operator of the model's graph, in execution order."""
+    return tuple(_operator(graph, op) for op in graph.operators)
 
 
 def analyse_operators(model: bytes) -> tuple[Operator, ...]:
-    """Every operator of subgraph 0 (the one TFLM invokes), in execution order.
-
-    Raises TinyexpError for bytes that are not a readable TFLite model.
-    """
-    g = _Graph(_parse(bytes(model)))
-    result = []
-    for index, op in enumerate(g.operators):
-        kind = g.op_name(op)
-        indices = [int(i) for i in op.inputs if int(i) >= 0]
-        weights = [i for i in indices if g.stored_weight(i) is not None]
-        activations = [i for i in indices if i not in weights]
-        out_index = int(op.outputs[0])
-        output = Tensor(tuple(int(d) for d in g.tensors[out_index].shape), g.dtype(out_index))
-        output_elements = _elements(output.shape)
-        filter_tensor = None
-        if kind in MAC_OPERATORS and len(indices) > 1:
-            stored = g.stored_weight(indices[1])
-            shape = tuple(int(d) for d in g.tensors[indices[1]].shape)
-            filter_tensor = Tensor(shape, g.dtype(stored if stored is not None else indices[1]))
-        inputs = tuple(Tensor(tuple(int(d) for d in g.tensors[i].shape), g.dtype(i)) for i in activations)
-        window, strides = _window_and_strides(kind, op, None if filter_tensor is None else filter_tensor.shape)
-        first_input = inputs[0] if inputs else output
-        dtype = output.dtype if kind == "QUANTIZE" else first_input.dtype
-        result.append(Operator(
-            index=index, type=kind, dtype=dtype, inputs=inputs, output=output, filter=filter_tensor,
-            macs=0 if filter_tensor is None else _macs(kind, filter_tensor.shape, output_elements),
-            params=sum(_elements_all(g.tensors[g.stored_weight(i)].shape) for i in weights),
-            input_elements=sum(_elements(t.shape) for t in inputs),
-            output_elements=output_elements,
-            in_channels=_channels(first_input.shape), out_channels=_channels(output.shape),
-            window=window, strides=strides))
-    return tuple(result)
+    """Parse a .tflite flatbuffer and list its operators (for callers holding bytes, not a
+    graph). Raises TinyexpError for bytes that are not a readable TFLite model."""
+    return graph_operators(read_graph(model))
 
 
 def operator_table(operators: Sequence[Operator]) -> list[dict[str, Any]]:
