@@ -14,7 +14,7 @@ import threading
 import tty
 from typing import Iterator
 
-from tinyexp.device.base import DeployRequest, Deployment, DeviceBackend
+from tinyexp.device.base import DeployRequest, Deployment, PortBackend
 from tinyexp.device.virtual_board import BoardState, fixed_latency, serve
 
 DEPLOYED: list[DeployRequest] = []  # what the pipeline handed over, for the tests to inspect
@@ -37,7 +37,7 @@ def served(state: BoardState) -> Iterator[str]:
             os.close(fd)
 
 
-class ThreadBoardDevice(DeviceBackend):
+class ThreadBoardDevice(PortBackend):
     """device.backend=tests.helpers.devices.ThreadBoardDevice."""
 
     estimated_clock = True

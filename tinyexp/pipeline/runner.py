@@ -33,7 +33,7 @@ from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
 from tinyexp.model.train import train
-from tinyexp.pipeline import farm, recorder
+from tinyexp.pipeline import recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
 from tinyexp.tflm import evaluate as evaluate_stage
@@ -220,19 +220,19 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
 
     validate(cfg)
     sources.check_source(cfg)
-    farm.check_tracking(cfg.tracking.uri)
+    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
+    backend.check_tracking(cfg.tracking.uri)
     experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
     client = MlflowClient()
     lost_runs.settle(client)  # before reaping, which would end a lost run KILLED, not FAILED
-    sweep.reap_orphans(client, experiment_id, farm.dead_ray_nodes())
+    sweep.reap_orphans(client, experiment_id, backend.dead_nodes())
     digest = sweep.config_hash(cfg)
     record = RunRecord()
     record.params.update(flatten(to_container(cfg)))
     record.tags.update(provenance_tags())
-    record.tags.update(sweep.owner_tags(farm.ray_node_id()))
+    record.tags.update(sweep.owner_tags(backend.job_node()))
     record.tags[Tag.CONFIG_HASH] = digest
     record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
-    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
     with contextlib.ExitStack() as stack:
         parent_id = None
         if sweep_dir is not None:
@@ -243,7 +243,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
             skip = _already_done(client, experiment_id, sweep_name, digest) if cfg.sweep.resume else None
             if skip is not None:
                 return skip
-        _check_ready(backend, record)
+        record.tags.update(backend.check_ready())  # before training: a missing board fails the job at once
         _install_sigterm_handler()
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tinyexp-")))
         run_id = stack.enter_context(tracked_run(experiment_id, run_name(overrides), record, parent_id,
@@ -252,16 +252,6 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
             claim.release()  # the RUNNING run is the claim from here on
         summary = execute(cfg, record, tmp, backend)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
-
-
-def _check_ready(backend: DeviceBackend, record: RunRecord) -> None:
-    """Before training: a missing board or toolchain fails the job at once. In a farm the board
-    is on another node, which checks it before deploying; here, only that some node offers it."""
-    resource = farm.remote_board(backend.device)
-    if resource is not None:
-        farm.check_board_offered(resource)
-    else:
-        record.tags.update(backend.check_ready())
 
 
 def _already_done(client: Any, experiment_id: str, sweep_name: str, digest: str) -> JobOutcome | None:
