@@ -1,4 +1,5 @@
-"""The board-host file (ports -> boards -> Ray resources) and the measuring task's Ray options."""
+"""The board-host file (ports -> boards -> Ray resources), the farm's measuring task's Ray
+options, and the farm backend's refusal of the default store."""
 
 from __future__ import annotations
 

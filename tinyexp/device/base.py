@@ -116,6 +116,7 @@ class PortBackend(DeviceBackend):
 
     def measure(self, request: DeployRequest, inputs: Sequence[Sequence[float]], input_dtype: str,
                 settings: SessionSettings) -> BoardMeasurement:
+        """Deploy, then the agent's measuring session on the deployment's port."""
         with self.deploy(request) as deployment:
             m = measure_board(deployment.port, request.model, inputs, input_dtype, **dataclasses.asdict(settings))
         return BoardMeasurement(m, deployment.flash_bytes, deployment.ram_bytes)
