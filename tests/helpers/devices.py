@@ -14,7 +14,7 @@ import threading
 import tty
 from typing import Iterator
 
-from tinyexp.device.base import DeployRequest, Deployment, DeviceBackend
+from tinyexp.device.base import DeployRequest, Deployment, PortBackend
 from tinyexp.device.virtual_board import serve
 from tinyexp.device.virtual_clock import fixed_latency
 from tinyexp.device.virtual_commands import BoardState
@@ -39,7 +39,7 @@ def served(state: BoardState) -> Iterator[str]:
             os.close(fd)
 
 
-class ThreadBoardDevice(DeviceBackend):
+class ThreadBoardDevice(PortBackend):
     """device.backend=tests.helpers.devices.ThreadBoardDevice."""
 
     estimated_clock = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -48,3 +49,15 @@ def test_architecture_doc_lists_every_mlflow_name_and_no_unknown_metric() -> Non
     metrics_part = section.split("- Metrics", 1)[1].split("- Tags:", 1)[0]
     in_doc = set(re.findall(r"`([a-z0-9_]+)`", metrics_part))
     assert not in_doc - _values(Metric) - set(OLD_METRIC_NAMES), "metrics in the doc that names.py lacks"
+
+
+def test_the_pipeline_names_no_cluster() -> None:
+    """The farm is a device backend: no module of the pipeline names Ray or the farm, so it
+    cannot branch on them (the import contract stops the imports; this, a `ray`/`farm` name)."""
+    for path in sorted((ROOT / "tinyexp" / "pipeline").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {x for x in names if re.search(r"(^|[._])(ray|farm)([._]|$)", x)}, path.name

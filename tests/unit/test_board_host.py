@@ -1,16 +1,17 @@
-"""The board-host file (ports -> boards -> Ray resources) and the measuring task's Ray options."""
+"""The board-host file (ports -> boards -> Ray resources), the farm's measuring task's Ray
+options, and the farm backend's refusal of the default store."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from tinyexp.core.errors import ConfigError
 from tinyexp.device import board_host
+from tinyexp.device.base import load_backend
 from tinyexp.device.serial import port_lock
-from tinyexp.pipeline.farm import task_options
+from tinyexp.device.farm import PLACEMENT, task_options
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -49,14 +50,11 @@ def test_real_boards_ask_for_their_resource_and_no_cpu_virtual_ones_a_cpu() -> N
     assert task_options({"ray_resource": None}) == {"num_cpus": 1, "max_retries": 0}
 
 
-def test_a_ray_job_needs_an_explicit_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inside a Ray worker (ray imported and initialised) the default store is refused."""
-    import types
-
-    from tinyexp.pipeline.farm import check_tracking
-
-    check_tracking(None)  # not under Ray: the default store is fine
-    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: True))
+def test_a_farm_job_needs_an_explicit_tracking_uri() -> None:
+    """The farm backend refuses the default store (it would land on the node's directory)."""
+    device = {"backend": "tinyexp.device.virtual.VirtualDevice", "ray_resource": None}
+    load_backend(device, {"name": "nano33ble"}).check_tracking(None)  # here: the default store is fine
+    farm = load_backend({**device, "placement": PLACEMENT}, {"name": "nano33ble"})
     with pytest.raises(ConfigError, match="tracking.uri=None under a Ray launcher"):
-        check_tracking(None)
-    check_tracking("http://127.0.0.1:5000")
+        farm.check_tracking(None)
+    farm.check_tracking("http://127.0.0.1:5000")

@@ -2,8 +2,9 @@
 
 A run is reaped when its process on this host is gone, when the Ray node it ran on is dead
 (whichever host asks), or, by its own command once all its jobs have returned; never a run
-that may still be alive elsewhere. In a farm the board's readiness is checked on the board
-node, so a job that trains elsewhere checks only that some node offers the board.
+that may still be alive elsewhere. In a farm (the FarmDevice backend) the board's readiness is
+checked on the board node, so a job that trains elsewhere checks only that some node offers
+the board; the job's Ray node and the dead ones come from the backend too.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tinyexp.core.errors import DeviceError, TinyexpError
+from tinyexp.core.errors import ConfigError, DeviceError, TinyexpError
 from tinyexp.core.names import Tag
+from tinyexp.device.base import load_backend
+from tinyexp.device.farm import PLACEMENT, FarmDevice
 from tinyexp.device.serial import SerialDevice
-from tinyexp.pipeline import farm, runner
-from tinyexp.tracking.store import RunRecord
 from tinyexp.tracking.sweep import COMMAND_ID_ENV, owner_tags, reap_command, reap_orphans
 
 
@@ -82,30 +83,57 @@ def test_owner_tags_name_the_command_and_the_ray_node(monkeypatch: pytest.Monkey
     assert set(owner_tags()) == {Tag.HOST, Tag.PID}
 
 
-def _in_ray_worker(monkeypatch: pytest.MonkeyPatch, resources: dict[str, float]) -> None:
+def _in_ray_worker(monkeypatch: pytest.MonkeyPatch, resources: dict[str, float],
+                   nodes: list[dict] | None = None) -> None:
     """This process as a Ray worker of a cluster offering ``resources`` (Ray itself not needed)."""
-    fake_ray = types.SimpleNamespace(is_initialized=lambda: True, cluster_resources=lambda: dict(resources))
+    context = types.SimpleNamespace(get_node_id=lambda: "node-of-this-job")
+    fake_ray = types.SimpleNamespace(is_initialized=lambda: True, cluster_resources=lambda: dict(resources),
+                                     get_runtime_context=lambda: context, nodes=lambda: list(nodes or []))
     monkeypatch.setitem(sys.modules, "ray", fake_ray)
 
 
-def _serial(tmp_path: Path) -> SerialDevice:
+_SERIAL = {"kind": "serial", "backend": "tinyexp.device.serial.SerialDevice", "port": None,
+           "ray_resource": "board:nano33ble"}
+_NANO = {"name": "nano33ble", "fqbn": "arduino:mbed_nano:nano33ble"}
+
+
+def _serial(tmp_path: Path, placement: str | None = None):  # noqa: ANN202 - the backend the config picks
     missing_cli = str(tmp_path / "no-arduino-cli")  # check_ready on this node would fail
-    return SerialDevice({"kind": "serial", "port": None, "arduino_cli": missing_cli,
-                         "ray_resource": "board:nano33ble"}, {"name": "nano33ble", "fqbn": "arduino:mbed_nano:nano33ble"})
+    return load_backend({**_SERIAL, "arduino_cli": missing_cli, "placement": placement}, _NANO)
 
 
 def test_in_a_farm_the_board_is_checked_on_its_node_not_where_the_job_trains(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = _serial(tmp_path)
     with pytest.raises(TinyexpError, match="arduino-cli was not found"):
-        runner._check_ready(backend, RunRecord())  # outside Ray: the toolchain is checked here
+        _serial(tmp_path).check_ready()  # no placement: the toolchain is checked here
 
+    farm = _serial(tmp_path, PLACEMENT)
+    assert isinstance(farm, FarmDevice) and farm.placed is SerialDevice
     _in_ray_worker(monkeypatch, {"CPU": 2.0, "board:nano33ble": 1.0})
-    record = RunRecord()
-    runner._check_ready(backend, record)  # the board node checks it before deploying
-    assert record.tags == {}
+    assert farm.check_ready() == {}  # the board node checks it before deploying
 
     _in_ray_worker(monkeypatch, {"CPU": 2.0})
     with pytest.raises(DeviceError, match="no live node of the Ray cluster offers board:nano33ble"):
-        runner._check_ready(backend, RunRecord())
-    assert farm.remote_board({"ray_resource": None}) is None
+        farm.check_ready()
+
+
+def test_a_farm_job_without_a_board_resource_checks_its_backend_where_it_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _in_ray_worker(monkeypatch, {"CPU": 2.0})
+    device = {**_SERIAL, "ray_resource": None, "arduino_cli": str(tmp_path / "none"), "placement": PLACEMENT}
+    with pytest.raises(TinyexpError, match="arduino-cli was not found"):
+        load_backend(device, _NANO).check_ready()
+
+
+def test_the_farm_backend_outside_a_ray_worker_is_one_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="run the job with hydra/launcher=farm"):
+        _serial(tmp_path, PLACEMENT).check_ready()
+
+
+def test_the_job_node_and_the_dead_nodes_come_from_the_backend(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local, farm = _serial(tmp_path), _serial(tmp_path, PLACEMENT)
+    assert (farm.job_node(), farm.dead_nodes()) == (None, set())  # not in a Ray worker
+    _in_ray_worker(monkeypatch, {"CPU": 2.0}, nodes=[{"NodeID": "gone", "Alive": False}, {"NodeID": "up", "Alive": True}])
+    assert farm.job_node() == "node-of-this-job" and farm.dead_nodes() == {"gone"}
+    assert (local.job_node(), local.dead_nodes()) == (None, set()), "a local backend asked the cluster"

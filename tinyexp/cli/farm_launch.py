@@ -8,6 +8,10 @@ and their runs stay RUNNING. Here every job is waited for; a lost job is a faile
 one line; once all have returned, the command ends KILLED any of its own runs still RUNNING
 (tinyexp.tracking.sweep.reap_command): a job can only have left one so by being lost.
 
+Every job is given `device.placement=tinyexp.device.farm.FarmDevice` (unless the command line
+names another placement): its deploy-and-measure step becomes a Ray task on a node with its
+board, and the job asks the cluster, not this host, which nodes are dead.
+
 Outcomes (tinyexp.cli.outcomes) are recorded by this process from what the jobs return: a job
 on another host cannot write into the command's folder. The jobs learn the command's id (their
 runs' tag `tinyexp.command`) through Ray's runtime environment.
@@ -23,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tinyexp.cli.outcomes import OUTCOMES_ENV, JobEnd, record_outcome
 from tinyexp.core.cli_args import print_error
+from tinyexp.device.farm import PLACEMENT as FARM_PLACEMENT
 from tinyexp.tracking.sweep import COMMAND_ID_ENV
 
 
@@ -106,6 +111,7 @@ def launch(ray_cfg: DictConfig, config: DictConfig, hydra_context: Any, task_fun
         with open_dict(job_config):
             job_config.hydra.job.id = f"ray-{idx}"
             job_config.hydra.job.num = idx
+            job_config.device.placement = job_config.device.placement or FARM_PLACEMENT
         stores.add((str(job_config.tracking.uri), str(job_config.tracking.experiment)))
         ref = launch_job_on_ray(hydra_context, ray_cfg.remote, job_config, task_function, Singleton.get_state())
         jobs.append((f"#{idx} ({' '.join(filter_overrides(overrides))})", ref))

@@ -172,6 +172,8 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
             raise ConfigError(explain(exc, job)) from exc
         validate(cfg)
         backend_class(cfg.device.backend)
+        if cfg.device.placement:
+            backend_class(cfg.device.placement, "device.placement")
         sources.check_source(cfg)  # opens model files and builds declared layers
         configs.append(cfg)
     return configs

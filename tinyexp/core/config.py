@@ -133,6 +133,10 @@ class DeviceConfig:
     # Under hydra/launcher=ray: the Ray custom resource the measuring step asks for, so it
     # runs on a node with this board (board:${board.name} for real boards); null = one CPU.
     ray_resource: Optional[str] = None
+    # Where the backend's deploy-and-measure runs, as a backend (module.Class) that wraps the
+    # one `backend` names; null = in the job's process. hydra/launcher=farm sets
+    # tinyexp.device.farm.FarmDevice (a Ray task on a node offering `ray_resource`).
+    placement: Optional[str] = None
     # Path of the arduino-cli executable for device=serial; null = find it on PATH.
     arduino_cli: Optional[str] = None
 

@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from tinyexp.core.resources import firmware_dir
 from tinyexp.device.arduino_cli import build_and_upload, check_toolchain
-from tinyexp.device.base import DeployRequest, Deployment, DeviceBackend
+from tinyexp.device.base import DeployRequest, Deployment, PortBackend
 from tinyexp.device.sketch import prepare_sketch
 from tinyexp.device.usb import find_port
 
@@ -30,7 +30,7 @@ def port_lock(port: str) -> FileLock:
     return FileLock(str(LOCK_DIR / f"{name}.lock"))
 
 
-class SerialDevice(DeviceBackend):
+class SerialDevice(PortBackend):
     """device=serial: arduino-cli with the pinned core and library, the board found by USB id."""
 
     def _port(self) -> str:

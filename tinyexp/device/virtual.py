@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 from agent.board_process import board_process
 from agent.errors import DeviceError as AgentDeviceError
 from tinyexp.core.errors import DeviceError
-from tinyexp.device.base import DeployRequest, Deployment, DeviceBackend
+from tinyexp.device.base import DeployRequest, Deployment, PortBackend
 
 VIRTUAL_BOARD_MODULE = "tinyexp.device.virtual_board"
 
@@ -33,7 +33,7 @@ def virtual_board_command(model_path: str, board: dict, *, arena_bytes: int | No
     return cmd
 
 
-class VirtualDevice(DeviceBackend):
+class VirtualDevice(PortBackend):
     """device=virtual: the firmware's protocol served by a local process with real TFLM kernels."""
 
     estimated_clock = True

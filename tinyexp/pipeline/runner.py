@@ -32,7 +32,7 @@ from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
 from tinyexp.model.train import train
-from tinyexp.pipeline import farm, recorder
+from tinyexp.pipeline import recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
 from tinyexp.tflm import evaluate as evaluate_stage
@@ -218,31 +218,23 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     """
     validate(cfg)
     sources.check_source(cfg)
-    farm.check_tracking(cfg.tracking.uri)
+    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
+    backend.check_tracking(cfg.tracking.uri)
     place = JobPlace(TrackingConfig(**to_container(cfg.tracking)), sweep.config_hash(cfg),
                      sweep_id=sweep.sweep_id(cfg, sweep_dir) if sweep_dir is not None else None,
-                     resume=bool(cfg.sweep.resume), ray_node=farm.ray_node_id(),
-                     dead_ray_nodes=frozenset(farm.dead_ray_nodes()))
+                     resume=bool(cfg.sweep.resume), ray_node=backend.job_node(),
+                     dead_ray_nodes=frozenset(backend.dead_nodes()))
     record = RunRecord()
     record.params.update(flatten(to_container(cfg)))
     record.tags.update(provenance_tags())
     record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
-    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
     with job_run(place, record) as job:
         if job.skipped is not None:
             return JobOutcome(job.skipped.run_id, False, f"skipped: {job.skipped.reason}", skipped=True)
-        _check_ready(backend, record)
+        record.tags.update(backend.check_ready())  # before training: a missing board fails the job at once
         _install_sigterm_handler()
         with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp, job.tracked(run_name(overrides)) as run_id:
             summary = execute(cfg, record, Path(tmp), backend)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
 
 
-def _check_ready(backend: DeviceBackend, record: RunRecord) -> None:
-    """Before training: a missing board or toolchain fails the job at once. In a farm the board
-    is on another node, which checks it before deploying; here, only that some node offers it."""
-    resource = farm.remote_board(backend.device)
-    if resource is not None:
-        farm.check_board_offered(resource)
-    else:
-        record.tags.update(backend.check_ready())

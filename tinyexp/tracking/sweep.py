@@ -36,7 +36,7 @@ from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
 _UNHASHED_GROUPS = ("tracking", "sweep")
 # How a job is placed and paced, not what it measures: a farm run and a local run of one
 # config are the same job (device.realtime changes wall-clock time only, not the figures).
-_UNHASHED_KEYS = {"device": ("realtime", "ray_resource")}
+_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement")}
 _PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 # Set by the command line for every job it launches (tinyexp.cli.outcomes.begin_command).
