@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 from tinyexp.report.units import TimeUnit, time_unit
-from tinyexp.tracking.report_runs import Row, is_estimate, latency_interval_us, latency_us
+from tinyexp.tracking.report_runs import Row, is_estimate, latency_interval_us, latency_us, variant_order
 
 NOTE_GID = "tinyexp-note"  # the gid of a panel's "nothing to show" text, so tests can find it
 ESTIMATE_LABEL = "estimate (hollow; bar: 80% interval)"
@@ -58,17 +58,31 @@ def source_style(row: Row, color: Any) -> dict[str, Any]:
     return {"markerfacecolor": "white" if is_estimate(row) else color, "markeredgecolor": color}
 
 
+def variant_color(variant: str) -> str:
+    """One colour per variant, the same in every panel and figure (float32 blue, dynamic green...)."""
+    rank, per_channel = variant_order(variant)
+    return f"C{rank + 5 * per_channel}"
+
+
+def plain_ticks(axis: Any) -> None:
+    """Log-axis tick labels as plain numbers (0.5, 2, 10), not powers of ten, in the unit shown."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def variant_marker(variant: str) -> str:
     return _VARIANT_MARKERS.get(variant.removesuffix("_per_channel"), "v")
 
 
 def model_colors(models: Sequence[str]) -> dict[str, Any]:
-    """A distinct colour per model: qualitative maps while they last, then a sequential one."""
+    """A distinct colour per model: a qualitative map for up to ten, then a sequential one."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if len(models) <= 10 else "tab20" if len(models) <= 20 else "viridis"]
-    steps = max(len(models) - 1, 1)
-    return {m: cmap(i if len(models) <= 20 else i / steps) for i, m in enumerate(models)}
+    if len(models) <= 10:
+        return {m: colormaps["tab10"](i) for i, m in enumerate(models)}
+    steps = len(models) - 1  # more models than distinct hues: a sequential map, in report order (by size)
+    return {m: colormaps["viridis"](0.9 * i / steps) for i, m in enumerate(models)}
 
 
 def source_handles(rows: Iterable[Row]) -> list[Any]:

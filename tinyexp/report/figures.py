@@ -19,25 +19,28 @@ from tinyexp.tracking.report_runs import Row, is_estimate, is_missing, latency_u
 
 # ------------------------------------------------------------------- the study's figures
 
-def _series(rows: Iterable[Row], x: str, y: Callable[[Row], float | None],
-            several_boards: bool) -> dict[str, list[tuple[float, float, bool]]]:
+Series = dict[tuple[str, str | None], list[tuple[float, float, bool]]]
+
+
+def _series(rows: Iterable[Row], x: str, y: Callable[[Row], float | None], several_boards: bool) -> Series:
     """(x, y, is it an estimate) per variant (and board, when the report spans several), sorted by x."""
-    series: dict[str, list[tuple[float, float, bool]]] = {}
+    series: Series = {}
     for row in sorted(rows, key=lambda r: variant_order(r["variant"])):
         at, shown = row.get(x), y(row)
         if is_missing(at) or not at or not shown:
             continue
-        label = row["variant"] + (f" @ {row['board']}" if several_boards else "")
-        series.setdefault(label, []).append((float(at), shown, is_estimate(row)))
-    return {label: sorted(points) for label, points in series.items()}
+        series.setdefault((row["variant"], row["board"] if several_boards else None), []).append(
+            (float(at), shown, is_estimate(row)))
+    return {key: sorted(points) for key, points in series.items()}
 
 
-def _plot(ax: Any, series: Mapping[str, list[tuple[float, float, bool]]]) -> None:
-    """A line per series; its estimated points hollow, its measured (or exact) points filled."""
-    for label, points in series.items():
-        xs, ys, estimates = zip(*points)
-        (line,) = ax.plot(xs, ys, label=label)
-        color = line.get_color()
+def _plot(ax: Any, series: Series, suffix: str = "") -> None:
+    """A line per series, coloured by variant in every panel; estimated points hollow, measured (or
+    exact) points filled."""
+    for i, ((variant, board), points) in enumerate(series.items()):
+        color = parts.variant_color(variant) if board is None else f"C{i % 10}"
+        ax.plot([p[0] for p in points], [p[1] for p in points], color=color,
+                label=variant + (f" @ {board}" if board else "") + suffix)
         for estimate in (False, True):
             chosen = [(px, py) for px, py, e in points if e == estimate]
             if chosen:
@@ -87,6 +90,7 @@ def build_latency_figure(rows: Sequence[Row], published: Mapping[str, Row]) -> A
                 "Dokic et al. 2020 (float32, measured)")
     ax.set(xscale="log", yscale="log", xlabel="hidden-to-hidden weights (n*n)", ylabel=f"latency ({unit.name})",
            title=_latency_title(rows))
+    parts.plain_ticks(ax.yaxis)
     ax.grid(True, which="both", alpha=0.3)
     _legend(fig, [ax], rows)
     return fig
@@ -101,6 +105,11 @@ def _field(key: str) -> Callable[[Row], float | None]:
     return lambda row: None if is_missing(row.get(key)) else float(row[key])
 
 
+def _exact(series: Series) -> Series:
+    """Sizes are counted, never estimated: every point filled."""
+    return {key: [(x, y, False) for x, y, _ in points] for key, points in series.items()}
+
+
 def build_sizes_figure(rows: Sequence[Row], published: Mapping[str, Row]) -> Any:
     """Model size per variant and the float/quantised ratio against n, with the flash limit."""
     from matplotlib.figure import Figure
@@ -108,8 +117,7 @@ def build_sizes_figure(rows: Sequence[Row], published: Mapping[str, Row]) -> Any
     fig = Figure(figsize=(13.0, 5.0), layout="constrained")
     size_ax, ratio_ax = fig.subplots(1, 2)
     several = _several_boards(rows)
-    _plot(size_ax, {k: [(x, y, False) for x, y, _ in pts]
-                    for k, pts in _series(rows, "n", _field("model_bytes"), several).items()})
+    _plot(size_ax, _exact(_series(rows, "n", _field("model_bytes"), several)))
     _plot_study(size_ax, [(p["n"], p["float_model_bytes"]) for p in published.values()], "study float32")
     _plot_study(size_ax, [(p["n"], p["quantised_model_bytes"]) for p in published.values()], "study dynamic", "+")
     for board, limit in sorted({(r["board"], r["flash_limit_bytes"]) for r in rows if r["flash_limit_bytes"]}):
@@ -118,7 +126,7 @@ def build_sizes_figure(rows: Sequence[Row], published: Mapping[str, Row]) -> Any
     ratios = _series([r for r in rows if r["variant"] != FLOAT32], "n", _field("size_ratio"), several)
     ratio_ax.set_title("Size ratio float32 / quantised")
     if ratios:
-        _plot(ratio_ax, {f"{k} ratio": [(x, y, False) for x, y, _ in pts] for k, pts in ratios.items()})
+        _plot(ratio_ax, _exact(ratios), " ratio")
         _plot_study(ratio_ax, [(p["n"], ratio(p["float_model_bytes"], p["quantised_model_bytes"]))
                                for p in published.values()], "study float32/dynamic ratio", "D")
         ratio_ax.set_ylabel("size ratio (float32 bytes / bytes)")

@@ -19,13 +19,15 @@ _NOTHING_DEPLOYED = "nothing deployed: no latency"
 
 
 def _scatter(ax: Any, rows: Sequence[Row], x: Callable[[Row], float | None], measure: str, higher: bool,
-             colors: dict[str, Any]) -> list[Row]:
-    """Each row with an x and an accuracy as one point, the Pareto front ringed; the rows drawn."""
+             colors: dict[str, Any], hollow_estimates: bool) -> list[Row]:
+    """Each row with an x and an accuracy as one point, the Pareto front ringed; the rows drawn.
+    Estimates are hollow only where x is the estimated latency (a size is counted, never estimated)."""
     drawn = [r for r in rows if (x(r) or 0) > 0 and value(r, measure) is not None]
     for row in drawn:
         color = colors[row["model"]]
+        face = parts.source_style(row, color) if hollow_estimates else {"markerfacecolor": color}
         ax.plot([x(row)], [value(row, measure)], linestyle="none", marker=parts.variant_marker(row["variant"]),
-                markersize=7, color=color, **parts.source_style(row, color))
+                markersize=7, color=color, **face)
     front = pareto_front([(x(r), value(r, measure)) for r in drawn], higher)
     if front:
         fx, fy = zip(*front)
@@ -67,17 +69,18 @@ def build_tradeoff_figure(rows: Sequence[Row]) -> Any:
     measure, higher = accuracy_measure(rows)
     colors = parts.model_colors(list(dict.fromkeys(r["model"] for r in rows)))
     unit = parts.latency_unit(rows)
-    drawn = _scatter(latency_ax, rows, parts.latency_in(unit), measure, higher, colors)
+    drawn = _scatter(latency_ax, rows, parts.latency_in(unit), measure, higher, colors, hollow_estimates=True)
     intervals = parts.interval_points(drawn, measure)
     if drawn:
         parts.draw_intervals(latency_ax, intervals, unit, latency_on_x=True)
         sources = {is_estimate(r) for r in drawn}
         kind = "estimated" if sources == {True} else "some estimated" if True in sources else "measured"
         latency_ax.set_xlabel(f"latency ({unit.name}, {kind})")
+        parts.plain_ticks(latency_ax.xaxis)
     else:
         parts.note(latency_ax, _latency_note(rows, measure))
     latency_ax.set_title("Accuracy vs latency")
-    if not _scatter(size_ax, rows, lambda r: value(r, "model_bytes"), measure, higher, colors):
+    if not _scatter(size_ax, rows, lambda r: value(r, "model_bytes"), measure, higher, colors, hollow_estimates=False):
         parts.note(size_ax, f"no run recorded {measure}")
     size_ax.set(xlabel="model size (bytes)", title="Accuracy vs model size")
     parts.figure_legend(fig, _legend_handles(rows, colors, bool(intervals)))
