@@ -16,6 +16,7 @@ from tinyexp.report.comparison import accuracy_measure, comparison_rows, pareto_
 from tinyexp.tracking.report_runs import Row, is_estimate, latency_interval_us, latency_us, variant_order
 
 _NOTHING_DEPLOYED = "nothing deployed: no latency"
+_WHY = "\n(why: not_deployed_reason in the runs table)"
 
 
 def _scatter(ax: Any, rows: Sequence[Row], x: Callable[[Row], float | None], measure: str, higher: bool,
@@ -56,7 +57,7 @@ def _legend_handles(rows: Sequence[Row], colors: dict[str, Any], intervals: bool
 
 def _latency_note(rows: Sequence[Row], measure: str) -> str:
     if not any(latency_us(r) is not None for r in rows):
-        return _NOTHING_DEPLOYED
+        return _NOTHING_DEPLOYED + _WHY
     return f"no run has both a latency and {measure}"
 
 
@@ -109,7 +110,7 @@ def build_latency_per_mac_figure(rows: Sequence[Row]) -> Any:
     ax = fig.add_subplot()
     ax.set_title("Latency per MAC by model")
     if not table:
-        parts.note(ax, _NOTHING_DEPLOYED + " per MAC")
+        parts.note(ax, _NOTHING_DEPLOYED + " per MAC" + _WHY)
         return fig
     estimated = [is_estimate(by_id[r["run_id"]]) for r in table]
     ax.bar(range(len(table)), [r["latency_per_mac_ns"] for r in table], color="tab:blue", edgecolor="tab:blue",
