@@ -57,7 +57,7 @@ def _legend_handles(rows: Sequence[Row], colors: dict[str, Any], intervals: bool
 
 def _latency_note(rows: Sequence[Row], measure: str) -> str:
     if not any(latency_us(r) is not None for r in rows):
-        return _NOTHING_DEPLOYED + _WHY
+        return _NOTHING_DEPLOYED + _WHY  # (rows: all the sweep's, not only those with the measure)
     return f"no run has both a latency and {measure}"
 
 
@@ -68,9 +68,10 @@ def build_tradeoff_figure(rows: Sequence[Row]) -> Any:
     fig = Figure(figsize=(14.0, 5.5), layout="constrained")
     latency_ax, size_ax = fig.subplots(1, 2)
     measure, higher = accuracy_measure(rows)
-    colors = parts.model_colors(list(dict.fromkeys(r["model"] for r in rows)))
-    unit = parts.latency_unit(rows)
-    drawn = _scatter(latency_ax, rows, parts.latency_in(unit), measure, higher, colors, hollow_estimates=True)
+    shown = [r for r in rows if value(r, measure) is not None]
+    colors = parts.model_colors(list(dict.fromkeys(r["model"] for r in shown)))
+    unit = parts.latency_unit(shown)
+    drawn = _scatter(latency_ax, shown, parts.latency_in(unit), measure, higher, colors, hollow_estimates=True)
     intervals = parts.interval_points(drawn, measure)
     if drawn:
         parts.draw_intervals(latency_ax, intervals, unit, latency_on_x=True)
@@ -81,10 +82,13 @@ def build_tradeoff_figure(rows: Sequence[Row]) -> Any:
     else:
         parts.note(latency_ax, _latency_note(rows, measure))
     latency_ax.set_title("Accuracy vs latency")
-    if not _scatter(size_ax, rows, lambda r: value(r, "model_bytes"), measure, higher, colors, hollow_estimates=False):
+    if not _scatter(size_ax, shown, lambda r: value(r, "model_bytes"), measure, higher, colors, hollow_estimates=False):
         parts.note(size_ax, f"no run recorded {measure}")
     size_ax.set(xlabel="model size (bytes)", title="Accuracy vs model size")
-    parts.figure_legend(fig, _legend_handles(rows, colors, bool(intervals)))
+    parts.figure_legend(fig, _legend_handles(shown, colors, bool(intervals)))
+    left_out = sorted({r["model"] for r in rows} - set(colors))
+    if left_out:  # a sweep mixing tasks: say which models the accuracy measure leaves out
+        fig.supxlabel(f"Not shown (no {measure}): " + ", ".join(left_out), fontsize="small", color="dimgrey")
     return fig
 
 
