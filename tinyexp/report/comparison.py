@@ -50,7 +50,8 @@ def comparison_rows(rows: Sequence[Row]) -> list[Row]:
     for row in rows:
         latency, macs = latency_us(row), value(row, "macs")
         per_mac = latency * 1000.0 / macs if latency is not None and macs else None
-        out.append({**{c: row.get(c) for c in COMPARISON_COLUMNS}, "latency_us": latency, "latency_per_mac_ns": per_mac})
+        out.append({**{c: row.get(c) for c in COMPARISON_COLUMNS}, "latency_us": latency,
+                    "latency_per_mac_ns": per_mac})
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 from tinyexp.report.units import TimeUnit, time_unit
-from tinyexp.tracking.report_runs import Row, is_estimate, latency_interval_us, latency_us, variant_order
+from tinyexp.tracking.report_runs import Row, is_estimate, is_missing, latency_interval_us, latency_us, variant_order
 
 NOTE_GID = "tinyexp-note"  # the gid of a panel's "nothing to show" text, so tests can find it
 ESTIMATE_LABEL = "estimate (hollow; bar: 80% interval)"
@@ -34,7 +34,7 @@ def interval_points(rows: Iterable[Row], x: str) -> list[tuple[float, float, flo
     points = []
     for row in rows:
         at, latency, interval = row.get(x), latency_us(row), latency_interval_us(row)
-        if at is not None and at == at and at and latency is not None and interval is not None:
+        if not is_missing(at) and at and latency is not None and interval is not None:  # x on a log axis
             points.append((float(at), latency, *interval))
     return sorted(points)
 

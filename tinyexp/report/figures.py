@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tinyexp.core.names import FLOAT32
 from tinyexp.report import figure_parts as parts
+from tinyexp.report.comparison import value
 from tinyexp.report.tables import hidden_to_hidden_weights, ratio
 from tinyexp.report.units import time_unit
 from tinyexp.tracking.report_runs import Row, is_estimate, is_missing, latency_us, variant_order
@@ -102,7 +103,7 @@ def latency_figure(rows: Sequence[Row], path: Path, published: Mapping[str, Row]
 
 
 def _field(key: str) -> Callable[[Row], float | None]:
-    return lambda row: None if is_missing(row.get(key)) else float(row[key])
+    return lambda row: value(row, key)
 
 
 def _exact(series: Series) -> Series:
