@@ -19,7 +19,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from tinyexp.cli import report as report_cli
-from tinyexp.report import figures, tables
+from tinyexp.report import figure_parts, figures, tables
 from tinyexp.report.document import loo_fact, range_fact
 from tinyexp.tracking import report_runs
 
@@ -103,13 +103,13 @@ def out_dir(store: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
 def test_table1_latency_against_published(out_dir: Path) -> None:
     rows = _csv(out_dir / "table1_latency.csv")
     assert set(rows) == {"16", "64", "512"}
-    assert float(rows["16"]["latency_mean_us"]) == 200.0  # sweep sw-new, not the older sweep's 777
+    assert float(rows["16"]["latency_us"]) == 200.0  # sweep sw-new, not the older sweep's 777
     assert float(rows["16"]["published_latency_us"]) == 192.34
     assert float(rows["16"]["latency_ratio_ours_to_published"]) == pytest.approx(200.0 / 192.34)
-    assert float(rows["64"]["latency_mean_us"]) == 1800.0  # the later duplicate wins
+    assert float(rows["64"]["latency_us"]) == 1800.0  # the later duplicate wins
     assert float(rows["64"]["published_latency_us"]) == 1732.54
     assert rows["16"]["latency_source"] == "estimate"
-    assert rows["512"]["latency_mean_us"] == "" and rows["512"]["published_latency_us"] == ""
+    assert rows["512"]["latency_us"] == "" and rows["512"]["published_latency_us"] == ""
     assert rows["512"]["latency_source"] == "not_measured"
     assert rows["16"]["hidden_to_hidden_weights"] == "256"
 
@@ -124,7 +124,7 @@ def test_table2_sizes_ratio_and_does_not_fit(out_dir: Path) -> None:
     assert float(rows["64"]["published_size_ratio"]) == pytest.approx(study)
     assert float(rows["64"]["size_ratio_difference_pct"]) == pytest.approx((18700 / 6500 / study - 1) * 100)
     assert rows["512"]["flash_fit"] == "float32 does not fit nano33ble flash (1060000 bytes > 983040)"
-    assert rows["16"]["flash_fit"] == "" and rows["512"]["published_size_ratio"] == ""
+    assert rows["16"]["flash_fit"] == "both fit (float32 and dynamic)" and rows["512"]["published_size_ratio"] == ""
 
 
 def test_accuracy_increase_and_failed_run_ignored(out_dir: Path) -> None:
@@ -149,7 +149,7 @@ def test_figures_markdown_and_artifacts(out_dir: Path, store: dict[str, Any]) ->
 def test_named_sweep_without_log(store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "old"
     assert report_cli.main([f"tracking.uri={store['uri']}", "sweep.id=sw-old", "--out", str(out), "--no-log"]) == 0
-    assert _csv(out / "table1_latency.csv")["16"]["latency_mean_us"] == "777"
+    assert _csv(out / "table1_latency.csv")["16"]["latency_us"] == "777"
     assert "logged" not in capsys.readouterr().out
 
 
@@ -200,7 +200,7 @@ def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
             {"hidden_to_hidden_weights": 4096, "latency_mean_us": 1800.0},  # measured: no interval
             {"hidden_to_hidden_weights": 1024, "latency_mean_us": 700.0, "latency_estimate_low_us": float("nan"),
              "latency_estimate_high_us": 800.0}]
-    assert figures.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
+    assert figure_parts.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
 
 
 def test_header_names_estimates_outside_their_calibrations_sizes() -> None:
@@ -213,3 +213,31 @@ def test_header_names_estimates_outside_their_calibrations_sizes() -> None:
     fact = range_fact(rows)
     assert fact == f"- Latency estimates outside their calibration's sizes (1): 1-768-768-1 int8 on nano33ble: {beyond}"
     assert range_fact(rows[1:]) is None  # within, or logged before the tag existed
+
+
+def test_latency_is_read_through_one_accessor() -> None:
+    """A measured (or older estimated) mean wins; a newer estimate-only run reads its estimate."""
+    assert report_runs.latency_us({"latency_mean_us": 900.0, "latency_estimate_us": 5.0}) == 900.0
+    assert report_runs.latency_us({"latency_mean_us": float("nan"), "latency_estimate_us": 800.0}) == 800.0
+    assert report_runs.latency_us({"latency_source": "not_measured"}) is None
+
+
+def test_markdown_latency_in_the_unit_the_data_calls_for(out_dir: Path, store: dict[str, Any]) -> None:
+    table = (out_dir / "table1_latency.md").read_text()
+    # ours 200 and 1800 us beside the published 192.34 and 1732.54: median 966 us, so us
+    assert "| latency_us |" in table and "| published_latency_us |" in table and "| 200 |" in table
+    rows = report_runs.collect_runs(store["client"], store["experiment_id"], "sw-new")
+    slow = [{**r, "latency_mean_us": r["latency_mean_us"] * 1000} for r in rows if r.get("latency_mean_us")]
+    text = tables.table1(slow, {}).markdown()  # 0.2 and 1.8 s
+    assert "| latency_s |" in text and "| 0.2 |" in text and "| 1.8 |" in text and "_us" not in text.splitlines()[0]
+
+
+def test_study_latency_figure_unit_estimates_and_one_legend(store: dict[str, Any]) -> None:
+    rows = report_runs.collect_runs(store["client"], store["experiment_id"], "sw-new")
+    fig = figures.build_latency_figure(rows, tables.load_published())
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "latency (us)" and len(fig.legends) == 1  # median of 150-23285 us is 200 us
+    assert ax.get_legend() is None  # the one legend is the figure's, not a panel's
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert figure_parts.ESTIMATE_LABEL in labels and figure_parts.MEASURED_LABEL not in labels
+

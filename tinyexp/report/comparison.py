@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from tinyexp.report.tables import Table
-from tinyexp.tracking.report_runs import Row, is_missing
+from tinyexp.tracking.report_runs import Row, is_missing, latency_us
 
-COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_mean_us",
+COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_us",
                       "latency_source", "test_accuracy", "test_auc", "test_mse", "fits_flash", "fits_ram",
                       "run_id")
 
@@ -48,9 +48,10 @@ def comparison_rows(rows: Sequence[Row]) -> list[Row]:
     """The comparison table's rows, by model then variant, with latency per MAC added."""
     out = []
     for row in rows:
-        latency, macs = value(row, "latency_mean_us"), value(row, "macs")
+        latency, macs = latency_us(row), value(row, "macs")
         per_mac = latency * 1000.0 / macs if latency is not None and macs else None
-        out.append({**{c: row.get(c) for c in COMPARISON_COLUMNS}, "latency_per_mac_ns": per_mac})
+        out.append({**{c: row.get(c) for c in COMPARISON_COLUMNS}, "latency_us": latency,
+                    "latency_per_mac_ns": per_mac})
     return out
 
 

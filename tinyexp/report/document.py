@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Sequence
 
 from tinyexp.core.errors import TinyexpError
-from tinyexp.core.names import Tag
-from tinyexp.report import figures
+from tinyexp.core.names import FLOAT32, Tag
+from tinyexp.report import figures, tradeoffs
 from tinyexp.report.comparison import comparison_table
 from tinyexp.report.tables import PUBLISHED_CSV, Table, accuracy_table, load_published, runs_table, table1, table2
 from tinyexp.tracking.report_runs import Row, is_missing
@@ -46,7 +46,7 @@ def _header(rows: Sequence[Row], ctx: ReportContext) -> list[str]:
         f"- Runs: {len(rows)} finished (the latest run of each configuration; listed at the end)",
         "- Latency source: " + ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())),
         (f"- Published numbers: `tinyexp/reference_data/{PUBLISHED_CSV.name}` (Dokic, Martinovic, Mandusic 2020)"
-         if all(r.get("dense", True) for r in rows) else None),
+         if study_grid(rows) else None),
         f"- Note: {_ESTIMATE_NOTE}." if "estimate" in sources else None,
         loo_fact(rows),
         range_fact(rows),
@@ -77,35 +77,47 @@ def range_fact(rows: Sequence[Row]) -> str | None:
     return f"- Latency estimates outside their calibration's sizes ({len(outside)}): {shown}{more}"
 
 
+def study_grid(rows: Sequence[Row]) -> set[str]:
+    """The study's variants (float32, dynamic) the sweep holds, if it is the study's kind of grid:
+    every model a dense 1-n-n-1. Table 1 and its figure need float32 runs, Table 2 and its
+    figure dynamic-range runs; a sweep of other models gets none of the study's tables."""
+    if not all(r.get("dense") and r.get("n") and r["model"] == f"1-{r['n']}-{r['n']}-1" for r in rows):
+        return set()
+    return {r["variant"] for r in rows} & {FLOAT32, "dynamic"}
+
+
 def _section(table: Table, figure: str | None = None) -> list[str]:
     lines = [f"## {table.title}", "", table.markdown(), "", f"CSV: `{table.name}.csv`", ""]
     return lines + ([f"![{figure}]({figure})", ""] if figure else [])
 
 
 def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = ReportContext()) -> list[Path]:
-    """Write every table (CSV + Markdown), both figures and report.md; return the files."""
+    """Write every table (CSV + Markdown, less its empty columns), the figures and report.md;
+    return the files. The study's tables and figures only for the study's kind of grid."""
     if not rows:
         raise ReportError("no runs to report")
     out_dir.mkdir(parents=True, exist_ok=True)
     published = load_published()
-    study = all(r.get("dense", True) for r in rows)  # the study's tables describe dense grids only
-    tables = [comparison_table(rows)] + ([table1(rows, published), table2(rows, published), accuracy_table(rows)]
-                                         if study else []) + [runs_table(rows)]
+    grid = study_grid(rows)
+    sections: list[tuple[Table, str | None]] = [(comparison_table(rows), "tradeoffs.png")]
+    sections += [(table1(rows, published), "latency.png")] if FLOAT32 in grid else []
+    sections += [(table2(rows, published), "sizes.png")] if "dynamic" in grid else []
+    sections += [(accuracy_table(rows), None)] if grid else []
+    sections += [(runs_table(rows), None)]
     paths = []
-    for table in tables:
+    for table, _ in sections:
+        table = table.without_empty_columns()
         paths.append(table.write_csv(out_dir / f"{table.name}.csv"))
         md = out_dir / f"{table.name}.md"
         md.write_text(f"# {table.title}\n\n{table.markdown()}\n")
         paths.append(md)
-    paths.append(figures.tradeoff_figure(rows, out_dir / "tradeoffs.png"))
-    paths.append(figures.latency_per_mac_figure(rows, out_dir / "latency_per_mac.png"))
-    shown: list[str | None] = ["tradeoffs.png"]
-    if study:
+    paths.append(tradeoffs.tradeoff_figure(rows, out_dir / "tradeoffs.png"))
+    paths.append(tradeoffs.latency_per_mac_figure(rows, out_dir / "latency_per_mac.png"))
+    if FLOAT32 in grid:
         paths.append(figures.latency_figure(rows, out_dir / "latency.png", published))
+    if "dynamic" in grid:
         paths.append(figures.sizes_figure(rows, out_dir / "sizes.png", published))
-        shown += ["latency.png", "sizes.png", None]
-    shown += [None]
-    body = _header(rows, context) + [line for t, f in zip(tables, shown) for line in _section(t, f)]
+    body = _header(rows, context) + [line for t, f in sections for line in _section(t.without_empty_columns(), f)]
     body += ["## Latency per MAC by model", "", "![latency_per_mac.png](latency_per_mac.png)", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(body))

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from tinyexp.core.names import FLOAT32, Metric
+from tinyexp.core.names import FLOAT32, Metric, Tag
 from tinyexp.core.resources import reference_data
-from tinyexp.tracking.report_runs import Row, is_missing, model_order, optional_float, variant_order
+from tinyexp.report.units import TimeUnit, time_unit
+from tinyexp.tracking.report_runs import Row, is_missing, latency_us, model_order, optional_float, variant_order
 
 PUBLISHED_CSV = reference_data("dokic2020_tables.csv")
 _MODEL_COLUMNS = ("n", "model", "board")
+_US = "_us"  # the suffix of a latency column (microseconds, as logged)
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,21 @@ class Table:
     rows: list[Row]
 
     def markdown(self) -> str:
+        """The table for a reader: latencies in the unit their values call for, named in the header."""
         if not self.rows:
             return "_No runs for this table._"
-        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
-        lines += ["| " + " | ".join(cell(c, r.get(c)) for c in self.columns) + " |" for r in self.rows]
+        times = [c for c in self.columns if c.endswith(_US)]
+        unit = time_unit(float(r[c]) for r in self.rows for c in times if not is_missing(r.get(c)))
+        headers = [c.removesuffix(_US) + f"_{unit.name}" if c in times else c for c in self.columns]
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(cell(c, _scaled(r.get(c), unit) if c in times else r.get(c))
+                                    for c in self.columns) + " |" for r in self.rows]
         return "\n".join(lines)
+
+    def without_empty_columns(self) -> Table:
+        """The same table less the columns no row fills: a reader should not scan an empty column."""
+        filled = tuple(c for c in self.columns if any(not is_missing(r.get(c)) and r.get(c) != "" for r in self.rows))
+        return Table(self.name, self.title, filled, self.rows)
 
     def write_csv(self, path: Path) -> Path:
         with path.open("w", newline="") as f:
@@ -42,6 +54,10 @@ class Table:
             writer.writeheader()
             writer.writerows({c: _csv_value(r.get(c)) for c in self.columns} for r in self.rows)
         return path
+
+
+def _scaled(value: Any, unit: TimeUnit) -> Any:
+    return value if is_missing(value) else unit.scale(float(value))
 
 
 def _csv_value(value: Any) -> Any:
@@ -108,28 +124,32 @@ def table1(rows: Sequence[Row], published: Mapping[str, Row] | None = None) -> T
         study = published.get(model, {})
         theirs = study.get("latency_float32_us") if study.get("board") == board else None
         out.append({**_model_cells(run), "hidden_to_hidden_weights": run.get("hidden_to_hidden_weights"),
-                    "latency_mean_us": run.get("latency_mean_us"), "latency_source": run.get("latency_source"),
+                    "latency_us": latency_us(run), "latency_source": run.get("latency_source"),
                     Metric.LATENCY_ESTIMATE_LOW_US: run.get(Metric.LATENCY_ESTIMATE_LOW_US),
                     Metric.LATENCY_ESTIMATE_HIGH_US: run.get(Metric.LATENCY_ESTIMATE_HIGH_US),
                     "published_latency_us": theirs,
-                    "latency_ratio_ours_to_published": ratio(run.get("latency_mean_us"), theirs),
+                    "latency_ratio_ours_to_published": ratio(latency_us(run), theirs),
                     "run_id": run["run_id"]})
-    columns = (*_MODEL_COLUMNS, "hidden_to_hidden_weights", "latency_mean_us", "latency_source",
+    columns = (*_MODEL_COLUMNS, "hidden_to_hidden_weights", "latency_us", "latency_source",
                Metric.LATENCY_ESTIMATE_LOW_US, Metric.LATENCY_ESTIMATE_HIGH_US,
                "published_latency_us", "latency_ratio_ours_to_published", "run_id")
     return Table("table1_latency", "Table 1: float32 latency by n", columns, out)
 
 
-def _flash_note(runs: Iterable[Row]) -> str:
-    """"float32 does not fit nano33ble flash (N bytes > limit)" for each run whose model does not fit."""
+def _flash_note(runs: Iterable[Row]) -> str | None:
+    """"float32 does not fit nano33ble flash (N bytes > limit)" for each run whose model does not fit;
+    "fits" where every run checked fits; None where no run recorded the check."""
+    checked = [run for run in runs if run.get(Tag.FITS_FLASH) in ("true", "false")]
     notes = []
-    for run in runs:
-        if run.get("fits_flash") != "false":
+    for run in checked:
+        if run[Tag.FITS_FLASH] == "true":
             continue
         limit = run.get("flash_limit_bytes")
         size = f"{cell('', run.get('model_bytes'))} bytes" + (f" > {cell('', limit)}" if limit else "")
         notes.append(f"{run['variant']} does not fit {run['board']} flash ({size})")
-    return "; ".join(notes)
+    if notes or not checked:
+        return "; ".join(notes) or None
+    return ("fits" if len(checked) == 1 else "both fit") + f" ({' and '.join(r['variant'] for r in checked)})"
 
 
 def table2(rows: Sequence[Row], published: Mapping[str, Row] | None = None) -> Table:

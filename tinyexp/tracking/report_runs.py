@@ -13,7 +13,7 @@ import ast
 import math
 from typing import Any, Iterable, Mapping
 
-from tinyexp.core.names import FLOAT32, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
+from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
 from tinyexp.tracking.completeness import complete_runs
 
 Row = dict[str, Any]
@@ -24,6 +24,8 @@ _RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH
 # How a job was launched and where it was logged, not what it measured: not part of its configuration.
 _LAUNCH_PARAMS = ("sweep.", "tracking.")
 _PAGE_RUNS = 1000
+# The estimate's own metric, logged by virtual boards instead of a mean (older runs logged the mean).
+_LATENCY_ESTIMATE_US = getattr(Metric, "LATENCY_ESTIMATE_US", "latency_estimate_us")
 
 
 def variant_name(mode: str, per_channel: bool) -> str:
@@ -48,6 +50,28 @@ def model_order(row: Row) -> tuple[bool, int, str, str]:
 def is_missing(value: Any) -> bool:
     """A value the run did not record: absent, or NaN."""
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def latency_us(row: Row) -> float | None:
+    """A run's latency in us: the measured (or, on older runs, estimated) mean, else the estimate.
+
+    The one place a report reads latency, so runs logged before and after estimates got their own
+    metric (`latency_estimate_us`, no mean) read alike; `latency_source` says which it is."""
+    for key in (Metric.LATENCY_MEAN_US, _LATENCY_ESTIMATE_US):
+        if not is_missing(row.get(key)):
+            return float(row[key])
+    return None
+
+
+def latency_interval_us(row: Row) -> tuple[float, float] | None:
+    """The estimate's 80% prediction interval (low, high) in us, where the run logged one."""
+    low, high = row.get(Metric.LATENCY_ESTIMATE_LOW_US), row.get(Metric.LATENCY_ESTIMATE_HIGH_US)
+    return None if is_missing(low) or is_missing(high) else (float(low), float(high))
+
+
+def is_estimate(row: Row) -> bool:
+    """Whether the run's latency is an estimate (virtual board) rather than measured on hardware."""
+    return row.get(Tag.LATENCY_SOURCE) == "estimate"
 
 
 def optional_float(text: str | None) -> float | None:
