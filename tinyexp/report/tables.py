@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from tinyexp.core.names import FLOAT32, Metric, Tag
 from tinyexp.core.resources import reference_data
-from tinyexp.report.units import TimeUnit, time_unit
+from tinyexp.report.units import MICROSECONDS, TimeUnit, time_unit
 from tinyexp.tracking.report_runs import Row, is_missing, latency_us, model_order, optional_float, variant_order
 
 PUBLISHED_CSV = reference_data("dokic2020_tables.csv")
@@ -30,13 +30,16 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: list[Row]
+    # Pinned where a table is read beside published figures in their own unit (the study's us).
+    time_unit: TimeUnit | None = None
 
     def markdown(self) -> str:
         """The table for a reader: latencies in the unit their values call for, named in the header."""
         if not self.rows:
             return "_No runs for this table._"
         times = [c for c in self.columns if c.endswith(_US)]
-        unit = time_unit(float(r[c]) for r in self.rows for c in times if not is_missing(r.get(c)))
+        unit = self.time_unit or time_unit(float(r[c]) for r in self.rows for c in times
+                                           if not is_missing(r.get(c)))
         headers = [c.removesuffix(_US) + f"_{unit.name}" if c in times else c for c in self.columns]
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(self.columns)]
         lines += ["| " + " | ".join(cell(c, _scaled(r.get(c), unit) if c in times else r.get(c))
@@ -46,7 +49,7 @@ class Table:
     def without_empty_columns(self) -> Table:
         """The same table less the columns no row fills: a reader should not scan an empty column."""
         filled = tuple(c for c in self.columns if any(not is_missing(r.get(c)) and r.get(c) != "" for r in self.rows))
-        return Table(self.name, self.title, filled, self.rows)
+        return Table(self.name, self.title, filled, self.rows, self.time_unit)
 
     def write_csv(self, path: Path) -> Path:
         with path.open("w", newline="") as f:
@@ -133,7 +136,7 @@ def table1(rows: Sequence[Row], published: Mapping[str, Row] | None = None) -> T
     columns = (*_MODEL_COLUMNS, "hidden_to_hidden_weights", "latency_us", "latency_source",
                Metric.LATENCY_ESTIMATE_LOW_US, Metric.LATENCY_ESTIMATE_HIGH_US,
                "published_latency_us", "latency_ratio_ours_to_published", "run_id")
-    return Table("table1_latency", "Table 1: float32 latency by n", columns, out)
+    return Table("table1_latency", "Table 1: float32 latency by n", columns, out, MICROSECONDS)
 
 
 def _flash_note(runs: Iterable[Row]) -> str | None:
