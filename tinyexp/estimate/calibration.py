@@ -1,7 +1,7 @@
 """Every source's model built from calibration rows, and its out-of-sample predictions.
 
-The first reference source (sources.REFERENCE_SOURCES) gets a full per-operator fit.
-Every other source is scaled on it (fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
+The first reference source (sources.REFERENCE_SOURCES) gets a full per-operator fit, the
+study's source (sources.FORMULA_SOURCES) the dense-net formula's four prices. Every other source is scaled on it (fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
 rows, refitted in full with its prices pulled towards that scaled fit (fit.fit_shrunk).
 Each source's 80% interval comes from its leave-one-out residuals (predict.Bounds).
 
@@ -23,9 +23,10 @@ from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 from tinyexp.core.units import cycles_to_us
-from tinyexp.estimate.fit import check_one_source, fit_full, fit_profiled, fit_scaled, fit_shrunk, scaled_prices
+from tinyexp.estimate.fit import (check_one_source, fit_formula, fit_full, fit_profiled, fit_scaled, fit_shrunk,
+                                  scaled_prices)
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
-from tinyexp.estimate.sources import REFERENCE_SOURCES, Row, cached_operators, family, published_rows
+from tinyexp.estimate.sources import FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family, published_rows
 from tinyexp.tflm.operators import Operator
 
 # Sources with at least SHRINK_MIN_ROWS rows get a full fit pulled towards their scaled
@@ -99,6 +100,8 @@ class Calibration:
             return fit_profiled(rows, self.ops_of, self.profiles[rows[0].source])
         if rows[0].source == REFERENCE_SOURCES[0]:
             return fit_full(rows, self.ops_of)
+        if rows[0].source in FORMULA_SOURCES:
+            return fit_formula(rows, self.ops_of)
         scaled = fit_scaled(rows, self.ops_of, as_reference(self.base, self.ops_of))
         if len(rows) < SHRINK_MIN_ROWS:
             return scaled
