@@ -104,7 +104,7 @@ class Tag:
     # measured | estimate (the board's latency_source), or "none: <why>" (a v1 board, ...)
     LATENCY_PROFILE_SOURCE: Final = "latency_profile_source"
     LATENCY_PROFILE_MACS: Final = "latency_profile_macs"  # matched | why the MACs are left out
-    LATENCY_PROFILE_METHOD: Final = "latency_profile_method"  # estimates: per-operator model | v1 split
+    LATENCY_PROFILE_METHOD: Final = "latency_profile_method"  # estimates: per-operator model
     LATENCY_PROFILE_PROVENANCE: Final = "latency_profile_provenance"  # estimates: how they were made
     LATENCY_ESTIMATE_SOURCE: Final = "latency_estimate_source"  # the calibration source used
     LATENCY_ESTIMATE_METHOD: Final = "latency_estimate_method"

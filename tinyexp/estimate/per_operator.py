@@ -8,11 +8,11 @@ measurement (latency_source "estimate").
 `board` is a board description (conf/board/*.yaml as a mapping, or its name). Its source:
 a `calibration` file when the board config sets one (tinyexp calibrate writes it), else the
 board's `latency_calibration` (sources.V1_SOURCE_NAMES). On a board calibrated on the 2020
-study (latency_calibration dokic2020, the nano33ble) a net the study's source has fitted
-every operator of (float32 FULLY_CONNECTED layers, one input, one output: the study's
-1-n-n-1 family) is priced on that source, whose three timings are fitted by the dense-net
-formula (fit.fit_formula; its leave-one-out errors there, -7, +2, -4%, beat any other
-source's); every other model on the board's general source.
+study (latency_calibration dokic2020, the nano33ble) a net of the study's family
+(FULLY_CONNECTED layers only, one input, one output) is priced on the study's source, whose
+three float32 timings are fitted by the dense-net formula (fit.fit_formula; its leave-one-out
+errors there, -7, +2, -4%, beat any other source's; another dtype is transferred, labelled);
+every other model on the board's general source.
 """
 
 from __future__ import annotations
@@ -180,9 +180,9 @@ def _interval_basis(model: SourceModel, source_rows: int) -> str:
 
 
 def _study_family(ops: tuple[Operator, ...]) -> bool:
-    """A 1-...-1 net of float32 FULLY_CONNECTED layers with float32 weights: the study's family."""
-    return (all(op.type == "FULLY_CONNECTED" and op.dtype == "float32" and op.filter is not None
-                and op.filter.dtype == "float32" for op in ops)
+    """A 1-...-1 net of FULLY_CONNECTED layers: the study's family (its dtype may be one the
+    study did not time: then the study's source transfers it, labelled, as any source does)."""
+    return (all(op.type == "FULLY_CONNECTED" for op in ops)
             and ops[0].input_elements == 1 and ops[-1].output_elements == 1)
 
 

@@ -70,7 +70,8 @@ def validation_table(calibration: Calibration | None = None) -> str:
     head = (f"{'source':58} {'rows':>4} {'fit':6} {'in%':>4} {'LOO%':>4} {'med':>5} {'max':>6} "
             f"{'LOAO%':>5} {'cov80':>5}  LOO% per family | LOFO% per family")
     lines = ["v2 per-operator latency model: % of rows within 15% (in-sample, leave-one-out, leave-one-"
-             "architecture-out), LOO median/max |error| %, jackknifed coverage of the 80% interval",
+             "architecture-out), LOO median/max |error| %, jackknifed coverage of the 80% interval; "
+             "LOO and leave-one-family-out (LOFO) per family",
              head]
     met = []
     for source in sorted(calibration.groups, key=lambda s: (-len(calibration.groups[s]), s)):
