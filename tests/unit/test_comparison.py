@@ -35,9 +35,9 @@ def _row(model: str, variant: str, **values: object) -> dict:
 
 
 def test_any_sweep_report_has_comparison_and_no_study_tables(tmp_path: Path) -> None:
-    rows = [_row("kws", "float32", model_bytes=90000.0, macs=2.6e6, latency_mean_us=5.0e5, test_accuracy=0.5,
+    rows = [_row("kws", "float32", model_bytes=90000.0, macs=2.6e6, latency_us=5.0e5, test_accuracy=0.5,
                  latency_source="estimate"),
-            _row("kws", "int8", model_bytes=30000.0, macs=2.6e6, latency_mean_us=2.0e5, test_accuracy=0.45,
+            _row("kws", "int8", model_bytes=30000.0, macs=2.6e6, latency_us=2.0e5, test_accuracy=0.45,
                  latency_source="estimate")]
     paths = {p.name for p in report.write_report(rows, tmp_path)}
     assert {"comparison.csv", "tradeoffs.png", "latency_per_mac.png", "report.md"} <= paths

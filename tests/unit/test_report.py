@@ -42,13 +42,16 @@ def _log(client: MlflowClient, exp: str, name: str, params: dict[str, str], metr
 
 def _job(client: MlflowClient, exp: str, sweep: str, parent: str, n: int, mode: str, *, model_bytes: float,
          float_bytes: float, mse: float, latency_us: float | None = None, fits_flash: bool = True,
-         status: str = "FINISHED") -> str:
+         status: str = "FINISHED", old_names: bool = False) -> str:
+    """One job's run; an estimated latency under today's names, or (old_names) as runs logged
+    before latency_us did: every latency as latency_mean_us."""
     metrics = {"model_bytes": model_bytes, "float_model_bytes": float_bytes, "size_ratio": float_bytes / model_bytes,
                "hidden_to_hidden_weights": n * n, "test_mse": mse, "test_mae": mse * 5}
     tags = {"sweep_id": sweep, "mlflow.parentRunId": parent, "fits_flash": str(fits_flash).lower(),
             "latency_source": "not_measured", "deployable": "false"}
     if latency_us is not None:
-        metrics["latency_mean_us"] = latency_us
+        names = ["latency_mean_us"] if old_names else ["latency_us", "latency_estimate_us"]
+        metrics.update(dict.fromkeys(names, latency_us))
         tags.update(latency_source="estimate", deployable="true")
     if not fits_flash:
         tags["not_deployed_reason"] = f"model of {int(model_bytes)} bytes exceeds flash | 983040"
@@ -66,7 +69,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     client.create_experiment("empty", artifact_location=(root / "artifacts_empty").as_uri())
 
     old = _log(client, exp, "sweep", {}, {}, {"tinyexp.role": "sweep", "sweep_id": "sw-old"})
-    _job(client, exp, "sw-old", old, 16, "none", model_bytes=2700, float_bytes=2700, mse=0.5, latency_us=777.0)
+    _job(client, exp, "sw-old", old, 16, "none", model_bytes=2700, float_bytes=2700, mse=0.5, latency_us=777.0,
+         old_names=True)
 
     parent = _log(client, exp, "sweep", {}, {}, {"tinyexp.role": "sweep", "sweep_id": "sw-new"})
     job = lambda *a, **k: _job(client, exp, "sw-new", parent, *a, **k)  # noqa: E731
@@ -96,13 +100,13 @@ def out_dir(store: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
 def test_table1_latency_against_published(out_dir: Path) -> None:
     rows = _csv(out_dir / "table1_latency.csv")
     assert set(rows) == {"16", "64", "512"}
-    assert float(rows["16"]["latency_mean_us"]) == 200.0  # sweep sw-new, not the older sweep's 777
+    assert float(rows["16"]["latency_us"]) == 200.0  # sweep sw-new, not the older sweep's 777
     assert float(rows["16"]["published_latency_us"]) == 192.34
     assert float(rows["16"]["latency_ratio_ours_to_published"]) == pytest.approx(200.0 / 192.34)
-    assert float(rows["64"]["latency_mean_us"]) == 1800.0  # the later duplicate wins
+    assert float(rows["64"]["latency_us"]) == 1800.0  # the later duplicate wins
     assert float(rows["64"]["published_latency_us"]) == 1732.54
     assert rows["16"]["latency_source"] == "estimate"
-    assert rows["512"]["latency_mean_us"] == "" and rows["512"]["published_latency_us"] == ""
+    assert rows["512"]["latency_us"] == "" and rows["512"]["published_latency_us"] == ""
     assert rows["512"]["latency_source"] == "not_measured"
     assert rows["16"]["hidden_to_hidden_weights"] == "256"
 
@@ -142,14 +146,15 @@ def test_figures_markdown_and_artifacts(out_dir: Path, store: dict[str, Any]) ->
 def test_named_sweep_without_log(store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "old"
     assert report.main([f"tracking.uri={store['uri']}", "sweep.id=sw-old", "--out", str(out), "--no-log"]) == 0
-    assert _csv(out / "table1_latency.csv")["16"]["latency_mean_us"] == "777"
+    # sw-old was logged under the old name (latency_mean_us): it reports in today's column.
+    assert _csv(out / "table1_latency.csv")["16"]["latency_us"] == "777"
     assert "logged" not in capsys.readouterr().out
 
 
 def test_all_runs_latest_per_configuration_across_sweeps(store: dict[str, Any]) -> None:
     rows = report.collect_runs(store["client"], store["experiment_id"], None)
     float32_n16 = [r for r in rows if r["n"] == 16 and r["variant"] == "float32"]
-    assert [r["latency_mean_us"] for r in float32_n16] == [200.0]  # sw-new's rerun, not sw-old's
+    assert [r["latency_us"] for r in float32_n16] == [200.0]  # sw-new's rerun, not sw-old's
     assert len(rows) == 6 and all(r["sweep_id"] == "sw-new" for r in rows)  # no parents, no FAILED run
 
 
@@ -190,10 +195,10 @@ def test_header_says_how_far_estimates_are_trusted():
 
 
 def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
-    rows = [{"hidden_to_hidden_weights": 256, "latency_mean_us": 200.0, "latency_estimate_low_us": 180.0,
+    rows = [{"hidden_to_hidden_weights": 256, "latency_us": 200.0, "latency_estimate_low_us": 180.0,
              "latency_estimate_high_us": 230.0},
-            {"hidden_to_hidden_weights": 4096, "latency_mean_us": 1800.0},  # measured: no interval
-            {"hidden_to_hidden_weights": 1024, "latency_mean_us": 700.0, "latency_estimate_low_us": float("nan"),
+            {"hidden_to_hidden_weights": 4096, "latency_us": 1800.0},  # measured: no interval
+            {"hidden_to_hidden_weights": 1024, "latency_us": 700.0, "latency_estimate_low_us": float("nan"),
              "latency_estimate_high_us": 800.0}]
     assert report.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 Row = dict[str, Any]
 
-COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_mean_us",
+COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_us",
                       "latency_source", "test_accuracy", "test_auc", "test_mse", "fits_flash", "fits_ram",
                       "run_id")
 
@@ -51,7 +51,7 @@ def comparison_rows(rows: Sequence[Row]) -> list[Row]:
     """The comparison table's rows, by model then variant, with latency per MAC added."""
     out = []
     for row in rows:
-        latency, macs = _value(row, "latency_mean_us"), _value(row, "macs")
+        latency, macs = _value(row, "latency_us"), _value(row, "macs")
         per_mac = latency * 1000.0 / macs if latency is not None and macs else None
         out.append({**{c: row.get(c) for c in COMPARISON_COLUMNS}, "latency_per_mac_ns": per_mac})
     return out
@@ -87,10 +87,10 @@ def tradeoff_figure(rows: Sequence[Row], path: Path) -> Path:
 
     fig = Figure(figsize=(13.0, 5.5), layout="constrained")
     latency_ax, size_ax = fig.subplots(1, 2)
-    sources = {r.get("latency_source") for r in rows if _value(r, "latency_mean_us") is not None}
+    sources = {r.get("latency_source") for r in rows if _value(r, "latency_us") is not None}
     note = " (estimates, not measured)" if sources == {"estimate"} else (
         " (some estimated)" if "estimate" in sources else "")
-    _tradeoff_axes(latency_ax, rows, "latency_mean_us", "mean latency (us)" + note)
+    _tradeoff_axes(latency_ax, rows, "latency_us", "latency (us)" + note)
     latency_ax.set_title("Accuracy vs latency")
     _tradeoff_axes(size_ax, rows, "model_bytes", "model size (bytes)")
     size_ax.set_title("Accuracy vs model size")

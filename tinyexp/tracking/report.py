@@ -256,13 +256,13 @@ def table1(rows: Sequence[Row], published: Mapping[str, Row] | None = None) -> T
         study = published.get(model, {})
         theirs = study.get("latency_float32_us") if study.get("board") == board else None
         out.append({**_model_cells(run), "hidden_to_hidden_weights": run.get("hidden_to_hidden_weights"),
-                    "latency_mean_us": run.get("latency_mean_us"), "latency_source": run.get("latency_source"),
+                    Metric.LATENCY_US: run.get(Metric.LATENCY_US), "latency_source": run.get("latency_source"),
                     Metric.LATENCY_ESTIMATE_LOW_US: run.get(Metric.LATENCY_ESTIMATE_LOW_US),
                     Metric.LATENCY_ESTIMATE_HIGH_US: run.get(Metric.LATENCY_ESTIMATE_HIGH_US),
                     "published_latency_us": theirs,
-                    "latency_ratio_ours_to_published": _ratio(run.get("latency_mean_us"), theirs),
+                    "latency_ratio_ours_to_published": _ratio(run.get(Metric.LATENCY_US), theirs),
                     "run_id": run["run_id"]})
-    columns = (*_MODEL_COLUMNS, "hidden_to_hidden_weights", "latency_mean_us", "latency_source",
+    columns = (*_MODEL_COLUMNS, "hidden_to_hidden_weights", Metric.LATENCY_US, "latency_source",
                Metric.LATENCY_ESTIMATE_LOW_US, Metric.LATENCY_ESTIMATE_HIGH_US,
                "published_latency_us", "latency_ratio_ours_to_published", "run_id")
     return Table("table1_latency", "Table 1: float32 latency by n", columns, out)
@@ -350,10 +350,10 @@ def _plot(ax: Any, series: Mapping[str, list[tuple[float, float]]]) -> None:
 
 
 def interval_points(rows: Iterable[Row], x: str) -> list[tuple[float, float, float, float]]:
-    """(x, mean, low, high) of every row whose latency estimate carries its 80% interval."""
+    """(x, estimate, low, high) of every row whose latency estimate carries its 80% interval."""
     points = []
     for row in rows:
-        values = [row.get(k) for k in (x, Metric.LATENCY_MEAN_US, Metric.LATENCY_ESTIMATE_LOW_US,
+        values = [row.get(k) for k in (x, Metric.LATENCY_US, Metric.LATENCY_ESTIMATE_LOW_US,
                                        Metric.LATENCY_ESTIMATE_HIGH_US)]
         if not any(_missing(v) for v in values) and values[0]:
             points.append(tuple(float(v) for v in values))
@@ -377,7 +377,7 @@ def _plot_study(ax: Any, points: list[tuple[float, float | None]], label: str, m
 
 
 def _latency_title(rows: Sequence[Row]) -> str:
-    sources = {r.get("latency_source") for r in rows if not _missing(r.get("latency_mean_us"))}
+    sources = {r.get("latency_source") for r in rows if not _missing(r.get(Metric.LATENCY_US))}
     title = "Inference latency vs hidden-to-hidden weights"
     if sources == {"estimate"}:
         return title + "\n(ours: estimates on the virtual board, not measured)"
@@ -390,11 +390,11 @@ def latency_figure(rows: Sequence[Row], path: Path, published: Mapping[str, Row]
 
     fig = Figure(figsize=(7.5, 5.0), layout="constrained")
     ax = fig.add_subplot()
-    _plot(ax, _series(rows, "hidden_to_hidden_weights", "latency_mean_us", _several_boards(rows)))
+    _plot(ax, _series(rows, "hidden_to_hidden_weights", Metric.LATENCY_US, _several_boards(rows)))
     _interval_bars(ax, rows, "hidden_to_hidden_weights")
     _plot_study(ax, [(hidden_to_hidden_weights(m), p["latency_float32_us"]) for m, p in published.items()],
                 "Dokic et al. 2020 (float32, measured)")
-    ax.set(xscale="log", yscale="log", xlabel="hidden-to-hidden weights (n*n)", ylabel="mean latency (us)",
+    ax.set(xscale="log", yscale="log", xlabel="hidden-to-hidden weights (n*n)", ylabel="latency (us)",
            title=_latency_title(rows))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
