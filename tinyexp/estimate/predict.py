@@ -15,8 +15,17 @@ Each operator's cycles come from one of three bases, in this order:
    priced as the same source's conv (or depthwise, or FC) of that dtype would be, then as
    the same type in another dtype; any other operator as the same type in another dtype,
    then as the source's median-priced element-wise operator of that dtype. Its interval
-   is at least EXTRAPOLATED_BOUNDS.
-An operator none of this can price is refused with a TinyexpError naming it.
+   is at least EXTRAPOLATED_BOUNDS. A shape or data-movement operator (DATA_MOVEMENT:
+   SHAPE, STRIDED_SLICE, PACK, CONCATENATION, GATHER, TRANSPOSE, PAD, ...; they compute
+   nothing, they copy their input once or less) that no source has data for is priced as
+   a copy: the source's cheapest element-wise operator on the same elements (its fixed cost
+   per operator plus its price per element), interval at least DATA_MOVEMENT_BOUNDS.
+4. unpriced: an element-wise operator with no like operator of any kind on its source is
+   priced as the source's median element-wise operator of any dtype, interval at least
+   GENERIC_BOUNDS. When such operators hold more than UNPRICED_MAX_SHARE of the model's
+   estimated cycles the estimate is refused, naming them and their share: a figure mostly
+   made of guesses would not be an estimate. A weight operator with no like operator is
+   refused outright (it is the model's work).
 
 Intervals: the 10% and 90% split-conformal order statistics of the source's leave-one-out
 log residuals log(measured / predicted) when it has at least 9 of them; with fewer, +-1.5 x the largest
@@ -39,6 +48,14 @@ from tinyexp.tflm.operators import MAC_OPERATORS, Operator
 
 TRANSFER_WIDEN = 1.5
 EXTRAPOLATED_BOUNDS = (math.log(0.5), math.log(2.0))
+DATA_MOVEMENT_BOUNDS = (math.log(1 / 3), math.log(3.0))
+GENERIC_BOUNDS = (math.log(0.25), math.log(4.0))
+UNPRICED_MAX_SHARE = 0.25
+DATA_MOVEMENT = frozenset({
+    "SHAPE", "STRIDED_SLICE", "SLICE", "PACK", "UNPACK", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION",
+    "GATHER", "GATHER_ND", "TRANSPOSE", "PAD", "PADV2", "MIRROR_PAD", "SPLIT", "SPLIT_V", "TILE", "FILL",
+    "BROADCAST_TO", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "ZEROS_LIKE",
+    "ONES_LIKE", "CAST"})
 _MIN_QUANTILE_RESIDUALS = 9
 _SMALL_SAMPLE_FLOOR = math.log(1.10)
 
@@ -79,6 +96,7 @@ class Priced:
     detail: str
     bounds: Bounds
     thin: bool = False  # fitted, but on one network's rows only
+    unpriced: bool = False  # no like operator: the generic element-wise rule (module docstring, 4)
 
 
 Fit = FullFit | ScaledFit
@@ -165,12 +183,51 @@ def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa:
             candidates.append((ref, k, widened[ref.fit.source]))
     for candidate, scale, bounds in candidates:
         stand_ins = _stand_ins(candidate.fit, op)
+        if op.type in DATA_MOVEMENT:
+            stand_ins = [s for s in stand_ins if s.type == op.type] or _cheapest_elementwise(candidate.fit, op)
         if stand_ins:
+            as_copy = stand_ins[0].type != op.type
             return Priced(op, scale * candidate.fit.operator_cycles(stand_ins[0]), "extrapolated",
                           f"{op.type} {op.dtype}: no source has data; priced as {stand_ins[0].type}"
-                          f" {stand_ins[0].dtype} on {candidate.fit.source}", bounds.at_least(*EXTRAPOLATED_BOUNDS))
-    raise TinyexpError(f"no latency estimate: operator {op.index} {op.type} ({op.dtype}) has no "
-                       f"calibration on {fit.source} or its reference sources, nor a like operator")
+                          f" {stand_ins[0].dtype} on {candidate.fit.source}" + (" (a copy of its input)" if as_copy
+                                                                                 and op.type in DATA_MOVEMENT else ""),
+                          bounds.at_least(*(DATA_MOVEMENT_BOUNDS if as_copy and op.type in DATA_MOVEMENT
+                                            else EXTRAPOLATED_BOUNDS)))
+    generic = None if op.type in MAC_OPERATORS else _median_elementwise(fit, op)
+    if generic is None:
+        raise TinyexpError(f"no latency estimate: operator {op.index} {op.type} ({op.dtype}) has no "
+                           f"calibration on {fit.source} or its reference sources, nor a like operator")
+    return Priced(op, fit.operator_cycles(generic), "extrapolated",
+                  f"{op.type} {op.dtype}: no like operator; priced as generic element-wise work ({generic.type}"
+                  f" {generic.dtype} on {fit.source})", model.bounds.at_least(*GENERIC_BOUNDS), unpriced=True)
+
+
+def _elementwise(fit: Fit, op: Operator) -> list[Operator]:
+    """The operator as each element-wise (type, dtype) the fit covers, its own dtype first."""
+    kinds = sorted(((dtype != op.dtype, kind, dtype) for kind, dtype in fit.covered
+                    if kind not in MAC_OPERATORS and kind not in DATA_MOVEMENT))
+    return [replace(op, type=kind, dtype=dtype) for _, kind, dtype in kinds]
+
+
+def _cheapest_elementwise(fit: Fit, op: Operator) -> list[Operator]:
+    """A data-movement operator as a copy: the cheapest element-wise stand-in on its elements."""
+    options = _elementwise(fit, op)
+    return [min(options, key=fit.operator_cycles)] if options else []
+
+
+def _median_elementwise(fit: Fit, op: Operator) -> Operator | None:
+    options = sorted(_elementwise(fit, op), key=fit.operator_cycles)
+    return options[len(options) // 2] if options else None
+
+
+def _refuse_mostly_unpriced(priced: Sequence[Priced], total: float) -> None:
+    unpriced = [p for p in priced if p.unpriced]
+    share = sum(p.cycles for p in unpriced) / total if total > 0 else 0.0
+    if share > UNPRICED_MAX_SHARE:
+        names = ", ".join(dict.fromkeys(f"{p.op.type} ({p.op.dtype})" for p in unpriced))
+        raise TinyexpError(f"no latency estimate: {100 * share:.0f}% of the estimate would be operators with no "
+                           f"calibration nor a like operator ({names}); at most {100 * UNPRICED_MAX_SHARE:.0f}% "
+                           "is priced by the generic rule")
 
 
 def price_model(model: SourceModel, ops: Sequence[Operator], ops_of) -> tuple[float, Bounds, list[Priced]]:  # noqa: ANN001
@@ -181,6 +238,7 @@ def price_model(model: SourceModel, ops: Sequence[Operator], ops_of) -> tuple[fl
     priced = [price_operator(model, op, ops_of) for op in ops]
     fixed = model.fit.fixed_cycles(ops)
     total = fixed + sum(p.cycles for p in priced)
+    _refuse_mostly_unpriced(priced, total)
     if total <= 0:
         raise TinyexpError(f"no latency estimate: {model.fit.source} prices this model at 0 cycles")
     low = fixed * math.exp(model.bounds.lo) + sum(p.cycles * math.exp(p.bounds.lo) for p in priced)
