@@ -119,8 +119,9 @@ def test_validate_prints_the_v2_table(capsys: pytest.CaptureFixture) -> None:
     assert main(["--validate"]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("edgemark-l4r5zi-o3-cmsisnn ")]
-    assert len(lines) == 1 and " 70 full " in lines[0]
+    assert " 70 full " in lines[0] and len(lines) == 1 + 3  # its LOO line, then one per held-out family
     assert "target (LOO >= 90% of rows within 15% in every source with >= 10 rows)" in out
+    assert out.index("leave-one-row-out") < out.index("leave-one-family-out") < out.index("pooled: ")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -185,3 +186,24 @@ def test_unpriced_operators_are_refused_only_when_they_dominate() -> None:
     with pytest.raises(TinyexpError, match=r"no latency estimate: \d+% of the estimate would be operators with no "
                                            r"calibration nor a like operator \(SOME_FUTURE_OP \(int32\)\)"):
         price_model(_reference_model(), [small_fc, heavy], cal.ops_of)
+
+
+def test_leave_one_family_out_intervals_cover_at_least_80_percent() -> None:
+    """A family held out is priced as a user's unseen family would be (transferred from a
+    source that has it, widened for distance); its 80% intervals must hold 80% of its rows."""
+    from tinyexp.estimate.validate import TARGET_COVERAGE, family_out_table
+
+    lines, pooled = family_out_table(shipped_calibration())
+    assert pooled >= TARGET_COVERAGE
+    assert lines[-1].startswith("pooled: 281 rows") and "(target >= 80%: met)" in lines[-1]
+
+
+def test_an_interval_widens_with_the_distance_from_the_sources_networks() -> None:
+    """The same source, the same operator type: a FULLY_CONNECTED 100x beyond the largest its
+    rows held gets a wider interval than one inside them."""
+    cal = shipped_calibration()
+    model = cal.model("dokic2020-nano33ble")  # FCs of 16 to 65,536 MACs
+    inside = price_model(model, [_op(0, "FULLY_CONNECTED", "float32", macs=4096, outputs=64, inputs=64)], cal.ops_of)
+    beyond = price_model(model, [_op(0, "FULLY_CONNECTED", "float32", macs=6_553_600, outputs=2560, inputs=2560)],
+                         cal.ops_of)
+    assert beyond[1].hi - beyond[1].lo > inside[1].hi - inside[1].lo + 0.5

@@ -218,6 +218,7 @@ def estimate_operators(model_bytes: bytes, board: Mapping[str, Any] | str,
     to_us = cycles_to_us(1.0, clock_hz)
     loo = [abs(p.error_pct) for p in cal.loo(source)]
     size_range = calibration_range(cal.groups[source], cal.ops_of, ops)
+    bounds = size_range.widened(bounds)
     total_macs = sum(op.macs for op in ops)
 
     def macs_share(basis: str) -> float:

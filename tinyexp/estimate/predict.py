@@ -51,6 +51,15 @@ EXTRAPOLATED_BOUNDS = (math.log(0.5), math.log(2.0))
 DATA_MOVEMENT_BOUNDS = (math.log(1 / 3), math.log(3.0))
 GENERIC_BOUNDS = (math.log(0.25), math.log(4.0))
 UNPRICED_MAX_SHARE = 0.25
+# An operator priced on a source is widened for its size (MACs, else input elements) beyond
+# OPERATOR_FAR of the sizes its (type, dtype) had in the source's rows: a price fitted on a
+# classifier head's 640-MAC FULLY_CONNECTED says little about a 200,000-MAC one.
+OPERATOR_FAR = 2.0
+OPERATOR_WIDEN_PER_DECADE = 0.5
+# A transferred operator is at least this uncertain: another board or build's price.
+TRANSFERRED_BOUNDS = (math.log(0.67), math.log(1.5))
+# A weight operator priced on a source none of whose networks is of the model's family.
+UNSEEN_FAMILY_BOUNDS = (math.log(0.25), math.log(4.0))
 DATA_MOVEMENT = frozenset({
     "SHAPE", "STRIDED_SLICE", "SLICE", "PACK", "UNPACK", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION",
     "GATHER", "GATHER_ND", "TRANSPOSE", "PAD", "PADV2", "MIRROR_PAD", "SPLIT", "SPLIT_V", "TILE", "FILL",
@@ -120,6 +129,30 @@ class SourceModel:
                                            if any(group(op) == op_group for op in ops_of(row))})
         return self.supports[op_group]
 
+    def families(self, ops_of) -> frozenset[str]:  # noqa: ANN001 - OpsOf
+        """The families (family_of) of this source's networks."""
+        if "families" not in self.supports:
+            self.supports["families"] = frozenset(family_of(ops_of(row)) for row in self.fit.rows)
+        return self.supports["families"]
+
+    def extent(self, op_group: tuple[str, str], ops_of) -> tuple[float, float]:  # noqa: ANN001 - OpsOf
+        """The smallest and largest size (operator_size) of the group's operators in this
+        source's rows: how far its prices were seen to hold."""
+        key = ("extent", op_group)
+        if key not in self.supports:
+            sizes = [operator_size(op) for row in self.fit.rows for op in ops_of(row) if group(op) == op_group]
+            self.supports[key] = (min(sizes), max(sizes)) if sizes else (1.0, 1.0)
+        return self.supports[key]
+
+    def widened_for(self, op: Operator, bounds: Bounds, ops_of) -> Bounds:  # noqa: ANN001 - OpsOf
+        """bounds widened by OPERATOR_WIDEN_PER_DECADE per decade the operator's size lies
+        beyond OPERATOR_FAR of the sizes its group had in this source's rows."""
+        lo, hi = self.extent(group(op), ops_of)
+        size = operator_size(op)
+        ratio = size / (hi * OPERATOR_FAR) if size > hi else lo / (size * OPERATOR_FAR)
+        extra = OPERATOR_WIDEN_PER_DECADE * max(math.log10(ratio), 0.0)
+        return Bounds(bounds.lo - extra, bounds.hi + extra)
+
     def speed_ratio(self, reference: "SourceModel", dtype: str, ops_of) -> float | None:  # noqa: ANN001 - OpsOf
         """k: geometric mean, over this source's rows the reference can price (those of
         the operator's dtype when there are any), of measured cycles / the reference's
@@ -140,6 +173,18 @@ class SourceModel:
         return self.ratios[key]
 
 
+def family_of(ops: Sequence[Operator]) -> str:
+    """depthwise (any DEPTHWISE_CONV_2D), conv (any CONV_2D) or dense: the families of
+    calibration_architectures.yaml, read off an operator list."""
+    kinds = {op.type for op in ops}
+    return "depthwise" if "DEPTHWISE_CONV_2D" in kinds else "conv" if "CONV_2D" in kinds else "dense"
+
+
+def operator_size(op: Operator) -> float:
+    """What an operator's price scales with, for the distance rule: its MACs, else its input elements."""
+    return float(max(op.macs if op.type in MAC_OPERATORS else op.input_elements, 1))
+
+
 def _stand_ins(fit: Fit, op: Operator) -> list[Operator]:
     """Covered operators to price an uncovered one as, best first (module docstring, 3)."""
     other_dtype = [replace(op, dtype=dtype) for kind, dtype in sorted(fit.covered) if kind == op.type]
@@ -157,17 +202,28 @@ def model_cycles(model: "SourceModel", ops: Sequence[Operator], ops_of) -> float
     return price_model(model, ops, ops_of)[0]
 
 
-def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa: ANN001
+def price_operator(model: SourceModel, op: Operator, ops_of, family: str | None = None) -> Priced:  # noqa: ANN001
+    """One operator's price (module docstring); `family` is the priced model's (family_of)."""
     fit = model.fit
     if op.type == "RESHAPE":
         return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
+    unseen = family is not None and op.type in MAC_OPERATORS and family not in model.families(ops_of)
+    if unseen:
+        borrowed = _from_family(model, op, ops_of, family)
+        if borrowed is not None:
+            return borrowed
+    if group(op) in fit.covered and unseen:
+        return Priced(op, fit.operator_cycles(op), "fitted",
+                      f"{op.type} {op.dtype}: fitted on {fit.source}, which has no {family} networks",
+                      model.widened_for(op, model.bounds.at_least(*UNSEEN_FAMILY_BOUNDS), ops_of), thin=True)
     if group(op) in fit.covered:
         networks = model.support(group(op), ops_of)
         if networks >= 2:
-            return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}", model.bounds)
+            return Priced(op, fit.operator_cycles(op), "fitted", f"fitted on {fit.source}",
+                          model.widened_for(op, model.bounds, ops_of))
         return Priced(op, fit.operator_cycles(op), "fitted",
                       f"{op.type} {op.dtype}: fitted on one {fit.source} network only",
-                      model.bounds.at_least(*EXTRAPOLATED_BOUNDS), thin=True)
+                      model.widened_for(op, model.bounds.at_least(*EXTRAPOLATED_BOUNDS), ops_of), thin=True)
     widened = {ref.fit.source: model.bounds.combined(ref.bounds, TRANSFER_WIDEN) for ref in model.references}
     for ref in model.references:
         k = model.speed_ratio(ref, op.dtype, ops_of) if group(op) in ref.fit.covered else None
@@ -175,7 +231,7 @@ def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa:
             return Priced(op, k * ref.fit.operator_cycles(op), "transferred",
                           f"{op.type} {op.dtype}: {fit.source} has no data; {ref.fit.source}'s price"
                           f" x {k:.3f} (the sources' speed ratio on {fit.source}'s rows)",
-                          widened[ref.fit.source])
+                          ref.widened_for(op, widened[ref.fit.source].at_least(*TRANSFERRED_BOUNDS), ops_of))
     candidates = [(model, 1.0, model.bounds)]
     for ref in model.references:
         k = model.speed_ratio(ref, op.dtype, ops_of)
@@ -200,6 +256,23 @@ def price_operator(model: SourceModel, op: Operator, ops_of) -> Priced:  # noqa:
     return Priced(op, fit.operator_cycles(generic), "extrapolated",
                   f"{op.type} {op.dtype}: no like operator; priced as generic element-wise work ({generic.type}"
                   f" {generic.dtype} on {fit.source})", model.bounds.at_least(*GENERIC_BOUNDS), unpriced=True)
+
+
+def _from_family(model: SourceModel, op: Operator, ops_of, family: str) -> Priced | None:  # noqa: ANN001
+    """A weight operator of a family the source has no networks of, priced by the first
+    reference source that has networks of that family and data for the operator, x the
+    sources' speed ratio (its price on another family's networks does not carry over: a
+    classifier head's FULLY_CONNECTED prices a dense net's badly)."""
+    for ref in model.references:
+        if family in ref.families(ops_of) and group(op) in ref.fit.covered:
+            k = model.speed_ratio(ref, op.dtype, ops_of)
+            if k is not None:
+                bounds = model.bounds.combined(ref.bounds, TRANSFER_WIDEN).at_least(*EXTRAPOLATED_BOUNDS)
+                return Priced(op, k * ref.fit.operator_cycles(op), "transferred",
+                              f"{op.type} {op.dtype}: {model.fit.source} has no {family} networks; "
+                              f"{ref.fit.source}'s price x {k:.3f} (the sources' speed ratio on "
+                              f"{model.fit.source}'s rows)", ref.widened_for(op, bounds, ops_of))
+    return None
 
 
 def _elementwise(fit: Fit, op: Operator) -> list[Operator]:
@@ -235,7 +308,7 @@ def price_model(model: SourceModel, ops: Sequence[Operator], ops_of) -> tuple[fl
 
     The model-level cost (invoke and the harness's copies) takes the source's bounds.
     """
-    priced = [price_operator(model, op, ops_of) for op in ops]
+    priced = [price_operator(model, op, ops_of, family_of(ops)) for op in ops]
     fixed = model.fit.fixed_cycles(ops)
     total = fixed + sum(p.cycles for p in priced)
     _refuse_mostly_unpriced(priced, total)
