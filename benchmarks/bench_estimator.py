@@ -5,11 +5,9 @@
 Per source and model family (dense / conv / depthwise): rows, and the share of rows within
 15% of the measurement with
 - v2 (tinyexp.estimate): in-sample, leave-one-out (LOO), and its LOO median |error|;
-- v1's structure (tinyexp.estimate.latency: cycles = invoke + operators + outputs + MACs
-  per dtype, NNLS weighted 1/cycles) refitted per source on the same rows and operator
-  lists: in-sample and LOO;
-- v1 as shipped (fitted on its own 9 rows) where it has a source for the row (the
-  EdgeMark -O3 build's float32/int8 rows and the study's three points), else "-";
+- the old estimator's structure (v1, removed from tinyexp: cycles = invoke + operators +
+  outputs + MACs per dtype, NNLS weighted 1/cycles; docs/decisions/0001) refitted per source
+  on the same rows and operator lists: in-sample and LOO;
 and the jackknifed coverage of v2's 80% interval. Then the issue's target: LOO at least 90%
 of rows within 15% in every source with at least 10 rows, PASS or FAIL per source.
 """
@@ -27,24 +25,20 @@ from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tinyexp.estimate import latency as v1  # noqa: E402
 from tinyexp.estimate.calibration import shipped_calibration  # noqa: E402
 from tinyexp.estimate.sources import Row, family  # noqa: E402
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator  # noqa: E402
 
 WITHIN = 15.0
-_MHZ = 1_000_000
-# v1's own calibration sources, by the v2 source holding the same measurements.
-V1_SOURCES = {"edgemark-l4r5zi-o3-cmsisnn": "edgemark2025", "dokic2020-nano33ble": "dokic2020"}
 
 
 def kernel_dtype(ops: Sequence[Operator]) -> str:
     return next((op.dtype for op in ops if op.type in MAC_OPERATORS), ops[0].dtype)
 
 
-def v1_workload(ops: Sequence[Operator]) -> v1.Workload:
-    return v1.Workload(operators=len(ops), outputs=sum(op.output_elements for op in ops if op.type in MAC_OPERATORS),
-                       macs=sum(op.macs for op in ops))
+def v1_shared_features(ops: Sequence[Operator]) -> list[float]:
+    """v1's interpreter terms: one invoke, the operators, the layers' outputs."""
+    return [1.0, float(len(ops)), float(sum(op.output_elements for op in ops if op.type in MAC_OPERATORS))]
 
 
 def v1_structure_predict(train: Sequence[Row], ops_of: Callable[[Row], Sequence[Operator]]
@@ -54,24 +48,13 @@ def v1_structure_predict(train: Sequence[Row], ops_of: Callable[[Row], Sequence[
 
     def features(row: Row) -> list[float]:
         ops = ops_of(row)
-        w = v1_workload(ops)
-        return w.shared_features() + [float(w.macs) if kernel_dtype(ops) == d else 0.0 for d in dtypes]
+        macs = float(sum(op.macs for op in ops))
+        return v1_shared_features(ops) + [macs if kernel_dtype(ops) == d else 0.0 for d in dtypes]
 
     cycles = np.array([r.cycles for r in train])
     design = np.array([features(r) for r in train])
     coef, _ = nnls(design / cycles[:, None], np.ones(len(train)))
     return lambda row: (float(np.dot(coef, features(row))) if kernel_dtype(ops_of(row)) in dtypes else None)
-
-
-def v1_shipped_predict(source: str) -> Callable[[Row, Sequence[Operator]], float | None]:
-    rows = [r for r in v1.load_calibration() if r.source == V1_SOURCES[source]]
-    fit = v1.fit_cycles(rows)
-
-    def predict(row: Row, ops: Sequence[Operator]) -> float | None:
-        dtype = kernel_dtype(ops)
-        return fit.cycles(v1_workload(ops), dtype) if dtype in fit.cycles_per_mac else None
-
-    return predict
 
 
 def share(errors: Sequence[float | None]) -> str:
@@ -87,7 +70,7 @@ def main() -> int:
     start = time.perf_counter()
     cal = shipped_calibration()
     print(f"{'source':56} {'family':9} {'rows':>4} | {'v2 in':>5} {'v2 LOO':>6} {'med%':>5} {'cov80':>5} | "
-          f"{'v1s in':>6} {'v1s LOO':>7} | {'v1 shipped':>10}")
+          f"{'v1s in':>6} {'v1s LOO':>7}")
     verdicts = []
     for source in sorted(cal.groups, key=lambda s: (-len(cal.groups[s]), s)):
         rows = cal.groups[source]
@@ -100,8 +83,6 @@ def main() -> int:
         for r in rows:
             rest = [x for x in rows if x is not r]
             v1_loo[id(r)] = error_pct(v1_structure_predict(rest, cal.ops_of)(r), r) if len(rest) >= 2 else None
-        shipped = v1_shipped_predict(source) if source in V1_SOURCES else None
-        v1_ship = {id(r): (error_pct(shipped(r, cal.ops_of(r)), r) if shipped else None) for r in rows}
         groups = [("all", rows)] + [(f, [r for r in rows if family(r.architecture) == f])
                                     for f in sorted({family(r.architecture) for r in rows})]
         for name, members in groups:
@@ -114,8 +95,7 @@ def main() -> int:
                   f"{share([loo.get(i) for i in ids]):>6} "
                   f"{(loo_abs[len(loo_abs) // 2] if loo_abs else math.nan):5.1f} "
                   f"{(100.0 * sum(covered) / len(covered) if covered else math.nan):5.0f} | "
-                  f"{share([v1_in[i] for i in ids]):>6} {share([v1_loo[i] for i in ids]):>7} | "
-                  f"{share([v1_ship[i] for i in ids]):>10}")
+                  f"{share([v1_in[i] for i in ids]):>6} {share([v1_loo[i] for i in ids]):>7}")
         if len(rows) >= 10:
             loo_share = 100.0 * sum(abs(e) <= WITHIN for e in loo.values()) / len(loo)
             verdicts.append((source, loo_share))

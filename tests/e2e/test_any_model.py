@@ -43,7 +43,8 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _check_finished(run) -> None:  # noqa: ANN001
     m, t = run.data.metrics, run.data.tags
     assert run.info.status == "FINISHED"
-    for name in ("test_accuracy", "test_auc", "model_bytes", "arena_required_bytes", "macs", "latency_mean_us"):
+    for name in ("test_accuracy", "test_auc", "model_bytes", "arena_required_bytes", "macs", "latency_us",
+                 "latency_estimate_us"):
         assert name in m, name
     assert t["latency_source"] == "estimate" and t["deployable"] == "true" and t["dataset_task"] == "classification"
     assert "latency_estimate_extrapolated" in t and "latency_estimate_transferred" in t  # never silent

@@ -42,15 +42,17 @@ def test_int8_job_is_measured_on_the_virtual_board(int8_run):
     m, t = int8_run.data.metrics, int8_run.data.tags
     assert int8_run.info.status == "FINISHED"
     assert t["latency_source"] == "estimate" and t["deployable"] == "true"
-    for name in ("latency_mean_us", "latency_std_us", "latency_min_us", "latency_median_us", "latency_p95_us",
-                 "latency_max_us", "macs_per_second", "cycles_per_mac", "arena_required_bytes",
+    for name in ("latency_us", "latency_estimate_us", "latency_estimate_low_us", "latency_estimate_high_us",
+                 "arena_required_bytes",
                  "arena_host_reported_bytes", "arena_board_used_bytes", "arena_configured_bytes",
                  "parity_max_abs_error", "model_bytes", "float_model_bytes", "size_ratio", "params", "macs",
                  "test_mse", "test_mae", "train_seconds"):
         assert name in m, name
     assert m["macs"] == 32 + 32 * 32 + 32
     assert m["model_bytes"] < m["float_model_bytes"]
-    assert m["latency_min_us"] <= m["latency_median_us"] <= m["latency_max_us"]
+    assert m["latency_estimate_low_us"] < m["latency_us"] < m["latency_estimate_high_us"]
+    # A modelled clock measures no spread: no statistics over invokes, no per-MAC figures.
+    assert not {"latency_mean_us", "latency_std_us", "latency_min_us", "latency_max_us", "macs_per_second"} & set(m)
     assert m["parity_max_abs_error"] == 0.0  # the board runs the same TFLM kernels as the host check
     assert t["kernel_dtype"] == "int8" and t["kernel_kind"] == "int8" and t["tflm_runs"] == "true"
     # The board reserves the arena the host found necessary, and its TFLM allocates what the host's did.
@@ -64,8 +66,9 @@ def test_int8_job_logs_its_artifacts(int8_run, tinyexp_home):
     names = _artifacts(tinyexp_home, int8_run)
     for expected in ("model_int8.tflite", "model_float32_reference.tflite", "c_array/model_data.h",
                      "c_array/model_data.cc", "keras_model.keras", "config.yaml", "summary.txt",
-                     "serial_transcript.txt", "per_invoke_timings.csv", "model_stats.json"):
+                     "serial_transcript.txt", "latency_estimate_operators.json", "model_stats.json"):
         assert expected in names, (expected, sorted(names))
+    assert "per_invoke_timings.csv" not in names  # the modelled clock's rows would all be the estimate
 
 
 @pytest.mark.parametrize("args,reason", [
@@ -81,7 +84,7 @@ def test_refused_models_are_logged_but_not_deployed(run_tinyexp, tinyexp_home, a
     assert run.data.tags["deployable"] == "false"
     assert reason in run.data.tags["not_deployed_reason"]
     assert run.data.tags["latency_source"] == "not_measured"
-    assert "latency_mean_us" not in run.data.metrics
+    assert "latency_us" not in run.data.metrics and "latency_mean_us" not in run.data.metrics
     assert {"model_bytes", "test_mse", "test_mae", "size_ratio"} <= set(run.data.metrics)
     assert "not measured" in result.stdout
 

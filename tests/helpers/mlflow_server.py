@@ -31,7 +31,7 @@ SWEEP_ID = "srvtest"
 SWEEP_NEURONS = (8, 12)
 HEALTH_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
-REQUIRED_METRICS = ("model_bytes", "test_mse", "latency_mean_us")
+REQUIRED_METRICS = ("model_bytes", "test_mse", "latency_us")
 
 
 # --- the sweep -------------------------------------------------------------------------------

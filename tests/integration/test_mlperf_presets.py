@@ -39,3 +39,22 @@ def test_preset_sweeps_float32_and_int8_on_the_nano(preset: str) -> None:
     assert cfg.board.name == "nano33ble"
     assert cfg.hydra.sweeper.params.quant == "float32,int8"
     assert cfg.dataset.name == "synthetic" and 0 < cfg.train.epochs <= 5
+
+
+@pytest.mark.parametrize("preset", sorted(PUBLISHED))
+def test_preset_converted_with_a_free_batch_gets_an_estimate(preset: str) -> None:
+    """TFLiteConverter.from_keras_model keeps a free batch dimension, so Flatten/Reshape
+    become SHAPE, STRIDED_SLICE, PACK and RESHAPE on int32 scalars: every network is still
+    estimated, those operators priced by the like-operator rule and labelled."""
+    from tinyexp.estimate.per_operator import estimate_operators
+
+    cfg = compose([f"experiment={preset}"])
+    check = sources.check_source(cfg)
+    model = sources.build(cfg.model, check.input_shape)
+    tflite = convert(model, QuantMode.float32, False, np.zeros((1, *check.input_shape), np.float32))
+    for board in ("nano33ble", "nucleo_l4r5zi"):
+        e = estimate_operators(tflite, board)
+        assert 0 < e.low_us < e.latency_us < e.high_us
+        for op in e.operators:
+            if op.type in ("SHAPE", "STRIDED_SLICE", "PACK"):
+                assert op.basis == "extrapolated" and op.detail in e.extrapolated

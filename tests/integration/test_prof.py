@@ -22,10 +22,10 @@ from agent.errors import DeviceError
 from agent.session import measure_board
 from tinyexp.core.boards import load_board
 from tinyexp.device.virtual import virtual_board_command
-from tinyexp.device.virtual_clock import fixed_latency, operators_from_model
+from tinyexp.device.virtual_clock import estimate_from_model, fixed_latency, operators_from_model
 from tinyexp.device.virtual_commands import BoardState
-from tinyexp.estimate.latency import estimate_latency
-from tinyexp.estimate.operator_split import split_v1
+from tinyexp.estimate.operator_split import estimate_operator_latency
+from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.tflm.inspect import inspect_model
 
 TRANSCRIPTS = Path(__file__).parents[1] / "transcripts"
@@ -65,21 +65,20 @@ def _prof(state: BoardState, seq: int = 1) -> p.Profile:
 # ------------------------------------------------------------ the estimate behind PROF
 
 
-def test_v1_split_adds_up_to_the_whole_estimate(int8_model: Path, board: dict) -> None:
+def test_operator_figures_add_up_to_the_whole_estimate(int8_model: Path, board: dict) -> None:
     model = int8_model.read_bytes()
     stats = inspect_model(model)
-    whole = estimate_latency(stats, board)
-    split = split_v1(model, board)
+    whole = estimate_operators(model, board)
+    split = estimate_operator_latency(model, board)
     assert [o.type for o in split.operators] == list(stats.ops)
     assert [o.macs for o in split.operators if o.type == "FULLY_CONNECTED"] == [l.macs for l in stats.layers]
     assert all(o.macs == 0 for o in split.operators if o.type != "FULLY_CONNECTED")
-    ratio = whole.coefficients.get("int8_over_float32_ratio", 1.0)
-    invoke_part = ratio * whole.coefficients["cycles_per_invoke"]
-    assert sum(o.cycles for o in split.operators) + invoke_part == pytest.approx(whole.cycles, rel=1e-12)
+    overhead = whole.overhead_us * board["clock_hz"] / 1e6
+    assert sum(o.cycles for o in split.operators) + overhead == pytest.approx(whole.cycles, rel=1e-12)
     # A bigger layer costs more: the split follows the MACs, not an even share.
     fc = [o for o in split.operators if o.type == "FULLY_CONNECTED"]
     assert max(fc, key=lambda o: o.cycles) is max(fc, key=lambda o: o.macs)
-    assert split.method == "v1 split" and split.provenance.startswith("estimate, not a measurement")
+    assert split.method == "per-operator model" and split.provenance.startswith("estimate, not a measurement")
 
 
 # ------------------------------------------------------------ over a real pty
@@ -117,8 +116,8 @@ def test_a_v1_board_is_measured_without_a_profile(int8_model: Path, board: dict)
 
 
 def test_a_v1_board_does_not_know_prof(int8_model: Path, board: dict) -> None:
-    state = BoardState(int8_model.read_bytes(), board, lambda *_: estimate_latency(
-        inspect_model(int8_model.read_bytes()), board), operators_fn=operators_from_model, proto=1)
+    state = BoardState(int8_model.read_bytes(), board, estimate_from_model, operators_fn=operators_from_model,
+                       proto=1)
     (frame,) = [p.decode_line(f) for f in state.handle("4 PROF")]
     assert frame == {"seq": 4, "kind": "ERR", "fields": {"code": "bad_command", "msg": "unknown verb PROF"}}
     assert p.decode_line(state.boot()[1])["fields"]["proto"] == "1"
@@ -179,8 +178,7 @@ def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: dict,
 
     model = int8_model.read_bytes()
     stats = inspect_model(model)
-    state = BoardState(model, board, lambda *_: estimate_latency(stats, board),
-                       operators_fn=operators_from_model)
+    state = BoardState(model, board, estimate_from_model, operators_fn=operators_from_model)
     profile = _prof(state)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     record = RunRecord()
@@ -210,8 +208,7 @@ def test_macs_are_left_out_when_the_board_ran_other_operators(int8_model: Path, 
 
     model = int8_model.read_bytes()
     stats = inspect_model(model)
-    profile = _prof(BoardState(model, board, lambda *_: estimate_latency(stats, board),
-                               operators_fn=operators_from_model))
+    profile = _prof(BoardState(model, board, estimate_from_model, operators_fn=operators_from_model))
     reordered = p.Profile(tuple(reversed(profile.operators)), profile.ticks, profile.ticks_per_s,
                           profile.us, profile.invoke_us, profile.invoke_cycles)
     table, matched = profile_table(reordered, stats)

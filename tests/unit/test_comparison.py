@@ -40,9 +40,9 @@ def _row(model: str, variant: str, **values: object) -> dict:
 
 
 def test_any_sweep_report_has_comparison_and_no_study_tables(tmp_path: Path) -> None:
-    rows = [_row("kws", "float32", model_bytes=90000.0, macs=2.6e6, latency_mean_us=5.0e5, test_accuracy=0.5,
+    rows = [_row("kws", "float32", model_bytes=90000.0, macs=2.6e6, latency_us=5.0e5, test_accuracy=0.5,
                  latency_source="estimate"),
-            _row("kws", "int8", model_bytes=30000.0, macs=2.6e6, latency_mean_us=2.0e5, test_accuracy=0.45,
+            _row("kws", "int8", model_bytes=30000.0, macs=2.6e6, latency_us=2.0e5, test_accuracy=0.45,
                  latency_source="estimate")]
     paths = {p.name for p in write_report(rows, tmp_path)}
     assert {"comparison.csv", "tradeoffs.png", "latency_per_mac.png", "report.md"} <= paths
@@ -89,9 +89,9 @@ def test_study_tables_only_for_the_studys_kind_of_grid(tmp_path: Path) -> None:
 
 
 def test_estimates_hollow_with_intervals_measurements_filled() -> None:
-    rows = [_row("kws", "float32", model_bytes=9.0e4, latency_mean_us=5.0e5, test_accuracy=0.5,
+    rows = [_row("kws", "float32", model_bytes=9.0e4, latency_us=5.0e5, test_accuracy=0.5,
                  latency_source="estimate", latency_estimate_low_us=3.0e5, latency_estimate_high_us=8.0e5),
-            _row("vww", "int8", model_bytes=3.0e5, latency_mean_us=9.0e5, test_accuracy=0.6, latency_source="measured")]
+            _row("vww", "int8", model_bytes=3.0e5, latency_us=9.0e5, test_accuracy=0.6, latency_source="measured")]
     fig = tradeoffs.build_tradeoff_figure(rows)
     latency_ax = fig.axes[0]
     assert latency_ax.get_xlabel() == "latency (ms, some estimated)"

@@ -85,7 +85,7 @@ def test_bounds_from_residuals() -> None:
 def test_an_operator_no_source_can_price_is_refused_by_name() -> None:
     cal = shipped_calibration()
     model = cal.model("edgemark-l4r5zi-o3-cmsisnn")
-    with pytest.raises(TinyexpError, match=r"operator 0 TANH \(float64\)"):
+    with pytest.raises(TinyexpError, match=r"100% of the estimate .* \(TANH \(float64\)\)"):
         price_model(model, [_op(0, "TANH", "float64", inputs=8, outputs=8)], cal.ops_of)
 
 
@@ -119,8 +119,9 @@ def test_validate_prints_the_v2_table(capsys: pytest.CaptureFixture) -> None:
     assert main(["--validate"]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("edgemark-l4r5zi-o3-cmsisnn ")]
-    assert len(lines) == 1 and " 70 full " in lines[0]
+    assert " 70 full " in lines[0] and len(lines) == 1 + 3  # its LOO line, then one per held-out family
     assert "target (LOO >= 90% of rows within 15% in every source with >= 10 rows)" in out
+    assert out.index("leave-one-row-out") < out.index("leave-one-family-out") < out.index("pooled: ")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -148,3 +149,61 @@ def test_a_missing_board_calibration_file_is_a_config_error(tmp_path) -> None:  
     board = {"name": "b", "clock_hz": 1_000_000, "calibration": str(tmp_path / "missing.json")}
     with pytest.raises(ConfigError, match="board.calibration="):
         estimate_operators(b"", board)
+
+
+def _reference_model() -> SourceModel:
+    return shipped_calibration().model("edgemark-l4r5zi-o3-cmsisnn")
+
+
+def test_shape_operators_of_a_free_batch_are_priced_as_copies_with_a_wide_interval() -> None:
+    """SHAPE, STRIDED_SLICE and PACK on int32 scalars (Flatten with a free batch dimension):
+    no source measured them; each is priced as a copy of its few elements, labelled."""
+    from tinyexp.estimate.predict import DATA_MOVEMENT_BOUNDS
+
+    cal = shipped_calibration()
+    net = [_op(0, "FULLY_CONNECTED", "float32", macs=640, outputs=64, inputs=10), _op(1, "SHAPE", "float32", inputs=64),
+           _op(2, "STRIDED_SLICE", "int32", inputs=4), _op(3, "PACK", "int32", inputs=2)]
+    total, bounds, priced = price_model(_reference_model(), net, cal.ops_of)
+    fc, *shape_ops = priced
+    assert fc.basis == "fitted"
+    for p in shape_ops:
+        assert p.basis == "extrapolated" and "(a copy of its input)" in p.detail and not p.unpriced
+        assert p.bounds.lo <= DATA_MOVEMENT_BOUNDS[0] and p.bounds.hi >= DATA_MOVEMENT_BOUNDS[1]
+        assert 0 < p.cycles < fc.cycles
+    assert bounds.hi - bounds.lo > _reference_model().bounds.hi - _reference_model().bounds.lo
+
+
+def test_unpriced_operators_are_refused_only_when_they_dominate() -> None:
+    """An element-wise operator with no like operator anywhere gets the generic price while it
+    is a small part of the model; the estimate is refused, naming it and its share, when not."""
+    cal = shipped_calibration()
+    big_fc = _op(0, "FULLY_CONNECTED", "float32", macs=200_000, outputs=200, inputs=1000)
+    odd = _op(1, "SOME_FUTURE_OP", "int32", inputs=10)
+    _, _, priced = price_model(_reference_model(), [big_fc, odd], cal.ops_of)
+    assert priced[1].unpriced and "generic element-wise work" in priced[1].detail
+    small_fc = _op(0, "FULLY_CONNECTED", "float32", macs=4, outputs=2, inputs=2)
+    heavy = _op(1, "SOME_FUTURE_OP", "int32", inputs=100_000)
+    with pytest.raises(TinyexpError, match=r"no latency estimate: \d+% of the estimate would be operators with no "
+                                           r"calibration nor a like operator \(SOME_FUTURE_OP \(int32\)\)"):
+        price_model(_reference_model(), [small_fc, heavy], cal.ops_of)
+
+
+def test_leave_one_family_out_intervals_cover_at_least_80_percent() -> None:
+    """A family held out is priced as a user's unseen family would be (transferred from a
+    source that has it, widened for distance); its 80% intervals must hold 80% of its rows."""
+    from tinyexp.estimate.validate import TARGET_COVERAGE, family_out_table
+
+    lines, pooled = family_out_table(shipped_calibration())
+    assert pooled >= TARGET_COVERAGE
+    assert lines[-1].startswith("pooled: 281 rows") and "(target >= 80%: met)" in lines[-1]
+
+
+def test_an_interval_widens_with_the_distance_from_the_sources_networks() -> None:
+    """The same source, the same operator type: a FULLY_CONNECTED 100x beyond the largest its
+    rows held gets a wider interval than one inside them."""
+    cal = shipped_calibration()
+    model = cal.model("dokic2020-nano33ble")  # FCs of 16 to 65,536 MACs
+    inside = price_model(model, [_op(0, "FULLY_CONNECTED", "float32", macs=4096, outputs=64, inputs=64)], cal.ops_of)
+    beyond = price_model(model, [_op(0, "FULLY_CONNECTED", "float32", macs=6_553_600, outputs=2560, inputs=2560)],
+                         cal.ops_of)
+    assert beyond[1].hi - beyond[1].lo > inside[1].hi - inside[1].lo + 0.5

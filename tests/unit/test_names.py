@@ -29,3 +29,8 @@ def test_float32_has_one_name() -> None:
     assert canonical_quant_mode("none") == "float32" == canonical_quant_mode("float32")
     assert QuantMode("none") is QuantMode.float32 is QuantMode["none"]
     assert QuantMode.none.value == "float32"
+
+
+def test_a_run_logged_before_latency_us_reads_its_mean_as_latency_us() -> None:
+    assert canonical_metrics({Metric.LATENCY_MEAN_US: 5.0}) == {Metric.LATENCY_MEAN_US: 5.0, Metric.LATENCY_US: 5.0}
+    assert canonical_metrics({Metric.LATENCY_MEAN_US: 5.0, Metric.LATENCY_US: 6.0})[Metric.LATENCY_US] == 6.0

@@ -46,7 +46,9 @@ def _log(client: MlflowClient, exp: str, name: str, params: dict[str, str], metr
 
 def _job(client: MlflowClient, exp: str, sweep: str, parent: str, n: int, mode: str, *, model_bytes: float,
          float_bytes: float, mse: float, latency_us: float | None = None, fits_flash: bool = True,
-         status: str = "FINISHED", complete: bool = True) -> str:
+         status: str = "FINISHED", complete: bool = True, old_names: bool = False) -> str:
+    """One job's run; an estimated latency under today's names, or (old_names) as runs logged
+    before latency_us did: every latency as latency_mean_us."""
     metrics = {"model_bytes": model_bytes, "float_model_bytes": float_bytes, "size_ratio": float_bytes / model_bytes,
                "hidden_to_hidden_weights": n * n, "test_mse": mse, "test_mae": mse * 5}
     tags = {"sweep_id": sweep, "mlflow.parentRunId": parent, "fits_flash": str(fits_flash).lower(),
@@ -54,7 +56,8 @@ def _job(client: MlflowClient, exp: str, sweep: str, parent: str, n: int, mode: 
     if status == "FINISHED" and complete:  # the marker the runner sets once all of a run's data is written
         tags["tinyexp.complete"] = "true"
     if latency_us is not None:
-        metrics["latency_mean_us"] = latency_us
+        names = ["latency_mean_us"] if old_names else ["latency_us", "latency_estimate_us"]
+        metrics.update(dict.fromkeys(names, latency_us))
         tags.update(latency_source="estimate", deployable="true")
     if not fits_flash:
         tags["not_deployed_reason"] = f"model of {int(model_bytes)} bytes exceeds flash | 983040"
@@ -72,7 +75,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     client.create_experiment("empty", artifact_location=(root / "artifacts_empty").as_uri())
 
     old = _log(client, exp, "sweep", {}, {}, {"tinyexp.role": "sweep", "sweep_id": "sw-old"})
-    _job(client, exp, "sw-old", old, 16, "none", model_bytes=2700, float_bytes=2700, mse=0.5, latency_us=777.0)
+    _job(client, exp, "sw-old", old, 16, "none", model_bytes=2700, float_bytes=2700, mse=0.5, latency_us=777.0,
+         old_names=True)
 
     parent = _log(client, exp, "sweep", {}, {}, {"tinyexp.role": "sweep", "sweep_id": "sw-new"})
     job = lambda *a, **k: _job(client, exp, "sw-new", parent, *a, **k)  # noqa: E731
@@ -149,6 +153,7 @@ def test_figures_markdown_and_artifacts(out_dir: Path, store: dict[str, Any]) ->
 def test_named_sweep_without_log(store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "old"
     assert report_cli.main([f"tracking.uri={store['uri']}", "sweep.id=sw-old", "--out", str(out), "--no-log"]) == 0
+    # sw-old was logged under the old name (latency_mean_us): it reports in today's column.
     assert _csv(out / "table1_latency.csv")["16"]["latency_us"] == "777"
     assert "logged" not in capsys.readouterr().out
 
@@ -156,7 +161,7 @@ def test_named_sweep_without_log(store: dict[str, Any], tmp_path: Path, capsys: 
 def test_all_runs_latest_per_configuration_across_sweeps(store: dict[str, Any]) -> None:
     rows = report_runs.collect_runs(store["client"], store["experiment_id"], None)
     float32_n16 = [r for r in rows if r["n"] == 16 and r["variant"] == "float32"]
-    assert [r["latency_mean_us"] for r in float32_n16] == [200.0]  # sw-new's rerun, not sw-old's
+    assert [r["latency_us"] for r in float32_n16] == [200.0]  # sw-new's rerun, not sw-old's
     assert len(rows) == 6 and all(r["sweep_id"] == "sw-new" for r in rows)  # no parents, no FAILED run
 
 
@@ -195,10 +200,10 @@ def test_header_says_how_far_estimates_are_trusted():
 
 
 def test_estimate_intervals_become_error_bars_only_where_logged() -> None:
-    rows = [{"hidden_to_hidden_weights": 256, "latency_mean_us": 200.0, "latency_estimate_low_us": 180.0,
+    rows = [{"hidden_to_hidden_weights": 256, "latency_us": 200.0, "latency_estimate_low_us": 180.0,
              "latency_estimate_high_us": 230.0},
-            {"hidden_to_hidden_weights": 4096, "latency_mean_us": 1800.0},  # measured: no interval
-            {"hidden_to_hidden_weights": 1024, "latency_mean_us": 700.0, "latency_estimate_low_us": float("nan"),
+            {"hidden_to_hidden_weights": 4096, "latency_us": 1800.0},  # measured: no interval
+            {"hidden_to_hidden_weights": 1024, "latency_us": 700.0, "latency_estimate_low_us": float("nan"),
              "latency_estimate_high_us": 800.0}]
     assert figure_parts.interval_points(rows, "hidden_to_hidden_weights") == [(256.0, 200.0, 180.0, 230.0)]
 
@@ -216,9 +221,13 @@ def test_header_names_estimates_outside_their_calibrations_sizes() -> None:
 
 
 def test_latency_is_read_through_one_accessor() -> None:
-    """A measured (or older estimated) mean wins; a newer estimate-only run reads its estimate."""
-    assert report_runs.latency_us({"latency_mean_us": 900.0, "latency_estimate_us": 5.0}) == 900.0
-    assert report_runs.latency_us({"latency_mean_us": float("nan"), "latency_estimate_us": 800.0}) == 800.0
+    """latency_us (measured or estimated) wins; an older run's latency_mean_us reads as it through
+    the names mapping; an estimate-only row reads its estimate."""
+    from tinyexp.core.names import canonical_metrics
+
+    assert report_runs.latency_us({"latency_us": 900.0, "latency_estimate_us": 5.0}) == 900.0
+    assert report_runs.latency_us(canonical_metrics({"latency_mean_us": 777.0})) == 777.0
+    assert report_runs.latency_us({"latency_us": float("nan"), "latency_estimate_us": 800.0}) == 800.0
     assert report_runs.latency_us({"latency_source": "not_measured"}) is None
 
 
@@ -227,7 +236,7 @@ def test_markdown_latency_in_the_unit_the_data_calls_for(out_dir: Path, store: d
     # ours 200 and 1800 us beside the published 192.34 and 1732.54: median 966 us, so us
     assert "| latency_us |" in table and "| published_latency_us |" in table and "| 200 |" in table
     rows = report_runs.collect_runs(store["client"], store["experiment_id"], "sw-new")
-    slow = [{**r, "latency_mean_us": r["latency_mean_us"] * 1000} for r in rows if r.get("latency_mean_us")]
+    slow = [{**r, "latency_us": r["latency_us"] * 1000} for r in rows if r.get("latency_us")]
     pinned = tables.table1(slow, {})  # the study's table keeps the published table's unit
     assert "| latency_us |" in pinned.markdown() and "| 1800000 |" in pinned.markdown()
     text = tables.Table("any", "any", pinned.columns, pinned.rows).markdown()  # 0.2 and 1.8 s

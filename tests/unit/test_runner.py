@@ -77,7 +77,7 @@ def test_device_gets_what_the_pipeline_computed_once(int8_job) -> None:  # noqa:
     (request,) = deployed
     logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.C_ARRAY_DIR
     assert (logged / "model_data.cc").read_text() == request.c_array.files()["model_data.cc"]
-    assert request.latency_estimate_us == pytest.approx(run.data.metrics[Metric.LATENCY_MEAN_US], abs=1e-3)
+    assert request.latency_estimate_us == pytest.approx(run.data.metrics[Metric.LATENCY_ESTIMATE_US], abs=1e-3)
     assert request.arena_bytes == run.data.metrics[Metric.ARENA_REQUIRED_BYTES]
 
 
@@ -107,7 +107,7 @@ def test_estimated_run_records_interval_and_labels(int8_job) -> None:  # noqa: A
     nano33ble has no int8 rows of its own)."""
     _, run, _ = int8_job
     m, t = run.data.metrics, run.data.tags
-    assert m[Metric.LATENCY_ESTIMATE_LOW_US] < m[Metric.LATENCY_MEAN_US] < m[Metric.LATENCY_ESTIMATE_HIGH_US]
+    assert m[Metric.LATENCY_ESTIMATE_LOW_US] < m[Metric.LATENCY_ESTIMATE_US] < m[Metric.LATENCY_ESTIMATE_HIGH_US]
     assert t[Tag.LATENCY_ESTIMATE_SOURCE] == "dokic2020-nano33ble"
     assert "FULLY_CONNECTED int8" in t[Tag.LATENCY_ESTIMATE_TRANSFERRED]
     assert t[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] == ""
@@ -119,3 +119,40 @@ def test_a_virtual_board_job_parses_its_tflite_once(int8_job) -> None:  # noqa: 
     (request,) = deployed
     assert deployed and run.data.tags[Tag.LATENCY_SOURCE] == "estimate"  # the estimate was made
     assert PARSED == [len(request.model)]
+
+
+def test_an_estimated_run_logs_no_figure_it_did_not_measure(int8_job) -> None:  # noqa: ANN001
+    """The virtual board answers BENCH from a modelled clock: the run keeps its estimate, in
+    the column measured runs fill too (latency_us beside latency_source), and no spread,
+    per-invoke rows or per-MAC figures, which a modelled clock cannot give."""
+    import json
+
+    outcome, run, _ = int8_job
+    m, t = run.data.metrics, run.data.tags
+    assert t[Tag.LATENCY_SOURCE] == "estimate" and m[Metric.LATENCY_US] == m[Metric.LATENCY_ESTIMATE_US]
+    unmeasured = {Metric.LATENCY_MEAN_US, Metric.LATENCY_STD_US, Metric.LATENCY_MIN_US, Metric.LATENCY_MAX_US,
+                  Metric.LATENCY_MEDIAN_US, Metric.LATENCY_P95_US, Metric.LATENCY_MEAN_CYCLES,
+                  Metric.MACS_PER_SECOND, Metric.CYCLES_PER_MAC}
+    assert unmeasured.isdisjoint(m)
+    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    assert not (artifacts / Artifact.PER_INVOKE_TIMINGS).exists()
+    table = json.loads((artifacts / Artifact.LATENCY_ESTIMATE_OPERATORS).read_text())
+    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    assert sum(r["macs"] for r in rows) == m[Metric.MACS] and {r["basis"] for r in rows} <= {"fitted", "transferred"}
+    assert "us estimated (80% interval" in outcome.summary
+
+
+def test_the_estimate_cli_gives_the_runs_figure(int8_job, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    """python -m tinyexp.estimate on the run's own model and board prints the run's figure."""
+    import json
+
+    from tinyexp.estimate.cli import main
+
+    _, run, _ = int8_job
+    model = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.tflite("int8")
+    assert main([str(model), f"board={run.data.params['board.name']}"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    m = run.data.metrics
+    assert report["latency_us"] == pytest.approx(m[Metric.LATENCY_US], rel=1e-9)
+    assert (report["low_us"], report["high_us"]) == pytest.approx(
+        (m[Metric.LATENCY_ESTIMATE_LOW_US], m[Metric.LATENCY_ESTIMATE_HIGH_US]), rel=1e-9)

@@ -39,6 +39,10 @@ class Metric:
     TEST_AUC_CHANGE_VS_FLOAT32: Final = "test_auc_change_vs_float32"
     TRAIN_SECONDS: Final = "train_seconds"
     TRAIN_FINAL_BATCH_LOSS: Final = "train_final_batch_loss"
+    # The run's one latency figure, measured or estimated (tag latency_source says which):
+    # the column measured and estimated runs share in the MLflow UI and the report.
+    LATENCY_US: Final = "latency_us"
+    # A measured run's statistics over its invokes (never logged for an estimate).
     LATENCY_MEAN_US: Final = "latency_mean_us"
     LATENCY_STD_US: Final = "latency_std_us"
     LATENCY_MIN_US: Final = "latency_min_us"
@@ -57,7 +61,8 @@ class Metric:
     LATENCY_PROFILE_OPERATORS: Final = "latency_profile_operators"
     LATENCY_PROFILE_OPERATORS_US: Final = "latency_profile_operators_us"
     LATENCY_PROFILE_OUTSIDE_OPERATORS_US: Final = "latency_profile_outside_operators_us"
-    # The estimate's 80% prediction interval (v2 estimator).
+    # An estimated run's figure and its 80% prediction interval (the estimator's, docs/estimate.md).
+    LATENCY_ESTIMATE_US: Final = "latency_estimate_us"
     LATENCY_ESTIMATE_LOW_US: Final = "latency_estimate_low_us"
     LATENCY_ESTIMATE_HIGH_US: Final = "latency_estimate_high_us"
 
@@ -104,7 +109,7 @@ class Tag:
     # measured | estimate (the board's latency_source), or "none: <why>" (a v1 board, ...)
     LATENCY_PROFILE_SOURCE: Final = "latency_profile_source"
     LATENCY_PROFILE_MACS: Final = "latency_profile_macs"  # matched | why the MACs are left out
-    LATENCY_PROFILE_METHOD: Final = "latency_profile_method"  # estimates: per-operator model | v1 split
+    LATENCY_PROFILE_METHOD: Final = "latency_profile_method"  # estimates: per-operator model
     LATENCY_PROFILE_PROVENANCE: Final = "latency_profile_provenance"  # estimates: how they were made
     LATENCY_ESTIMATE_SOURCE: Final = "latency_estimate_source"  # the calibration source used
     LATENCY_ESTIMATE_METHOD: Final = "latency_estimate_method"
@@ -134,7 +139,9 @@ class Artifact:
     KERAS_MODEL: Final = "keras_model.keras"
     SUMMARY: Final = "summary.txt"
     TRANSCRIPT: Final = "serial_transcript.txt"
-    PER_INVOKE_TIMINGS: Final = "per_invoke_timings.csv"
+    PER_INVOKE_TIMINGS: Final = "per_invoke_timings.csv"  # measured runs only
+    # mlflow.log_table: an estimated run's operators: index, type, dtype, macs, us, cycles, basis, detail
+    LATENCY_ESTIMATE_OPERATORS: Final = "latency_estimate_operators.json"
     # mlflow.log_table: operator, type, macs, time_us, cycles, share
     PER_OPERATOR_TABLE: Final = "per_operator_profile.json"
     PER_OPERATOR_CHART: Final = "per_operator_profile.png"
@@ -151,6 +158,10 @@ OLD_METRIC_NAMES: Final[Mapping[str, str]] = {
     "arena_reported_bytes": Metric.ARENA_HOST_REPORTED_BYTES,
     "arena_used_bytes": Metric.ARENA_BOARD_USED_BYTES,
 }
+# Today's names a run logged before them lacks, read from the old name it did log, which
+# keeps its meaning: runs before latency_us logged every latency, measured or estimated, as
+# latency_mean_us (and an estimated one tagged latency_source=estimate).
+FILLED_METRIC_NAMES: Final[Mapping[str, str]] = {Metric.LATENCY_US: Metric.LATENCY_MEAN_US}
 FLOAT32: Final = "float32"
 _OLD_QUANT_MODES: Final = {"none": FLOAT32}
 _KERNEL_KINDS_NOT_DTYPES: Final = ("hybrid", "mixed")
@@ -165,6 +176,9 @@ def canonical_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
     """A run's metrics under today's names (a run logged under both keeps today's figure)."""
     out = {OLD_METRIC_NAMES.get(k, k): v for k, v in metrics.items() if k in OLD_METRIC_NAMES}
     out.update({k: v for k, v in metrics.items() if k not in OLD_METRIC_NAMES})
+    for new, old in FILLED_METRIC_NAMES.items():
+        if new not in out and old in out:
+            out[new] = out[old]
     return out
 
 

@@ -1,2 +1,2 @@
-"""Latency without a board: v1 (tinyexp.estimate.latency, one formula per source) and v2, a
-per-operator cost model fitted to published measurements of rebuilt networks."""
+"""Latency without a board: one estimator, a per-operator cost model fitted to published
+measurements of rebuilt networks (per_operator.estimate_operators; docs/estimate.md)."""

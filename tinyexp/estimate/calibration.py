@@ -1,7 +1,7 @@
 """Every source's model built from calibration rows, and its out-of-sample predictions.
 
-The first reference source (sources.REFERENCE_SOURCES) gets a full per-operator fit.
-Every other source is scaled on it (fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
+The first reference source (sources.REFERENCE_SOURCES) gets a full per-operator fit, the
+study's source (sources.FORMULA_SOURCES) the dense-net formula's four prices. Every other source is scaled on it (fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
 rows, refitted in full with its prices pulled towards that scaled fit (fit.fit_shrunk).
 Each source's 80% interval comes from its leave-one-out residuals (predict.Bounds).
 
@@ -10,9 +10,9 @@ Held-out predictions refit a source without the held-out rows and predict them:
 - leave-one-architecture-out (LOAO): every row of the same network at once (EdgeMark
   measured each network in up to five quantisation modes, and a row's twin in another
   mode makes LOO kind to it);
-- leave-one-family-out (LOFO): all dense, conv or depthwise networks of the source at once;
-  what the remaining rows have no data for is transferred or extrapolated, as for a user's
-  model.
+- leave-one-family-out (LOFO, lofo_intervals): all dense, conv or depthwise networks of the
+  source at once, with the interval an estimate from the remaining rows would carry; what
+  they have no data for is transferred or extrapolated, as for a user's model.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 from tinyexp.core.units import cycles_to_us
-from tinyexp.estimate.fit import check_one_source, fit_full, fit_profiled, fit_scaled, fit_shrunk, scaled_prices
+from tinyexp.estimate.calibration_range import calibration_range
+from tinyexp.estimate.fit import (check_one_source, fit_formula, fit_full, fit_profiled, fit_scaled, fit_shrunk,
+                                  scaled_prices)
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
-from tinyexp.estimate.sources import REFERENCE_SOURCES, Row, cached_operators, family, published_rows
+from tinyexp.estimate.sources import FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family, published_rows
 from tinyexp.tflm.operators import Operator
 
 # Sources with at least SHRINK_MIN_ROWS rows get a full fit pulled towards their scaled
@@ -99,6 +101,8 @@ class Calibration:
             return fit_profiled(rows, self.ops_of, self.profiles[rows[0].source])
         if rows[0].source == REFERENCE_SOURCES[0]:
             return fit_full(rows, self.ops_of)
+        if rows[0].source in FORMULA_SOURCES:
+            return fit_formula(rows, self.ops_of)
         scaled = fit_scaled(rows, self.ops_of, as_reference(self.base, self.ops_of))
         if len(rows) < SHRINK_MIN_ROWS:
             return scaled
@@ -107,8 +111,13 @@ class Calibration:
     def chain(self, source: str) -> tuple[SourceModel, ...]:
         return tuple(model for name, model in self.references.items() if name != source)
 
-    def _predict(self, model: SourceModel, row: Row) -> Prediction:
-        total, bounds, priced = price_model(model, self.ops_of(row), self.ops_of)
+    def _predict(self, model: SourceModel, row: Row, train: Sequence[Row] = ()) -> Prediction:
+        """`row` priced on `model`; with `train` (the rows it was fitted on), its interval
+        widened for its size against theirs, as an estimate's is."""
+        ops = self.ops_of(row)
+        total, bounds, priced = price_model(model, ops, self.ops_of)
+        if train:
+            bounds = calibration_range(train, self.ops_of, ops).widened(bounds)
         us = cycles_to_us(total, row.clock_hz)
         return Prediction(row, us, us * math.exp(bounds.lo), us * math.exp(bounds.hi),
                           tuple(sorted({p.basis for p in priced})))
@@ -125,14 +134,34 @@ class Calibration:
             predictions += [self._predict(model, r) for r in rows if key(r) == value]
         return predictions
 
+    def _interval_model(self, source: str, train: Sequence[Row]) -> SourceModel:
+        """Fitted on `train`, with the interval an estimate from it would carry: bounds from
+        the leave-one-out residuals of `train` alone."""
+        residuals = []
+        for held in train:
+            rest = [r for r in train if r is not held]
+            if rest:
+                model = SourceModel(self._fit(rest), Bounds(0.0, 0.0), self.chain(source))
+                residuals.append(self._predict(model, held).log_residual)
+        return SourceModel(self._fit(train), Bounds.from_residuals(residuals), self.chain(source))
+
+    def lofo_intervals(self, source: str) -> list[Prediction]:
+        """Leave-one-family-out with the intervals a user's estimate would get: each family's
+        rows priced on a model of the other families' rows, its bounds from their LOO
+        residuals, widened for what is transferred, extrapolated or outside their sizes."""
+        rows, predictions = self.groups[source], []
+        for held in dict.fromkeys(family(r.architecture) for r in rows):
+            train = [r for r in rows if family(r.architecture) != held]
+            if train:
+                model = self._interval_model(source, train)
+                predictions += [self._predict(model, r, train) for r in rows if family(r.architecture) == held]
+        return predictions
+
     def loo(self, source: str) -> list[Prediction]:
         return self._held_out(source, id, self.chain(source))
 
     def loao(self, source: str) -> list[Prediction]:
         return self._held_out(source, lambda r: r.architecture, self.chain(source))
-
-    def lofo(self, source: str) -> list[Prediction]:
-        return self._held_out(source, lambda r: family(r.architecture), self.chain(source))
 
     def model(self, source: str) -> SourceModel:
         """The source fitted on all its rows, its interval from its LOO residuals."""
@@ -155,7 +184,7 @@ class Calibration:
             bounds = Bounds.from_residuals([p.log_residual for j, p in enumerate(loo) if j != i])
             train = [r for r in rows if r is not held.row]
             model = SourceModel(self._fit(train), bounds, self.chain(source))
-            covered.append(self._predict(model, held.row).covered)
+            covered.append(self._predict(model, held.row, train).covered)
         return covered
 
 

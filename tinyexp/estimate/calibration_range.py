@@ -5,19 +5,23 @@ networks like the source's own. A model many times larger (or smaller) than any 
 source was calibrated on is an extrapolation in size, even when every operator type is
 priced: the study's 1-768-768-1 net has 9x the MACs of its largest calibrated net, and a
 keyword-spotting CNN on the Nano 33 BLE about 2,000x those of Sudharsan 2021's. Such an
-estimate is labelled (tag, summary, provenance); its figures are not changed.
+estimate is labelled (tag, summary, provenance), and its interval widens with the distance:
+SIZE_WIDEN_PER_DECADE (log space, each side) per decade beyond FAR; the point is not changed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from tinyexp.estimate.predict import Bounds
 from tinyexp.estimate.sources import Row
 from tinyexp.tflm.operators import Operator
 
 # Within a factor of FAR of the smallest and largest calibrated network counts as inside.
 FAR = 2.0
+SIZE_WIDEN_PER_DECADE = 0.25
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,19 @@ class CalibrationRange:
                     f"network calibrated on {self.source} ({self.high_macs:,} MACs)")
         return (f"below its calibration: {self.macs:,} MACs, under 1/{FAR:g} of the smallest network "
                 f"calibrated on {self.source} ({self.low_macs:,} MACs)")
+
+    @property
+    def decades_outside(self) -> float:
+        """How many decades the model's MACs lie beyond FAR of the calibrated range (0 inside)."""
+        if self.within or self.macs <= 0:
+            return 0.0
+        ratio = self.macs / (self.high_macs * FAR) if self.macs > self.high_macs else self.low_macs / (self.macs * FAR)
+        return math.log10(ratio)
+
+    def widened(self, bounds: Bounds) -> Bounds:
+        """The interval of an estimate this far outside its calibration (module docstring)."""
+        extra = SIZE_WIDEN_PER_DECADE * self.decades_outside
+        return Bounds(bounds.lo - extra, bounds.hi + extra)
 
     def flag(self) -> str | None:
         """A few words for a run's summary line when the model is outside; None inside."""

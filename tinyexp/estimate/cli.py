@@ -1,19 +1,17 @@
 """Estimate a .tflite model's latency on a board, without the board: prints JSON.
 
-    python -m tinyexp.estimate MODEL.tflite board=nano33ble [--validate] [--calibration CSV]
-    python -m tinyexp.estimate --validate [--calibration CSV]
-    python -m tinyexp.estimate --validate              (no model, no CSV: the v2 validation table)
+    python -m tinyexp.estimate MODEL.tflite board=nano33ble [--calibration FILE.json]
+    python -m tinyexp.estimate --validate [--calibration FILE.json]
 
-With a model, the JSON has v1's estimate (tinyexp.estimate.latency) and, under "v2", the
-per-operator estimate with its 80% interval (tinyexp.estimate.per_operator); with a v1
---calibration CSV, "v2" is null (v2 takes a board's own runs through tinyexp calibrate).
-
-The figure is an estimate from published measurements (see tinyexp.estimate.latency) and the output
-says so (source "estimate", calibration, provenance); --validate adds the leave-one-out
-errors of the calibration so the reader can judge it. Users who time their own board can
-fit on those rows instead (--calibration), because a board's own measurements beat any
-transfer from another board's. Config values are key=value as in the main command (board=),
-actions are flags; errors are one line ("tinyexp: error: ...") and exit code 2.
+With a model, the JSON is the estimate a run of the same model on the same board logs
+(tinyexp.estimate.per_operator, the one estimator), field by field in docs/estimate.md,
+versioned by SCHEMA_VERSION: an estimate from published measurements, never a measurement
+(latency_source "estimate"), with its 80% interval, its source and what in it was
+transferred or extrapolated. --calibration takes the file `tinyexp calibrate` writes from a
+board's own measured runs (the one user-calibration format), as board.calibration does in a
+run. --validate prints the validation table: leave-one-row-out and leave-one-family-out
+errors and interval coverage per source. Config values are key=value as in the main command
+(board=), actions are flags; errors are one line ("tinyexp: error: ...") and exit code 2.
 """
 
 from __future__ import annotations
@@ -28,12 +26,13 @@ from typing import Any, Mapping, Sequence
 from tinyexp.core.boards import load_board
 from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.errors import TinyexpError
-from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
-from tinyexp.estimate.per_operator import estimate_operators
+from tinyexp.estimate.per_operator import calibration_set, estimate_operators
 from tinyexp.estimate.validate import validation_table
 from tinyexp.tflm.graph import read_graph
 from tinyexp.tflm.inspect import model_stats
 
+# Bumped when a field of the JSON changes meaning or goes away (docs/estimate.md).
+SCHEMA_VERSION = 2
 _CONFIG_KEYS = {"board": "a board of conf/board/, e.g. nano33ble"}
 
 
@@ -41,45 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinyexp.estimate", description=__doc__.split("\n")[0])
     parser.add_argument("model", nargs="?", type=Path, help="the .tflite file")
     parser.add_argument("--validate", action="store_true",
-                        help="add the calibration's leave-one-out errors")
-    parser.add_argument("--calibration", type=Path, metavar="CSV",
-                        help="latencies you measured on your own board, with the columns of tinyexp/reference_data/"
-                             "published_latency.csv (plus optionally ops, the operators the model "
-                             "invoked): the board's estimate is fitted to the one source in CSV "
-                             "measured on that board instead of its published calibration, and "
-                             "--validate covers these rows too")
+                        help="print the validation table (leave-one-row-out and leave-one-family-out)")
+    parser.add_argument("--calibration", type=Path, metavar="FILE.json",
+                        help="a board's own calibration, as `tinyexp calibrate` writes it: the estimate "
+                             "is priced on its runs (and --validate covers them too)")
     return parser
 
 
-def _calibration(path: Path | None, board: Mapping[str, Any] | None
-                 ) -> tuple[tuple[CalibrationRow, ...], Mapping[str, Any] | None]:
-    """The rows to fit and the board pointed at its calibration source.
-
-    The user's rows come first and the published ones stay available, so a user's float32-only
-    source can still borrow the int8/float32 ratio; source names must not clash, or the user's
-    rows would silently be fitted together with a paper's.
-    """
-    published = load_calibration()
-    if path is None:
-        return published, board
-    try:
-        own = load_calibration(path)
-    except OSError as exc:
-        raise TinyexpError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    clash = sorted({r.source for r in own} & {r.source for r in published})
-    if clash:
-        raise TinyexpError(f"{path}: source {', '.join(clash)} is a published source; name yours differently")
-    if board is not None:
-        sources = sorted({r.source for r in own if r.board == board["name"]})
-        if len(sources) != 1:
-            raise TinyexpError(f"{path}: needs rows of exactly one source measured on board "
-                               f"{board['name']} (found {', '.join(sources) or 'none'})")
-        board = {**board, "latency_calibration": sources[0]}
-    return (*own, *published), board
-
-
-def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[CalibrationRow],
-              own_rows: bool) -> dict[str, Any]:
+def estimate_report(model_path: Path, board: Mapping[str, Any], calibration: Path | None) -> dict[str, Any]:
+    """The CLI's JSON for one model on one board (docs/estimate.md)."""
     try:
         blob = model_path.read_bytes()
     except OSError as exc:
@@ -89,11 +58,12 @@ def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[Calibra
     except TinyexpError as exc:
         raise TinyexpError(f"{model_path}: {exc}") from exc
     stats = model_stats(graph)
-    estimate = estimate_latency(stats, board, rows)
-    v2 = None if own_rows else estimate_operators(graph, board)
-    return {"model": str(model_path), "macs": stats.macs, "params": stats.params,
-            "model_bytes": stats.model_bytes, **asdict(estimate),
-            "v2": None if v2 is None else {**asdict(v2), "provenance": v2.provenance, "summary": v2.summary()}}
+    estimate = estimate_operators(graph, board, calibration)
+    fields = asdict(estimate)
+    fields["size_range"] = {**fields["size_range"], "description": estimate.size_range.describe()}
+    return {"schema_version": SCHEMA_VERSION, "model": str(model_path), "macs": stats.macs,
+            "params": stats.params, "model_bytes": stats.model_bytes, **fields,
+            "provenance": estimate.provenance, "summary": estimate.summary()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,20 +74,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     parser = _parser()
     args = parser.parse_args(rest)
-    args.board = values.get("board")
+    board_name = values.get("board")
     if args.model is None and not args.validate:
         parser.error("give a MODEL.tflite with board=NAME, or --validate")
-    if args.model is not None and not args.board:
+    if args.model is not None and args.validate:
+        parser.error("--validate takes no model: it validates the calibration, not one estimate")
+    if args.model is not None and not board_name:
         parser.error("board=NAME is required with a model")
-    if args.validate and args.model is None and args.calibration is None:
-        print(validation_table())
-        return 0
     try:
-        rows, board = _calibration(args.calibration, load_board(args.board) if args.board else None)
-        report = (_estimate(args.model, board, rows, args.calibration is not None)
-                  if args.model is not None and board is not None else {})
         if args.validate:
-            report["validation"] = [asdict(result) for result in validate_calibration(rows)]
+            print(validation_table(calibration_set(args.calibration)))
+            return 0
+        report = estimate_report(args.model, load_board(board_name), args.calibration)
     except TinyexpError as exc:
         print_error(exc)
         return EXIT_USAGE

@@ -16,6 +16,10 @@ invoke). How many factors depends on the rows:
 - "by dtype" (>= COARSE_MIN_ROWS rows): fixed costs, and one per dtype for all operator work;
 - "two" (>= 2 rows): fixed costs and all operator work;
 - "one": a single speed ratio.
+A *formula* fit is the third kind, for a source whose rows are one family of dense nets in
+one dtype (the 2020 study's three 1-n-n-1 timings, sources.FORMULA_SOURCES): NNLS on four
+prices only, cycles per invoke, per operator, per FC output and per FC MAC (the study's
+dense-net formula, docs/decisions/0001), because its few rows separate those and no more.
 Either way a fit prices operator lists; what it has no data for is transferred or
 extrapolated by tinyexp.estimate.predict, labelled.
 """
@@ -83,7 +87,8 @@ class FullFit:
 
     def describe(self) -> str:
         how = {"full": "full per-operator fit", "profiled": "per-operator fit on per-operator profiles",
-               "shrunk": "per-operator fit pulled towards the reference's scaled prices"}[self.kind]
+               "shrunk": "per-operator fit pulled towards the reference's scaled prices",
+               "formula": "dense-net formula (cycles per invoke, operator, FC output, FC MAC)"}[self.kind]
         return f"{how} on {len(self.rows)} {self.source} rows"
 
 
@@ -94,6 +99,25 @@ def fit_full(rows: Sequence[Row], ops_of: OpsOf) -> FullFit:
     design = np.array([[f.get(n, 0.0) for n in names] for f in features])
     coef = _solve(design, np.array([r.cycles for r in rows]))
     return FullFit(rows[0].source, tuple(rows), _covered(rows, ops_of), dict(zip(names, map(float, coef))))
+
+
+def _formula_terms(dtype: str) -> list[str]:
+    return ["invoke", "per_operator", f"FULLY_CONNECTED/{dtype}:outputs", f"FULLY_CONNECTED/{dtype}:macs"]
+
+
+def fit_formula(rows: Sequence[Row], ops_of: OpsOf) -> FullFit:
+    """The dense-net formula's four prices (module docstring) on rows of FC-only nets of
+    one dtype; TinyexpError for rows it does not describe."""
+    dtypes = {op.dtype for r in rows for op in ops_of(r)}
+    kinds = {op.type for r in rows for op in ops_of(r)}
+    if len(dtypes) != 1 or kinds != {"FULLY_CONNECTED"}:
+        raise TinyexpError(f"{rows[0].source}: the dense-net formula fits FC-only nets of one dtype "
+                           f"(rows have {', '.join(sorted(kinds))} in {', '.join(sorted(dtypes))})")
+    names = _formula_terms(dtypes.pop())
+    features = [model_features(ops_of(r)) for r in rows]
+    coef = _solve(np.array([[f.get(n, 0.0) for n in names] for f in features]), np.array([r.cycles for r in rows]))
+    return FullFit(rows[0].source, tuple(rows), _covered(rows, ops_of), dict(zip(names, map(float, coef))),
+                   kind="formula")
 
 
 @dataclass(frozen=True)

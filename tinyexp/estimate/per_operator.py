@@ -1,18 +1,20 @@
-"""The v2 latency estimate of a .tflite model on a board: per operator, with an 80%
-interval, saying what was fitted, transferred or extrapolated and which calibration it
-came from. An estimate, never a measurement (latency_source "estimate").
+"""The latency estimate of a .tflite model on a board (the v2 per-operator model, the
+project's one estimator): per operator, with an 80% interval, saying what was fitted,
+transferred or extrapolated and which calibration it came from. An estimate, never a
+measurement (latency_source "estimate").
 
     estimate_operators(tflite, board) -> Estimate
 
 `tflite` is the model's graph (tinyexp.tflm.graph; a job reads it once and passes it on) or
 the .tflite bytes, for callers that hold nothing else. `board` is a board description
-(conf/board/*.yaml as a mapping, or its name). Its source: a `calibration` file when the board config sets one (tinyexp.estimate.calibrate writes it),
-else the board's `latency_calibration` (sources.V1_SOURCE_NAMES). One exception keeps the
-study's reproduced latency table: on a board calibrated on the study (latency_calibration
-dokic2020, the nano33ble) a net of the study's family (FULLY_CONNECTED layers only, one
-input, one output) gets v1's total on the study's timings (tinyexp.estimate.latency),
-because there v1's leave-one-out errors (-7, +2, -4%) beat v2's (see the validation table);
-its per-operator split is v2's, scaled to that total, and the estimate says so.
+(conf/board/*.yaml as a mapping, or its name). Its source:
+a `calibration` file when the board config sets one (tinyexp calibrate writes it), else the
+board's `latency_calibration` (sources.V1_SOURCE_NAMES). On a board calibrated on the 2020
+study (latency_calibration dokic2020, the nano33ble) a net of the study's family
+(FULLY_CONNECTED layers only, one input, one output) is priced on the study's source, whose
+three float32 timings are fitted by the dense-net formula (fit.fit_formula; its leave-one-out
+errors there, -7, +2, -4%, beat any other source's; another dtype is transferred, labelled);
+every other model on the board's general source.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.calibration_range import CalibrationRange, calibration_range
-from tinyexp.estimate.predict import Bounds, Priced, SourceModel, price_model
+from tinyexp.estimate.predict import Priced, SourceModel, price_model
 from tinyexp.estimate.sources import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_NAMES, Row, published_rows
 from tinyexp.tflm.graph import MAC_OPERATORS, ModelGraph, read_graph
-from tinyexp.tflm.inspect import model_stats
 from tinyexp.tflm.operators import Operator, graph_operators
 
 INTERVAL_PCT = 80
+METHOD = "v2 per-operator"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Estimate:
     clock_hz: int
     board: str
     source: str  # the calibration source (board + runtime build) whose prices were used
-    method: str  # "v2 per-operator" or "v1 (study's dense-net formula), v2 split"
+    method: str  # METHOD: the one estimator
     operators: tuple[OperatorCost, ...]
     overhead_us: float  # invoke and the harness's input/output copies
     transferred: tuple[str, ...]
@@ -138,16 +140,25 @@ def _user_calibration(path: str, mtime_ns: int) -> tuple[Calibration, Calibratio
     return Calibration((*published_rows(), *own.rows()), ops_of, profiles), own
 
 
+def _user_calibration_at(path: Path) -> tuple[Calibration, CalibrationFile]:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ConfigError(f"board.calibration={path}: {exc.strerror or exc}") from exc
+    return _user_calibration(str(path), mtime)
+
+
+def calibration_set(path: str | Path | None) -> Calibration:
+    """The shipped rows' calibration, plus a board's own file's rows when given (what
+    --validate and an estimate with that file price on)."""
+    return shipped_calibration() if path is None else _user_calibration_at(Path(path))[0]
+
+
 def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[Calibration, str, str]:
     """The calibration to price with, the source name, and where its rows came from."""
     path = calibration if calibration is not None else board.get("calibration")
     if path:
-        path = Path(path)
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError as exc:
-            raise ConfigError(f"board.calibration={path}: {exc.strerror or exc}") from exc
-        cal, own = _user_calibration(str(path), mtime)
+        cal, own = _user_calibration_at(Path(path))
         return cal, own.source, own.provenance
     cal = shipped_calibration()
     name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
@@ -161,9 +172,9 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
                          f"(tinyexp/reference_data/latency_rows_v2.csv: {rows[0].build[:80]})")
 
 
-def _cost(p: Priced, cycles_to_us: float, scale: float = 1.0) -> OperatorCost:
+def _cost(p: Priced, cycles_to_us: float) -> OperatorCost:
     return OperatorCost(p.op.index, f"{p.op.index}:{p.op.type}", p.op.type, p.op.dtype, p.op.macs,
-                        p.cycles * scale * cycles_to_us, p.cycles * scale, p.basis, p.detail)
+                        p.cycles * cycles_to_us, p.cycles, p.basis, p.detail)
 
 
 def _interval_basis(model: SourceModel, source_rows: int) -> str:
@@ -171,24 +182,23 @@ def _interval_basis(model: SourceModel, source_rows: int) -> str:
             "; transferred parts widened, extrapolated parts at least x0.5-x2")
 
 
-def _v1_total_us(graph: ModelGraph, board: Mapping[str, Any]) -> tuple[float, float | None, Bounds]:
-    """v1's estimate for the study's board and its bounds from v1's own LOO errors there."""
-    from tinyexp.estimate.latency import estimate_latency, validate_calibration
-
-    v1 = estimate_latency(model_stats(graph), board)
-    residuals = [math.log(r.measured_us / r.predicted_us) for r in validate_calibration()
-                 if r.source == v1.calibration and r.dtype == v1.kernel_dtype]
-    bounds = Bounds.from_residuals(residuals)
-    if not residuals:  # v1 transferred the dtype from another source: unvalidated, widen
-        bounds = bounds.at_least(math.log(0.5), math.log(2.0))
-    return v1.latency_us, v1.loo_max_abs_error_pct, bounds
-
-
 def _study_family(ops: tuple[Operator, ...]) -> bool:
-    """A 1-...-1 net of FULLY_CONNECTED layers (plus QUANTIZE/DEQUANTIZE): the study's family."""
-    weights = [op for op in ops if op.type in MAC_OPERATORS]
-    return (bool(weights) and all(op.type == "FULLY_CONNECTED" for op in weights)
-            and weights[0].input_elements == 1 and weights[-1].output_elements == 1)
+    """A 1-...-1 net of FULLY_CONNECTED layers: the study's family (its dtype may be one the
+    study did not time: then the study's source transfers it, labelled, as any source does)."""
+    return (all(op.type == "FULLY_CONNECTED" for op in ops)
+            and ops[0].input_elements == 1 and ops[-1].output_elements == 1)
+
+
+def _refuse_unrunnable(ops: tuple[Operator, ...]) -> None:
+    """TFLM runs float32 and full-integer kernels only: a figure for dynamic-range (int8
+    weights, float activations) or float16-weight layers would describe a run that cannot happen."""
+    for op in ops:
+        if op.type in MAC_OPERATORS and op.filter is not None and op.dtype in ("float32", "float16") \
+                and op.filter.dtype != "float32":
+            raise TinyexpError(
+                f"no latency estimate: operator {op.index} {op.type} computes {op.dtype} with "
+                f"{op.filter.dtype} weights, which TFLM cannot run (it runs float32 and full-integer "
+                "kernels; dynamic-range and float16 models are refused)")
 
 
 def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | str,
@@ -201,25 +211,18 @@ def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | st
     ops = graph_operators(graph)
     if not ops:
         raise TinyexpError("no latency estimate: the model has no operators")
+    _refuse_unrunnable(ops)
+    if calibration is None and not board.get("calibration") and \
+            board.get("latency_calibration") == STUDY_CALIBRATION and _study_family(ops):
+        source = STUDY_SOURCE
+        provenance = f"the study's {len(cal.groups[source])} timings (tinyexp/reference_data/latency_rows_v2.csv)"
     model = cal.model(source)
     cycles, bounds, priced = price_model(model, ops, cal.ops_of)
     clock_hz = int(board["clock_hz"])
     to_us = cycles_to_us(1.0, clock_hz)
-    fixed = model.fit.fixed_cycles(ops)
     loo = [abs(p.error_pct) for p in cal.loo(source)]
-    method, scale, basis = "v2 per-operator", 1.0, _interval_basis(model, len(cal.groups[source]))
-    loo_max = max(loo) if loo else None
-    study = calibration is None and not board.get("calibration") and \
-        board.get("latency_calibration") == STUDY_CALIBRATION and _study_family(ops)
-    if study:
-        total_us, loo_max, bounds = _v1_total_us(graph, board)
-        scale = total_us / (cycles * to_us)
-        cycles *= scale
-        method = (f"v1 (the study's dense-net formula on {STUDY_SOURCE}) total, per-operator split"
-                  f" from v2 on {source}")
-        basis = f"v1's leave-one-out residuals on {STUDY_SOURCE}, log bounds {bounds.lo:+.3f}/{bounds.hi:+.3f}"
-        source, provenance = STUDY_SOURCE, f"the study's 3 timings (v1); split: {provenance}"
     size_range = calibration_range(cal.groups[source], cal.ops_of, ops)
+    bounds = size_range.widened(bounds)
     total_macs = sum(op.macs for op in ops)
 
     def macs_share(basis: str) -> float:
@@ -228,11 +231,12 @@ def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | st
     return Estimate(
         latency_us=cycles * to_us, low_us=cycles * to_us * math.exp(bounds.lo),
         high_us=cycles * to_us * math.exp(bounds.hi), cycles=cycles, clock_hz=clock_hz,
-        board=str(board.get("name")), source=source, method=method,
-        operators=tuple(_cost(p, to_us, scale) for p in priced), overhead_us=fixed * scale * to_us,
+        board=str(board.get("name")), source=source, method=METHOD,
+        operators=tuple(_cost(p, to_us) for p in priced), overhead_us=model.fit.fixed_cycles(ops) * to_us,
         transferred=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "transferred")),
         extrapolated=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "extrapolated")),
         extrapolated_macs_share=macs_share("extrapolated"), transferred_macs_share=macs_share("transferred"),
         thinly_fitted=tuple(dict.fromkeys(f"{p.op.type} {p.op.dtype}" for p in priced if p.thin)),
-        calibration=provenance, fit=model.fit.describe(), interval_basis=basis, loo_max_abs_error_pct=loo_max,
+        calibration=provenance, fit=model.fit.describe(), loo_max_abs_error_pct=max(loo) if loo else None,
+        interval_basis=_interval_basis(model, len(cal.groups[source])),
         size_range=size_range)

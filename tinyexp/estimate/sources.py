@@ -47,8 +47,8 @@ REFERENCE_SOURCES = ("edgemark-l4r5zi-o3-cmsisnn", "edgemark-l4r5zi-ofast")
 # A board config's `latency_calibration` picks the v2 source; any v2 source name may be given
 # directly, and v1's names map as follows, by a stated rule:
 # - edgemark2025 (the L4R5ZI): EdgeMark's -O3 TFLM + CMSIS-NN build, whose rows v1 used.
-# - dokic2020 (the Nano 33 BLE): the study's own 1-n-n-1 nets keep v1's formula on the study's
-#   three timings (per_operator.py), and every other model is priced on Sudharsan 2021's Nano 33
+# - dokic2020 (the Nano 33 BLE): the study's own float32 1-n-n-1 nets are priced on the study's
+#   source (FORMULA_SOURCES, per_operator.py), and every other model on Sudharsan 2021's Nano 33
 #   build: six dense nets of other shapes, a newer TFLM than 2020's (tinyexp's firmware uses a
 #   2024 library), and on those six nets the study's source is 27-63% off (v1: 6-62%).
 # What the source has no data for (int8, convolutions on the Nano 33) is transferred from
@@ -58,6 +58,9 @@ V1_SOURCE_NAMES: dict[str, str] = {
     "edgemark2025": "edgemark-l4r5zi-o3-cmsisnn",
 }
 STUDY_CALIBRATION, STUDY_SOURCE = "dokic2020", "dokic2020-nano33ble"
+# Sources fitted by the dense-net formula (fit.fit_formula): one family of dense nets in one
+# dtype, too few rows for more than its four prices.
+FORMULA_SOURCES = (STUDY_SOURCE,)
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,23 @@ from typing import Any
 
 from agent import protocol as p
 from agent.profile_table import profile_rows
-from tinyexp.estimate.operator_split import operator_work
 from tinyexp.tflm.inspect import ModelStats
 
 COLUMNS = ("operator", "type", "macs", "time_us", "cycles", "share")
+_LAYER_OPS = frozenset({"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"})
+
+
+def operator_work(stats: ModelStats) -> list[tuple[str, int]]:
+    """(type, MACs) per operator in execution order; only layers do MACs."""
+    layers = iter(stats.layers)
+    return [(op, next(layers).macs if op in _LAYER_OPS else 0) for op in stats.ops]
 
 
 def profile_table(profile: p.Profile, stats: ModelStats) -> tuple[dict[str, list[Any]], bool]:
     """Columns for mlflow.log_table, and whether the MACs could be matched to the model."""
     rows = profile_rows(profile)
     work = operator_work(stats)
-    matched = [r["type"] for r in rows] == [op for op, _, _ in work]
+    matched = [r["type"] for r in rows] == [op for op, _ in work]
     for row, item in zip(rows, work if matched else [None] * len(rows)):
         row["macs"] = item[1] if item else None
     return {column: [row.get(column) for row in rows] for column in COLUMNS}, matched

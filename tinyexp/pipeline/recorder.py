@@ -26,6 +26,8 @@ from tinyexp.tflm.inspect import ModelStats
 from tinyexp.tracking.store import RunRecord
 
 _MAX_TAG_CHARS = 5000
+MEASURED = "measured"
+_ESTIMATE_OPERATOR_COLUMNS = ("index", "type", "dtype", "macs", "us", "cycles", "basis", "detail")
 
 
 def _flag(value: bool) -> str:
@@ -109,10 +111,18 @@ def record_deployability(record: RunRecord, refusal: str | None) -> None:
 
 
 def record_estimate(record: RunRecord, estimate: Estimate) -> None:
-    """Where an estimated latency comes from, how good it is known to be (its 80% interval),
-    what in it was transferred or extrapolated, and whether the model's size is inside what
-    its source was calibrated on. (Its per-operator table is the board's
-    PROF answer: record_profile.)"""
+    """An estimated run's latency: the estimate (latency_us beside latency_source=estimate,
+    and latency_estimate_us), its 80% interval, its operators, where it comes from, what in
+    it was transferred or extrapolated, and whether the model's size is inside what its
+    source was calibrated on. Nothing here is a measurement, and nothing measured-looking
+    (spread, per-invoke rows) is derived from it."""
+    record.metric(Metric.LATENCY_US, estimate.latency_us)
+    record.metric(Metric.LATENCY_ESTIMATE_US, estimate.latency_us)
+    record.metric(Metric.LATENCY_ESTIMATE_LOW_US, estimate.low_us)
+    record.metric(Metric.LATENCY_ESTIMATE_HIGH_US, estimate.high_us)
+    record.metric(Metric.LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT, estimate.loo_max_abs_error_pct)
+    record.tables[Artifact.LATENCY_ESTIMATE_OPERATORS] = {
+        column: [getattr(op, column) for op in estimate.operators] for column in _ESTIMATE_OPERATOR_COLUMNS}
     record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION] = estimate.calibration[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_PROVENANCE] = estimate.provenance[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_SOURCE] = estimate.source
@@ -120,26 +130,13 @@ def record_estimate(record: RunRecord, estimate: Estimate) -> None:
     record.tags[Tag.LATENCY_ESTIMATE_TRANSFERRED] = "; ".join(estimate.transferred)[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] = "; ".join(estimate.extrapolated)[:_MAX_TAG_CHARS]
     record.tags[Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE] = estimate.size_range.describe()
-    record.metric(Metric.LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT, estimate.loo_max_abs_error_pct)
-    record.metric(Metric.LATENCY_ESTIMATE_LOW_US, estimate.low_us)
-    record.metric(Metric.LATENCY_ESTIMATE_HIGH_US, estimate.high_us)
 
 
 def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStats,
                        board: Mapping[str, Any]) -> None:
-    """The board's timings, memory and identity, and the figures derived from them."""
-    for key, name in LATENCY_STAT_METRICS.items():
-        record.metric(name, m.stats.get(key))
-    mean_us = m.stats.get("mean_us")
-    cycles = m.stats.get("mean_cycles")
-    if cycles is not None and cycles < 0:  # -1: the board has no cycle counter
-        cycles = None
-    record.metric(Metric.LATENCY_MEAN_CYCLES, cycles)
-    if mean_us and stats.macs:
-        clock_hz = int(board["clock_hz"])
-        record.metric(Metric.MACS_PER_SECOND, stats.macs / (mean_us * 1e-6))
-        record.metric(Metric.CYCLES_PER_MAC,
-                      (cycles if cycles is not None else us_to_cycles(mean_us, clock_hz)) / stats.macs)
+    """The board's memory and identity, and, when the board measured its timings (not a
+    virtual board's modelled clock: latency_source "estimate"), the timings and the figures
+    derived from them. An estimated run's latency is record_estimate's."""
     record.metric(Metric.ARENA_BOARD_USED_BYTES, _optional_int(m.info.get("arena_used_bytes")))
     record.metric(Metric.ARENA_CONFIGURED_BYTES, _optional_int(m.info.get("arena_bytes")))
     record.metric(Metric.PARITY_MAX_ABS_ERROR, m.parity_max_abs_error)
@@ -153,7 +150,28 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
     if m.node is not None:
         record.tags[Tag.MEASURE_NODE] = m.node
     record.tags.update(m.readiness)
-    record.artifacts.extend([m.transcript_path, m.timings_path])
+    record.artifacts.append(m.transcript_path)
+    if m.latency_source == MEASURED:
+        _record_timings(record, m, stats, board)
+
+
+def _record_timings(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, board: Mapping[str, Any]) -> None:
+    """A measured run's timings: the statistics over its invokes, cycles, the figures per MAC
+    and the per-invoke rows."""
+    for key, name in LATENCY_STAT_METRICS.items():
+        record.metric(name, m.stats.get(key))
+    mean_us = m.stats.get("mean_us")
+    record.metric(Metric.LATENCY_US, mean_us)
+    cycles = m.stats.get("mean_cycles")
+    if cycles is not None and cycles < 0:  # -1: the board has no cycle counter
+        cycles = None
+    record.metric(Metric.LATENCY_MEAN_CYCLES, cycles)
+    if mean_us and stats.macs:
+        clock_hz = int(board["clock_hz"])
+        record.metric(Metric.MACS_PER_SECOND, stats.macs / (mean_us * 1e-6))
+        record.metric(Metric.CYCLES_PER_MAC,
+                      (cycles if cycles is not None else us_to_cycles(mean_us, clock_hz)) / stats.macs)
+    record.artifacts.append(m.timings_path)
 
 
 def record_profile(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, workdir: Path) -> None:

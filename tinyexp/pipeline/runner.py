@@ -155,7 +155,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
         recorder.record_estimate(record, estimate)
         if m.profile is not None:
             recorder.record_operator_estimate(record, operators)
-        return f"{m.stats.get('mean_us', float('nan')):.1f} us mean (estimate: {estimate.qualifiers()})"
+        return estimate.summary()
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 
 

@@ -25,7 +25,6 @@ _RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH
 _LAUNCH_PARAMS = ("sweep.", "tracking.")
 _PAGE_RUNS = 1000
 # The estimate's own metric, logged by virtual boards instead of a mean (older runs logged the mean).
-_LATENCY_ESTIMATE_US = getattr(Metric, "LATENCY_ESTIMATE_US", "latency_estimate_us")
 
 
 def variant_name(mode: str, per_channel: bool) -> str:
@@ -53,11 +52,12 @@ def is_missing(value: Any) -> bool:
 
 
 def latency_us(row: Row) -> float | None:
-    """A run's latency in us: the measured (or, on older runs, estimated) mean, else the estimate.
+    """A run's latency in us: `latency_us` (measured or estimated, as `latency_source` says; older
+    runs' `latency_mean_us` reads as it through core/names.py), else the estimate alone.
 
     The one place a report reads latency, so runs logged before and after estimates got their own
-    metric (`latency_estimate_us`, no mean) read alike; `latency_source` says which it is."""
-    for key in (Metric.LATENCY_MEAN_US, _LATENCY_ESTIMATE_US):
+    metrics read alike."""
+    for key in (Metric.LATENCY_US, Metric.LATENCY_ESTIMATE_US):
         if not is_missing(row.get(key)):
             return float(row[key])
     return None
