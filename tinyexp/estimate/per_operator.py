@@ -145,6 +145,10 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
         except OSError as exc:
             raise ConfigError(f"board.calibration={path}: {exc.strerror or exc}") from exc
         cal, own = _user_calibration(str(path), mtime)
+        if own.board != str(board.get("name")):
+            raise ConfigError(f"board.calibration={path} was written for board {own.board!r}, not "
+                              f"{board.get('name')!r}: give that board's own file (tinyexp calibrate "
+                              f"board={board.get('name')} out=PATH)")
         return cal, own.source, own.provenance
     cal = shipped_calibration()
     name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
@@ -156,6 +160,12 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
     rows = cal.groups[source]
     return cal, source, (f"{len(rows)} published rows of {source} "
                          f"(tinyexp/reference_data/latency_rows_v2.csv: {rows[0].build[:80]})")
+
+
+def check_calibration(board: Mapping[str, Any]) -> None:
+    """The preflight of a board's latency calibration: its file (readable, of this board, with
+    usable runs) or its named published source, so a bad one fails before training."""
+    _source(board, None)
 
 
 def _cost(p: Priced, cycles_to_us: float, scale: float = 1.0) -> OperatorCost:
