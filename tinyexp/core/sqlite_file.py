@@ -8,7 +8,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from tinyexp.core.errors import TinyexpError
+from tinyexp.core.errors import ConfigError
 
 PREFIX = "sqlite:///"
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -26,13 +26,13 @@ def check_readable(uri: str) -> None:
         with path.open("rb") as f:
             header = f.read(len(_SQLITE_HEADER))
     except OSError as exc:
-        raise TinyexpError(f"tracking.uri={uri!r}: cannot read the store ({exc.strerror or exc})") from exc
+        raise ConfigError(f"tracking.uri={uri!r}: cannot read the store ({exc.strerror or exc})") from exc
     if header != _SQLITE_HEADER:
-        raise TinyexpError(f"tracking.uri={uri!r}: {path} is not an SQLite database; give the store's "
+        raise ConfigError(f"tracking.uri={uri!r}: {path} is not an SQLite database; give the store's "
                            "mlflow.db, or move this file away and a new store is created")
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
             db.execute("SELECT name FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise TinyexpError(f"tracking.uri={uri!r}: the SQLite store {path} is damaged ({exc}); restore it "
+        raise ConfigError(f"tracking.uri={uri!r}: the SQLite store {path} is damaged ({exc}); restore it "
                            "from a backup, or move it away and a new store is created") from exc

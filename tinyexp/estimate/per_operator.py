@@ -117,9 +117,13 @@ def _board(board: Mapping[str, Any] | str) -> Mapping[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def _user_calibration(path: str, mtime_ns: int) -> tuple[Calibration, CalibrationFile]:
-    """The shipped rows plus a board's own file, priced together (cached per file version)."""
+def _user_calibration(path: str, mtime_ns: int, board_name: str) -> tuple[Calibration, CalibrationFile]:
+    """The shipped rows plus a board's own file, priced together (cached per file version);
+    refused when the file was written for another board (its prices are not this board's)."""
     own = read_calibration(path)
+    if own.board != board_name:
+        raise ConfigError(f"board.calibration={path} was written for board {own.board!r}, not {board_name!r}: "
+                          f"give that board's own file (tinyexp calibrate board={board_name} out=PATH)")
     clash = {row.source for row in published_rows()} & {own.source}
     if clash:
         raise TinyexpError(f"calibration file {path}: source {own.source!r} is a published source; name it differently")
@@ -144,11 +148,7 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
             mtime = path.stat().st_mtime_ns
         except OSError as exc:
             raise ConfigError(f"board.calibration={path}: {exc.strerror or exc}") from exc
-        cal, own = _user_calibration(str(path), mtime)
-        if own.board != str(board.get("name")):
-            raise ConfigError(f"board.calibration={path} was written for board {own.board!r}, not "
-                              f"{board.get('name')!r}: give that board's own file (tinyexp calibrate "
-                              f"board={board.get('name')} out=PATH)")
+        cal, own = _user_calibration(str(path), mtime, str(board.get("name")))
         return cal, own.source, own.provenance
     cal = shipped_calibration()
     name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
