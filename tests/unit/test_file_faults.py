@@ -127,3 +127,27 @@ def test_the_preflight_refuses_a_board_file_that_would_run_as_the_default(home: 
     (home / "cfg" / "board" / "myboard.yaml").write_text(content)
     with pytest.raises(ConfigError, match=message):
         preflight(["board=myboard"], False, [str(home / "cfg")])
+
+
+class _TableStore:
+    """An MLflow client stand-in holding one per-operator table artifact."""
+
+    def __init__(self, rows: list[list[object]]) -> None:
+        self.rows = rows
+
+    def download_artifacts(self, run_id: str, name: str, folder: str) -> str:
+        path = Path(folder) / name
+        path.write_text(json.dumps({"columns": ["operator", "time_us"], "data": self.rows}))
+        return str(path)
+
+
+@pytest.mark.parametrize("cell", ["abc", None, -3.0, "NaN"])
+def test_a_profile_cell_that_is_not_a_time_makes_the_profile_unusable_not_a_traceback(tmp_path: Path,
+                                                                                    cell: object) -> None:
+    from tinyexp.core.names import Artifact
+    from tinyexp.estimate.calibrate import _profile
+
+    client = _TableStore([["0:FULLY_CONNECTED", 12.5], ["1:SOFTMAX", cell]])
+    assert _profile(client, "r1", tmp_path, 2, {Artifact.PER_OPERATOR_TABLE}) is None
+    assert _profile(_TableStore([["0", 12.5], ["1", 3.0]]), "r2", tmp_path, 2,
+                    {Artifact.PER_OPERATOR_TABLE}) == (12.5, 3.0)

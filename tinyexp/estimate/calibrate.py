@@ -26,7 +26,8 @@ from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.names import Artifact, Metric, Tag
 from tinyexp.core.limits import NAME_PATTERN, NAME_RULE
 from tinyexp.core.sqlite_file import check_readable
-from tinyexp.estimate.calibration_file import MeasuredRun, is_positive_time, read_calibration, write_calibration
+from tinyexp.estimate.calibration_file import (MeasuredRun, is_positive_time, positive_time, read_calibration,
+                                               write_calibration)
 from tinyexp.tflm.operators import analyse_operators
 
 _KEYS = {"board": "the board whose measured runs to fit (its conf/board name)",
@@ -78,7 +79,10 @@ def _profile(client: Any, run_id: str, workdir: Path, operators: int,  # noqa: A
     rows = table.get("data", [])
     if column is None or len(rows) != operators:
         return None  # not a profile of this model's operators; fall back to the total
-    return tuple(float(row[column]) for row in rows)
+    try:
+        return tuple(positive_time(row[column], "a profile entry") for row in rows)
+    except (TypeError, ValueError, IndexError):
+        return None  # a cell that is not a usable time: the profile is unusable; fall back to the total
 
 
 def measured_runs(client: Any, board: str) -> tuple[list[tuple[Any, MeasuredRun]], list[str]]:  # noqa: ANN401
@@ -123,10 +127,14 @@ def calibrate(board: str, out: Path, uri: str | None = None, source: str | None 
     clocks = {run.data.params.get("board.clock_hz") for run, _ in found}
     if len(clocks) != 1 or None in clocks:
         raise ConfigError(f"the measured runs of board {board!r} disagree on board.clock_hz ({sorted(map(str, clocks))})")
+    clock = clocks.pop()
+    if not str(clock).isdigit() or int(clock) <= 0:
+        raise ConfigError(f"the measured runs of board {board!r} give board.clock_hz={clock!r}, not a whole "
+                          "number of Hz > 0; fix the board file the runs were made with")
     runs = [measured for _, measured in found]
     name = source or f"{board}-measured"
     try:
-        write_calibration(out, name, board, int(clocks.pop()), f"MLflow store {client.tracking_uri}", runs)
+        write_calibration(out, name, board, int(clock), f"MLflow store {client.tracking_uri}", runs)
     except OSError as exc:
         raise ConfigError(f"out={out}: cannot write it ({exc.strerror or exc})") from exc
     written = read_calibration(out)  # what a board will read back, checked now
