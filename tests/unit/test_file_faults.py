@@ -151,3 +151,9 @@ def test_a_profile_cell_that_is_not_a_time_makes_the_profile_unusable_not_a_trac
     assert _profile(client, "r1", tmp_path, 2, {Artifact.PER_OPERATOR_TABLE}) is None
     assert _profile(_TableStore([["0", 12.5], ["1", 3.0]]), "r2", tmp_path, 2,
                     {Artifact.PER_OPERATOR_TABLE}) == (12.5, 3.0)
+
+
+def test_a_comma_value_without_multirun_is_not_run_as_its_first_value(home: Path) -> None:
+    with pytest.raises(ConfigError, match=r"model.path=a,b.tflite: a comma-separated value is a sweep; add -m .*"
+                                          r"model.path='a,b.tflite'"):
+        preflight(["model=tflite", "model.path=a,b.tflite"], False)

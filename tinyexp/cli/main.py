@@ -161,6 +161,11 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
     from tinyexp.device.base import backend_class
     from tinyexp.estimate.per_operator import check_calibration
 
+    swept = [o.input_line for o in _parsed(overrides) if o.is_sweep_override()]
+    if swept and not multirun:  # Hydra refuses it too, after the preflight would have run job 'a' of a,b
+        raise ConfigError(f"{swept[0]}: a comma-separated value is a sweep; add -m to run each value, quote it "
+                          f"({swept[0].split('=', 1)[0]}='{swept[0].split('=', 1)[1]}') for one value with commas, "
+                          "or give a list as [a,b]")
     jobs = _expand(overrides)
     if multirun:
         jobs = expand_sweep(overrides, compose(_fixed(overrides), with_hydra=True).hydra.sweeper.get("params"))
