@@ -79,13 +79,13 @@ def measure_board(port: str, model_bytes: bytes, samples: Sequence[Sequence[floa
 
 
 def _profile(client: BoardClient) -> tuple[p.Profile | None, str | None]:
-    """The board's per-operator profile, or None and why: a v1 board has no PROF, and a v2
-    board may record no operator events (no_profile); any other failure is an error."""
+    """The board's per-operator profile, or None and why. The profile is a by-product of a
+    measurement the board has already made: a v1 board has no PROF, and a v2 board may refuse it
+    (no operator events recorded, more operators than PROF holds); the measurement stands
+    without it. A link failure is still an error."""
     if not client.supports_profile:
         return None, f"the board speaks protocol {client.proto} (PROF needs {p.PROF_MIN_PROTO})"
     try:
         return client.profile(), None
     except BoardRefused as exc:
-        if exc.code != "no_profile":
-            raise
         return None, str(exc)

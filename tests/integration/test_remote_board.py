@@ -7,66 +7,27 @@ through the URL exactly as it would a local port. Only the board is virtual.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 
-from agent.board_process import board_process
 from agent.errors import DeviceError
 from agent.session import measure_board
 from tests.helpers import ROOT
-from tests.helpers.models import convert_dense
-from tinyexp.device.virtual import virtual_board_command
+from tests.helpers.remote_board import LATENCY_US, rfc2217_server, virtual_board
 from tinyexp.tflm.runtime import TflmModel
 
-BOARD = {"name": "remoteboard", "mcu": "virtual", "clock_hz": 64_000_000,
-         "flash_bytes": 983_040, "ram_bytes": 262_144}
-LATENCY_US = 321.0
 SAMPLES = [[0.5], [2.0], [-1.25]]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A float32 1 -> 8 -> 1 network converted by the real TFLite converter."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    path = tmp_path_factory.mktemp("remote") / "tiny.tflite"
-    path.write_bytes(convert_dense([8], "float32"))
-    return path
-
-
-def _board(model: Path):  # noqa: ANN202 - context manager yielding the pty path
-    return board_process(virtual_board_command(str(model), BOARD, latency_us=LATENCY_US))
-
-
-@contextlib.contextmanager
-def rfc2217_server(serial_port: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python -m agent.rfc2217_server` on ``serial_port``; yields its URL (first stdout line)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "agent.rfc2217_server", "--serial", serial_port],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        assert select.select([proc.stdout], [], [], 30)[0], "the server printed no URL within 30 s"
-        yield proc.stdout.readline().decode().strip(), proc
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_measure_a_virtual_board_through_rfc2217(tiny_model: Path) -> None:
     model = tiny_model.read_bytes()
-    with _board(tiny_model) as pty, rfc2217_server(pty) as (url, _):
+    with virtual_board(tiny_model) as pty, rfc2217_server(pty) as (url, _):
         assert url.startswith("rfc2217://127.0.0.1:")
         first = measure_board(url, model, SAMPLES, "float32", warmup=1, invokes=5, timeout_s=10)
         again = measure_board(url, model, SAMPLES[:1], "float32", warmup=0, invokes=2, timeout_s=10)  # next client
@@ -79,7 +40,7 @@ def test_measure_a_virtual_board_through_rfc2217(tiny_model: Path) -> None:
 
 
 def test_a_stopped_server_is_one_clear_error(tiny_model: Path) -> None:
-    with _board(tiny_model) as pty, rfc2217_server(pty) as (url, proc):
+    with virtual_board(tiny_model) as pty, rfc2217_server(pty) as (url, proc):
         pass
     assert proc.returncode == 0, proc.stderr.read().decode()
     start = time.monotonic()

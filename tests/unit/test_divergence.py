@@ -41,5 +41,6 @@ def test_int8_model_of_diverged_weights_is_degenerate() -> None:
 
 @pytest.mark.parametrize("metrics", [{"test_mse": float("nan"), "test_mae": 0.1}, {"test_accuracy": 0.1}])
 def test_non_finite_outputs_are_refused(metrics: dict[str, float]) -> None:
-    with pytest.raises(DivergenceError, match="non-finite outputs on the test split"):
+    with pytest.raises(DivergenceError, match="non-finite outputs on the test split .*its weights are not usable "
+                                              r"\(training diverged, or the model file.s weights hold inf/NaN\)"):
         check_result(b"", Accuracy(metrics, "tflite", finite=False))

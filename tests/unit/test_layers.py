@@ -105,6 +105,12 @@ BAD = {
     "bad activation": ({"type": "Dense", "units": 3, "activation": "gelu"},
                        "layers[0] (Dense): activation 'gelu' is not one of"),
     "shape mismatch": ({"type": "Conv2D", "filters": 2, "kernel_size": 3}, "layers[0] (Conv2D): "),
+    "use_bias not a boolean": ({"type": "Dense", "units": 3, "use_bias": "maybe"},
+                               "layers[0] (Dense): use_bias must be true or false, got 'maybe'"),
+    "negative epsilon": ({"type": "BatchNormalization", "epsilon": -1},
+                         "layers[0] (BatchNormalization): epsilon must be a number > 0, got -1"),
+    "momentum above 1": ({"type": "BatchNormalization", "momentum": 2},
+                         "layers[0] (BatchNormalization): momentum must be a number from 0 to 1"),
 }
 
 

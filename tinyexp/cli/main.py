@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from tinyexp.core.config import register_schema, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
+from tinyexp.cli.board_files import check_board_files
 from tinyexp.core.resources import conf_dir
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 from tinyexp.model import sources
@@ -146,22 +147,31 @@ def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] =
     register_schema()
     try:
         with _composer(search_dirs) as compose:
-            return _composed_jobs(compose, overrides, multirun)
+            return _composed_jobs(compose, overrides, multirun, search_dirs)
     except TinyexpError:
         raise
     except Exception as exc:
         raise ConfigError(explain(exc)) from exc
 
 
-def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: bool) -> list[Any]:
-    """Every job's config, validated, and its device backend importable."""
+def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: bool,
+                   search_dirs: Sequence[str] = ()) -> list[Any]:
+    """Every job's config, validated: its board file and latency calibration usable, its device
+    backend importable, its model and data opened."""
     from tinyexp.device.base import backend_class
+    from tinyexp.estimate.per_operator import check_calibration
 
+    swept = [o.input_line for o in _parsed(overrides) if o.is_sweep_override()]
+    if swept and not multirun:  # Hydra refuses it too, after the preflight would have run job 'a' of a,b
+        raise ConfigError(f"{swept[0]}: a comma-separated value is a sweep; add -m to run each value, quote it "
+                          f"({swept[0].split('=', 1)[0]}='{swept[0].split('=', 1)[1]}') for one value with commas, "
+                          "or give a list as [a,b]")
     jobs = _expand(overrides)
     if multirun:
         jobs = expand_sweep(overrides, compose(_fixed(overrides), with_hydra=True).hydra.sweeper.get("params"))
     if len(jobs) > _MAX_PREFLIGHT_JOBS:
         raise ConfigError(f"the sweep has {len(jobs)} jobs; at most {_MAX_PREFLIGHT_JOBS} are allowed")
+    check_board_files((_chosen_option("board", job) for job in jobs), search_dirs)
     configs = []
     for job in jobs:
         try:
@@ -174,6 +184,7 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
         backend_class(cfg.device.backend)
         if cfg.device.placement:
             backend_class(cfg.device.placement, "device.placement")
+        check_calibration(cfg.board)
         sources.check_source(cfg)  # opens model files and builds declared layers
         configs.append(cfg)
     return configs

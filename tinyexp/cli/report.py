@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
+from tinyexp.core.cli_args import EXIT_USAGE, check_output_dir, print_error, split_config_args
 from tinyexp.core.config import SWEEP_ID_PATTERN, SWEEP_ID_RULE
 from tinyexp.core.errors import TinyexpError
 from tinyexp.report.document import ReportContext, ReportError, write_report
@@ -60,6 +60,7 @@ def _report(args: argparse.Namespace) -> int:
                                                                                     else ""))
     parent = sweep_parent_run_id(client, experiment.experiment_id, sweep) if sweep else None
     out = args.out or Path("reports") / re.sub(r"[^\w.-]+", "_", sweep or args.experiment)
+    check_output_dir(out, "--out")
     paths = write_report(rows, out, ReportContext(uri, args.experiment, sweep, parent))
     print(f"tinyexp report: {len(rows)} runs -> {len(paths)} files in {out.resolve()}")
     if parent and not args.no_log:

@@ -8,7 +8,9 @@ or 1 when the work itself failed.
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from tinyexp.core.errors import ConfigError
@@ -41,3 +43,15 @@ def split_config_args(argv: Sequence[str], allowed: Mapping[str, str]) -> tuple[
             raise ConfigError(f"{key}: unknown key; this command takes " + ", ".join(
                 f"{k}=... ({help_text})" for k, help_text in allowed.items()))
     return values, rest
+
+
+def check_output_dir(path: Path, what: str) -> None:
+    """A folder a command will write into, checked before any work: it, or the nearest of its
+    parents that exists, must be a folder this user can write in."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {path}: {existing} is a file, not a folder; give a folder to write into")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: cannot write in {existing} (permission denied); give another folder")

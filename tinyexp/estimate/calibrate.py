@@ -24,7 +24,9 @@ from typing import Any, Sequence
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error, split_config_args
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.names import Artifact, Metric, Tag
-from tinyexp.estimate.calibration_file import MeasuredRun, read_calibration, write_calibration
+from tinyexp.core.limits import NAME_PATTERN, NAME_RULE
+from tinyexp.estimate.calibration_file import (MeasuredRun, is_positive_time, positive_time, read_calibration,
+                                               write_calibration)
 from tinyexp.tflm.operators import analyse_operators
 from tinyexp.tracking.completeness import complete_runs
 from tinyexp.tracking.store import default_store_path, existing_store_client
@@ -37,13 +39,32 @@ _TIME_COLUMNS = ("time_us", "us")
 
 
 def _client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
-    """A client of the store; ConfigError if it does not exist (reading never creates one)."""
+    """A client of the store; ConfigError if it does not exist (reading never creates one) or
+    is not a readable SQLite store."""
     client = existing_store_client(uri)
     if client is None:
         missing = uri.removeprefix("sqlite:///") if uri else str(default_store_path())
         hint = f" (tracking.uri={uri})" if uri else "; give tracking.uri="
         raise ConfigError(f"no MLflow store at {missing}{hint}")
     return client
+
+
+def _check_arguments(board: str, out: Path) -> None:
+    """The board name goes into an MLflow filter string, and the file is written after minutes
+    of downloads: both are checked first."""
+    if NAME_PATTERN.fullmatch(board) is None:
+        raise ConfigError(f"board={board!r} is invalid: {NAME_RULE}")
+    if out.is_dir():
+        raise ConfigError(f"out={out} is a directory; give the calibration file's path (e.g. {out / (board + '.json')})")
+    if not out.parent.is_dir():
+        raise ConfigError(f"out={out}: no such directory {out.parent}; create it first")
+
+
+def _with_usable_latency(found: list[tuple[Any, MeasuredRun]]) -> tuple[list[tuple[Any, MeasuredRun]], list[str]]:
+    """The runs whose measured latency is a finite number > 0, and the ids of the others (a NaN
+    would be written as invalid JSON, a negative latency as a negative price)."""
+    usable = [(run, measured) for run, measured in found if is_positive_time(measured.latency_us)]
+    return usable, [measured.run_id for _, measured in found if not is_positive_time(measured.latency_us)]
 
 
 def _profile(client: Any, run_id: str, workdir: Path, operators: int,  # noqa: ANN401
@@ -56,7 +77,10 @@ def _profile(client: Any, run_id: str, workdir: Path, operators: int,  # noqa: A
     rows = table.get("data", [])
     if column is None or len(rows) != operators:
         return None  # not a profile of this model's operators; fall back to the total
-    return tuple(float(row[column]) for row in rows)
+    try:
+        return tuple(positive_time(row[column], "a profile entry") for row in rows)
+    except (TypeError, ValueError, IndexError):
+        return None  # a cell that is not a usable time: the profile is unusable; fall back to the total
 
 
 def measured_runs(client: Any, board: str) -> tuple[list[tuple[Any, MeasuredRun]], list[str]]:  # noqa: ANN401
@@ -89,20 +113,31 @@ def measured_runs(client: Any, board: str) -> tuple[list[tuple[Any, MeasuredRun]
 def calibrate(board: str, out: Path, uri: str | None = None, source: str | None = None) -> str:
     """Write the calibration file; return a one-line summary. ConfigError when the store
     has no usable measured run of the board."""
+    _check_arguments(board, out)
     client = _client(uri)
     found, skipped = measured_runs(client, board)
+    found, bad_latency = _with_usable_latency(found)
+    unusable = (f"; left out {len(bad_latency)} runs whose latency is not a finite number > 0 "
+                f"({', '.join(bad_latency[:3])})") if bad_latency else ""
     if not found:
-        raise ConfigError(f"no finished runs of board {board!r} with latency_source=measured and a model "
-                          "artifact in the MLflow store; measure some configurations first")
+        raise ConfigError(f"no finished runs of board {board!r} with latency_source=measured, a usable latency "
+                          f"and a model artifact in the MLflow store; measure some configurations first{unusable}")
     clocks = {run.data.params.get("board.clock_hz") for run, _ in found}
     if len(clocks) != 1 or None in clocks:
         raise ConfigError(f"the measured runs of board {board!r} disagree on board.clock_hz ({sorted(map(str, clocks))})")
+    clock = clocks.pop()
+    if not str(clock).isdigit() or int(clock) <= 0:
+        raise ConfigError(f"the measured runs of board {board!r} give board.clock_hz={clock!r}, not a whole "
+                          "number of Hz > 0; fix the board file the runs were made with")
     runs = [measured for _, measured in found]
     name = source or f"{board}-measured"
-    write_calibration(out, name, board, int(clocks.pop()), f"MLflow store {client.tracking_uri}", runs)
+    try:
+        write_calibration(out, name, board, int(clock), f"MLflow store {client.tracking_uri}", runs)
+    except OSError as exc:
+        raise ConfigError(f"out={out}: cannot write it ({exc.strerror or exc})") from exc
     written = read_calibration(out)  # what a board will read back, checked now
     left_out = f"; left out {len(skipped)} runs without a latency or model artifact" if skipped else ""
-    return f"wrote {out}: {written.provenance}{left_out}"
+    return f"wrote {out}: {written.provenance}{left_out}{unusable}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

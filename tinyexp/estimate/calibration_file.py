@@ -11,6 +11,7 @@ operator list and, where the run had one, its per-operator profile.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -63,7 +64,21 @@ def write_calibration(path: Path, source: str, board: str, clock_hz: int, create
             "runs": [{"run_id": r.run_id, "mode": r.mode, "latency_us": r.latency_us,
                       "operators": [op.as_dict() for op in r.operators],
                       "profile_us": None if r.profile_us is None else list(r.profile_us)} for r in runs]}
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+def is_positive_time(value: float) -> bool:
+    """Whether a time in microseconds is usable: a finite number > 0 (a NaN, negative or zero
+    latency would price every model wrongly, at 0 cycles or less)."""
+    return math.isfinite(value) and value > 0
+
+
+def positive_time(value: Any, what: str) -> float:
+    """``value`` as a usable time in microseconds, else ValueError naming ``what``."""
+    number = float(value)
+    if not is_positive_time(number):
+        raise ValueError(f"{what} is {number}; a measured time must be a finite number > 0")
+    return number
 
 
 def _run(item: Mapping[str, Any]) -> MeasuredRun:
@@ -71,8 +86,10 @@ def _run(item: Mapping[str, Any]) -> MeasuredRun:
     operators = tuple(Operator.from_dict(op) for op in item["operators"])
     if profile is not None and len(profile) != len(operators):
         raise ValueError(f"run {item['run_id']}: {len(profile)} profile entries for {len(operators)} operators")
-    return MeasuredRun(str(item["run_id"]), str(item["mode"]), float(item["latency_us"]), operators,
-                       None if profile is None else tuple(float(v) for v in profile))
+    where = f"run {item['run_id']}"
+    return MeasuredRun(str(item["run_id"]), str(item["mode"]), positive_time(item["latency_us"], f"{where}: latency_us"),
+                       operators, None if profile is None else tuple(positive_time(v, f"{where}: a profile entry")
+                                                                     for v in profile))
 
 
 def read_calibration(path: Path | str) -> CalibrationFile:
@@ -82,13 +99,18 @@ def read_calibration(path: Path | str) -> CalibrationFile:
         data = json.loads(path.read_text())
     except OSError as exc:
         raise TinyexpError(f"cannot read calibration file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise TinyexpError(f"calibration file {path} is not a text file (write one with tinyexp calibrate)") from exc
     except json.JSONDecodeError as exc:
         raise TinyexpError(f"calibration file {path} is not JSON: {exc.msg} (line {exc.lineno})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise TinyexpError(f"calibration file {path} is not a {FORMAT} file (write one with tinyexp calibrate)")
     try:
         runs = tuple(_run(item) for item in data["runs"])
-        result = CalibrationFile(path, str(data["source"]), str(data["board"]), int(data["clock_hz"]),
+        clock_hz = int(data["clock_hz"])
+        if clock_hz <= 0:
+            raise ValueError(f"clock_hz is {clock_hz}; it must be > 0")
+        result = CalibrationFile(path, str(data["source"]), str(data["board"]), clock_hz,
                                  str(data.get("created_from", "")), runs)
     except (KeyError, TypeError, ValueError) as exc:
         raise TinyexpError(f"calibration file {path} is damaged: {exc}") from exc

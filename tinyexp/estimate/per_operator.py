@@ -122,9 +122,14 @@ def _board(board: Mapping[str, Any] | str) -> Mapping[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def _user_calibration(path: str, mtime_ns: int) -> tuple[Calibration, CalibrationFile]:
-    """The shipped rows plus a board's own file, priced together (cached per file version)."""
+def _user_calibration(path: str, mtime_ns: int, board_name: str | None) -> tuple[Calibration, CalibrationFile]:
+    """The shipped rows plus a board's own file, priced together (cached per file version);
+    refused when the file was written for another board (its prices are not this board's;
+    board_name None: no board to check against, as in --validate)."""
     own = read_calibration(path)
+    if board_name is not None and own.board != board_name:
+        raise ConfigError(f"board.calibration={path} was written for board {own.board!r}, not {board_name!r}: "
+                          f"give that board's own file (tinyexp calibrate board={board_name} out=PATH)")
     clash = {row.source for row in published_rows()} & {own.source}
     if clash:
         raise TinyexpError(f"calibration file {path}: source {own.source!r} is a published source; name it differently")
@@ -140,12 +145,12 @@ def _user_calibration(path: str, mtime_ns: int) -> tuple[Calibration, Calibratio
     return Calibration((*published_rows(), *own.rows()), ops_of, profiles), own
 
 
-def _user_calibration_at(path: Path) -> tuple[Calibration, CalibrationFile]:
+def _user_calibration_at(path: Path, board_name: str | None = None) -> tuple[Calibration, CalibrationFile]:
     try:
         mtime = path.stat().st_mtime_ns
     except OSError as exc:
         raise ConfigError(f"board.calibration={path}: {exc.strerror or exc}") from exc
-    return _user_calibration(str(path), mtime)
+    return _user_calibration(str(path), mtime, board_name)
 
 
 def calibration_set(path: str | Path | None) -> Calibration:
@@ -158,7 +163,7 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
     """The calibration to price with, the source name, and where its rows came from."""
     path = calibration if calibration is not None else board.get("calibration")
     if path:
-        cal, own = _user_calibration_at(Path(path))
+        cal, own = _user_calibration_at(Path(path), str(board.get("name")))
         return cal, own.source, own.provenance
     cal = shipped_calibration()
     name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
@@ -170,6 +175,12 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
     rows = cal.groups[source]
     return cal, source, (f"{len(rows)} published rows of {source} "
                          f"(tinyexp/reference_data/latency_rows_v2.csv: {rows[0].build[:80]})")
+
+
+def check_calibration(board: Mapping[str, Any]) -> None:
+    """The preflight of a board's latency calibration: its file (readable, of this board, with
+    usable runs) or its named published source, so a bad one fails before training."""
+    _source(board, None)
 
 
 def _cost(p: Priced, cycles_to_us: float) -> OperatorCost:

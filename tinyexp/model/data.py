@@ -121,11 +121,41 @@ def npz_arrays(path: Path) -> dict[str, np.ndarray]:
             arrays = {k: np.asarray(archive[k]) for k in wanted}
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise ConfigError(f"dataset.path={str(path)!r}: cannot read its arrays ({exc})") from exc
+    where = f"dataset.path={str(path)!r}"
+    for key, array in arrays.items():
+        _check_numeric_rows(array, f"{where}: {key}")
     for x_key, y_key in zip(wanted[0::2], wanted[1::2]):
         if len(arrays[x_key]) != len(arrays[y_key]) or len(arrays[x_key]) < 2:
-            raise ConfigError(f"dataset.path={str(path)!r}: {x_key} and {y_key} must hold the same number "
-                              "(at least 2) of samples")
+            raise ConfigError(f"{where}: {x_key} and {y_key} must hold the same number (at least 2) of samples")
+    for train_key, test_key in (("x_train", "x_test"), ("y_train", "y_test")):
+        if train_key in arrays and arrays[train_key].shape[1:] != arrays[test_key].shape[1:]:
+            raise ConfigError(f"{where}: each sample of {train_key} has shape {list(arrays[train_key].shape[1:])} "
+                              f"but each of {test_key} has {list(arrays[test_key].shape[1:])}; both splits "
+                              "need the same features")
     return arrays
+
+
+def _check_numeric_rows(array: np.ndarray, where: str) -> None:
+    """Refuse an array that is not one row of real numbers per sample: a single value, text,
+    complex numbers, or inf/NaN (which would train to a non-finite loss or score as inf)."""
+    if array.ndim == 0:
+        raise ConfigError(f"{where} is a single value; it needs one row per sample")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+            or array.dtype == np.bool_):
+        raise ConfigError(f"{where} holds {array.dtype} values; it needs real numbers")
+    _refuse_non_finite(array, where)
+
+
+def _refuse_non_finite(values: np.ndarray, where: str, columns: list[str] | None = None) -> None:
+    """One line naming the first inf/NaN: its sample (and its column where ``columns`` names them)."""
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        column = f", column {columns[first[1]]!r}" if columns is not None else ""
+        raise ConfigError(f"{where} holds {int(bad.sum())} non-finite value(s), the first {values[first]} "
+                          f"in sample {first[0]}{column}; remove or replace them before training")
 
 
 def _npz(cfg: Any) -> Dataset:
@@ -158,12 +188,27 @@ def csv_columns(cfg: Any) -> tuple[list[str], str, list[list[str]]]:
     if len(rows) < 3:
         raise ConfigError(f"dataset.path={str(path)!r}: needs a header row and at least 2 data rows")
     header = [h.strip() for h in rows[0]]
+    if all(_is_number(h) for h in header):
+        raise ConfigError(f"dataset.path={str(path)!r}: the first row ({', '.join(header)}) is all numbers, "
+                          "but it is read as the header naming the columns; add a header row")
+    for number, row in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise ConfigError(f"dataset.path={str(path)!r}: data row {number} has {len(row)} fields, the header "
+                              f"has {len(header)}; every row needs one field per column")
     target = cfg.target if cfg.target is not None else header[-1]
     features = list(cfg.features) if cfg.features is not None else [h for h in header if h != target]
     for column in [target, *features]:
         if column not in header:
             raise ConfigError(f"dataset.path={str(path)!r}: no column {column!r}; columns: {', '.join(header)}")
     return features, target, rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv(cfg: Any) -> Dataset:
@@ -175,6 +220,8 @@ def _csv(cfg: Any) -> Dataset:
         y = np.array([float(r[index[target]]) for r in rows[1:]], dtype=np.float64)
     except (ValueError, IndexError) as exc:
         raise ConfigError(f"dataset.path={cfg.path!r}: every row needs a number in each used column ({exc})") from exc
+    _refuse_non_finite(x, f"dataset.path={cfg.path!r}", features)
+    _refuse_non_finite(y[:, np.newaxis], f"dataset.path={cfg.path!r}", [target])
     x, y = _shuffled(x, y, cfg.seed)
     y, task = _targets(y, cfg.task, f"dataset.path={cfg.path!r}")
     return _labelled(*_split_by_fractions(x, y, cfg.split), task)

@@ -7,6 +7,7 @@ spec is one LayerSpecError line naming the layer index, its type and the reason.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -77,6 +78,21 @@ def _input_shape(spec: Mapping[str, Any]) -> tuple[int, ...]:
     return shape
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_values(where: str, layer: Mapping[str, Any]) -> None:
+    """Values Keras would take without complaint but build a different model from than the spec
+    says (``use_bias: maybe`` is truthy) or train to a non-finite loss (``epsilon: -1``)."""
+    if "use_bias" in layer and not isinstance(layer["use_bias"], bool):
+        raise LayerSpecError(f"{where}: use_bias must be true or false, got {layer['use_bias']!r}")
+    if "epsilon" in layer and not (_is_real(layer["epsilon"]) and layer["epsilon"] > 0):
+        raise LayerSpecError(f"{where}: epsilon must be a number > 0, got {layer['epsilon']!r}")
+    if "momentum" in layer and not (_is_real(layer["momentum"]) and 0 <= layer["momentum"] <= 1):
+        raise LayerSpecError(f"{where}: momentum must be a number from 0 to 1, got {layer['momentum']!r}")
+
+
 def _check_layer(index: int, layer: Any, known: set[str]) -> tuple[str, _LayerType, dict[str, Any]]:
     """The layer's type, its rules and its Keras keyword arguments, or LayerSpecError."""
     if not isinstance(layer, dict) or "type" not in layer:
@@ -97,6 +113,7 @@ def _check_layer(index: int, layer: Any, known: set[str]) -> tuple[str, _LayerTy
     if "activation" in layer and layer["activation"] not in ACTIVATIONS:
         raise LayerSpecError(f"{where}: activation {layer['activation']!r} is not one of "
                              f"{', '.join(str(a).lower() for a in ACTIVATIONS)}")
+    _check_values(where, layer)
     name = layer.get("name")
     if name is not None and (not isinstance(name, str) or not name or name in known):
         raise LayerSpecError(f"{where}: name {name!r} must be a new, non-empty string "

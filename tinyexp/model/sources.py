@@ -104,9 +104,29 @@ def _saved_model_signature(path: Path) -> tuple[tuple[int, ...], int]:
     except Exception as exc:  # noqa: BLE001 - TF raises many types for a bad directory
         raise ConfigError(f"model.path={str(path)!r}: TensorFlow cannot load this SavedModel: "
                           f"{first_line(str(exc)) or type(exc).__name__}") from exc
+    where = f"model.path={str(path)!r}"
+    _refuse_several_tensors(where, len(fn.structured_input_signature[1]), len(fn.structured_outputs))
     spec = next(iter(fn.structured_input_signature[1].values()))
     out = next(iter(fn.structured_outputs.values()))
-    return tuple(int(d) for d in spec.shape[1:]), int(out.shape[-1])
+    return _known_dims(where, "input", spec.shape[1:]), int(_known_dims(where, "output", out.shape[-1:])[0])
+
+
+def _refuse_several_tensors(where: str, inputs: int, outputs: int) -> None:
+    """tinyexp feeds a model one input tensor and scores one output tensor: a model with more
+    would be fed its first input only and scored on its first output, a wrong figure."""
+    if inputs != 1 or outputs != 1:
+        raise ConfigError(f"{where}: the model has {inputs} input and {outputs} output tensors; tinyexp runs "
+                          "models with exactly one of each (concatenate the inputs or the outputs into one "
+                          "tensor, or export each output as its own model)")
+
+
+def _known_dims(where: str, what: str, dims: Any) -> tuple[int, ...]:
+    """A tensor's per-sample shape, refused where a dimension is unknown (None)."""
+    shape = tuple(dims)
+    if any(d is None for d in shape):
+        raise ConfigError(f"{where}: the model's {what} shape {[d for d in shape]} has an unknown dimension "
+                          f"(None); export it with a fixed {what} shape")
+    return tuple(int(d) for d in shape)
 
 
 def read_tflite(model_cfg: Any) -> bytes:
@@ -135,6 +155,8 @@ def _tflite_signature(data: bytes, path: Path) -> tuple[tuple[int, ...], int]:
     except Exception as exc:  # noqa: BLE001 - the loader raises ValueError/RuntimeError for damage
         raise ConfigError(f"model.path={str(path)!r}: damaged TFLite model: "
                           f"{first_line(str(exc)) or type(exc).__name__}") from exc
+    _refuse_several_tensors(f"model.path={str(path)!r}", len(interp.get_input_details()),
+                            len(interp.get_output_details()))
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     return tuple(int(d) for d in inp["shape"][1:]), int(math.prod(int(d) for d in out["shape"][1:]))
 
@@ -197,8 +219,10 @@ def label(model_cfg: Any) -> str:
     return Path(str(model_cfg.path)).name
 
 
-def _keras_signature(model: Any) -> tuple[tuple[int, ...], int]:
-    return tuple(int(d) for d in model.input_shape[1:]), int(math.prod(int(d) for d in model.output_shape[1:]))
+def _keras_signature(model: Any, where: str) -> tuple[tuple[int, ...], int]:
+    _refuse_several_tensors(where, len(model.inputs), len(model.outputs))
+    return (_known_dims(where, "input", model.input_shape[1:]),
+            math.prod(_known_dims(where, "output", model.output_shape[1:])))
 
 
 def _model_signature(model_cfg: Any, train_cfg: Any, data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
@@ -211,7 +235,8 @@ def _model_signature(model_cfg: Any, train_cfg: Any, data_shape: tuple[int, ...]
             raise ConfigError(f"model.path={str(model_cfg.path)!r}: a SavedModel directory cannot be trained "
                               "(Keras 3 loads it for inference only); use train.epochs=0, or save it as .keras")
         return _saved_model_signature(_path(model_cfg))
-    return _keras_signature(build(model_cfg, data_shape))
+    where = f"model.path={str(model_cfg.path)!r}" if model_cfg.name == "keras" else f"model={model_cfg.name}"
+    return _keras_signature(build(model_cfg, data_shape), where)
 
 
 def _data_signature(dataset_cfg: Any) -> tuple[str, tuple[int, ...], int]:

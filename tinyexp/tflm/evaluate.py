@@ -161,7 +161,8 @@ def check_result(model: bytes, acc: Accuracy) -> None:
     nothing is deployed or measured)."""
     if not acc.finite:
         raise DivergenceError(f"the converted model gives non-finite outputs on the test split "
-                              f"({acc.runtime}); the trained weights are not usable")
+                              f"({acc.runtime}); its weights are not usable (training diverged, or the "
+                              "model file's weights hold inf/NaN)")
     why = degenerate_quantisation(model)
     if why is not None:
         raise DivergenceError(f"the converted model's quantisation is degenerate: {why}")

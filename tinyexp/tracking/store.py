@@ -22,6 +22,7 @@ from filelock import FileLock
 from tinyexp.core.config import TrackingConfig
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.names import Tag
+from tinyexp.core.sqlite_file import check_readable
 from tinyexp.tracking import finalise, sqlite_store
 from tinyexp.tracking.finalise import Step
 from tinyexp.tracking.lost_runs import RunRef
@@ -70,6 +71,7 @@ def existing_store_client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClien
     store = uri or f"sqlite:///{default_store_path()}"
     if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).exists():
         return None
+    check_readable(store)
     quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
