@@ -1,0 +1,80 @@
+"""The Optuna study behind a search: where it is stored, its seeded sampler, and its resume.
+
+Where: beside the tracking store. For a local SQLite store (the default `mlruns/mlflow.db`)
+the study is `optuna.db` in the same folder, so the store and its searches move together.
+A tracking server (http/https, or a database URL given as tracking.uri) has no folder we can
+write beside: there the study's database must be named (`search.storage=<SQLAlchemy URL>`,
+on the farm a database of the tracking server's own PostgreSQL), and saying nothing is a
+one-line error before any work. The study is never put in MLflow's own database: both use an
+`alembic_version` table, and their migrations would collide.
+
+Resume: the study is loaded if it exists (`load_if_exists`). A trial left RUNNING belongs to
+a search that was killed; it is marked FAIL and its parameters are asked again first, so the
+search finishes the trials it promised. Finished trials are never run again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from tinyexp.core.errors import ConfigError
+from tinyexp.search.space import SearchSpec
+
+KILLED_ATTR = "killed"  # user attr of a trial found RUNNING by a later start (its search died)
+CONSTRAINTS_ATTR = "constraints"  # user attr: each limit's violation (<= 0 is met)
+
+
+def default_storage(tracking_uri: str) -> str:
+    """The study's SQLAlchemy URL beside a local SQLite tracking store."""
+    if tracking_uri.startswith("sqlite:///"):
+        return f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).parent / 'optuna.db'}"
+    raise ConfigError(f"tracking.uri={tracking_uri}: a search stores its Optuna study beside the tracking store, "
+                      "and a server has no folder to write in; give the study's database with "
+                      "search.storage=<SQLAlchemy URL> (e.g. a database of the same PostgreSQL server)")
+
+
+def constraints_of(trial: Any) -> list[float]:
+    """Optuna's constraints_func: the violations recorded on the trial (none recorded: met)."""
+    return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0, 0.0, 0.0]))
+
+
+def _sampler(spec: SearchSpec) -> Any:
+    import optuna
+
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    if spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=spec.seed, population_size=spec.population,
+                                             constraints_func=constraints_of)
+    return optuna.samplers.TPESampler(seed=spec.seed, constraints_func=constraints_of,
+                                      n_startup_trials=min(10, max(2, spec.trials // 3)))
+
+
+def open_study(spec: SearchSpec, name: str, storage: str) -> Any:
+    """The study (created, or loaded to resume), with killed trials re-asked."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                                    directions=spec.directions, sampler=_sampler(spec))
+    except ValueError as exc:  # the same name with other directions
+        raise ConfigError(f"search {name}: the stored study in {storage} does not match this search "
+                          f"({' '.join(str(exc).split())[:200]}); give another search.id") from exc
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, KILLED_ATTR, True)
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, skip_if_exists=False)
+    return study
+
+
+def trials_done(study: Any) -> int:
+    """Trials that count against the budget: complete, pruned, or failed on their own (not killed)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and not t.user_attrs.get(KILLED_ATTR)))
