@@ -159,6 +159,7 @@ def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception
         print_error("interrupted: run the same command again to resume the search")
         return EXIT_INTERRUPTED
     counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
-    print(f"\nPareto front of {target.search_id} ({counts} in this command):\n{result.front.text()}\n"
+    shown = result.front.text() if result.front.rows else "no trained trial meets every limit yet"
+    print(f"\nPareto front of {target.search_id} ({counts} in this command):\n{shown}\n"
           f"(logged to MLflow run {result.parent_run_id})")
     return 0

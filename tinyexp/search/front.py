@@ -29,7 +29,7 @@ class FrontTable:
         lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths))]
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in self.rows]
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
     def as_log_table(self) -> dict[str, list[str]]:
         """Column -> values, as mlflow's log_table takes them."""
@@ -44,7 +44,8 @@ def _heading(name: str, latency_source: str) -> str:
     return f"{label} [{unit}]" if unit else label
 
 
-def _value(name: str, value: float) -> str:
+def format_value(name: str, value: float) -> str:
+    """An objective's value as shown: bytes whole, the rest to four significant digits."""
     return f"{value:.0f}" if OBJECTIVES[name].unit == "B" else f"{value:.4g}"
 
 
@@ -60,7 +61,7 @@ def front_table(spec: SearchSpec, trials: Sequence[Any]) -> FrontTable:
     sources = {str(t.user_attrs.get(LATENCY_SOURCE_ATTR, "estimate")) for t in ordered} or {"estimate"}
     columns = ("trial", *(_heading(o, "/".join(sorted(sources))) for o in spec.objectives),
                "latency 80% interval (estimate) [ms]", "flag", "run", "config")
-    rows = tuple((str(t.number), *(_value(o, v) for o, v in zip(spec.objectives, t.values)), _interval(t.user_attrs),
+    rows = tuple((str(t.number), *(format_value(o, v) for o, v in zip(spec.objectives, t.values)), _interval(t.user_attrs),
                   str(t.user_attrs.get(FLAG_ATTR) or ""), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
                   " ".join(as_overrides(t.params))) for t in ordered)
     return FrontTable(columns, rows)

@@ -21,7 +21,7 @@ from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, suggest
-from tinyexp.search.study import CONSTRAINTS_ATTR, open_study, trials_done
+from tinyexp.search.study import open_study, trials_done
 from tinyexp.tracking import sweep
 from tinyexp.tracking.store import configure
 
@@ -58,15 +58,22 @@ def search_id(spec: SearchSpec, base_overrides: Sequence[str]) -> str:
     return f"search-{spec.name}-{digest}"[:64]
 
 
-def _violations(latency_ms: float | None, spec: SearchSpec, size_over: float = 0.0,
-                accuracy: float | None = None, mse: float | None = None) -> list[float]:
-    """Each limit's violation for Optuna's constraints (<= 0: met): latency (ms over), flash or
+def violations(latency_ms: float | None, spec: SearchSpec, size_over: float = 0.0,
+               accuracy: float | None = None, mse: float | None = None) -> dict[str, float]:
+    """Each limit's violation as Optuna's constraints (<= 0: met): latency (ms over), flash or
     RAM (fraction over), accuracy (under the floor), mse (over the ceiling)."""
     lim = spec.limits
-    return [latency_ms - lim.latency_ms if lim.latency_ms is not None and latency_ms is not None else 0.0,
-            size_over,
-            lim.accuracy_min - accuracy if lim.accuracy_min is not None and accuracy is not None else 0.0,
-            mse - lim.mse_max if lim.mse_max is not None and mse is not None else 0.0]
+    return {"latency_ms_over": latency_ms - lim.latency_ms
+            if lim.latency_ms is not None and latency_ms is not None else 0.0,
+            "size_over": size_over,
+            "accuracy_under": lim.accuracy_min - accuracy
+            if lim.accuracy_min is not None and accuracy is not None else 0.0,
+            "mse_over": mse - lim.mse_max if lim.mse_max is not None and mse is not None else 0.0}
+
+
+def _constrain(trial: Any, found: dict[str, float]) -> None:
+    for key, value in found.items():
+        trial.set_constraint(key, value)
 
 
 class _Search:
@@ -146,14 +153,13 @@ class _Search:
             return False
         values = [metrics[OBJECTIVES[o].metric] * OBJECTIVES[o].scale for o in self.spec.objectives]
         latency = metrics.get(Metric.LATENCY_MEAN_US)
-        trial.set_user_attr(CONSTRAINTS_ATTR, _violations(
-            None if latency is None else latency / 1e3, self.spec, accuracy=metrics.get(Metric.TEST_ACCURACY),
-            mse=metrics.get(Metric.TEST_MSE)))
+        _constrain(trial, violations(None if latency is None else latency / 1e3, self.spec,
+                                     accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE)))
         trial.set_user_attr(front_mod.RUN_ATTR, run_id)
         trial.set_user_attr(front_mod.LATENCY_SOURCE_ATTR, tags.get(Tag.LATENCY_SOURCE, "estimate"))
         self.study.tell(trial, values, state=TrialState.COMPLETE)
         self.counts["trained"] += 1
-        shown = ", ".join(f"{o} {v:.4g}" for o, v in zip(self.spec.objectives, values))
+        shown = ", ".join(f"{o} {front_mod.format_value(o, v)}" for o, v in zip(self.spec.objectives, values))
         note = " (an identical config had already finished: not retrained)" if skipped else ""
         self.say(f"trial {trial.number} [{run_id[:8]}]: {shown}; latency {tags.get(Tag.LATENCY_SOURCE, '?')}"
                  f"{'; ' + flag if flag else ''}{note}")
@@ -173,7 +179,7 @@ class _Search:
         over = excesses(checked, self.spec.limits)
         size_over = max(over.get("flash", 0.0), over.get("RAM", 0.0), 1.0 if checked.tflm_refusal else 0.0)
         latency_over = checked.latency_low_ms if "latency" in over else None
-        trial.set_user_attr(CONSTRAINTS_ATTR, _violations(latency_over, self.spec, size_over))
+        _constrain(trial, violations(latency_over, self.spec, size_over))
         trial.set_user_attr(PRUNED_ATTR, reason)
         self._pruned_run(trial.number, cfg, overrides, checked, reason)
         self.study.tell(trial, state=TrialState.PRUNED)

@@ -23,7 +23,6 @@ from tinyexp.core.errors import ConfigError
 from tinyexp.search.space import SearchSpec
 
 KILLED_ATTR = "killed"  # user attr of a trial found RUNNING by a later start (its search died)
-CONSTRAINTS_ATTR = "constraints"  # user attr: each limit's violation (<= 0 is met)
 
 
 def default_storage(tracking_uri: str) -> str:
@@ -35,21 +34,15 @@ def default_storage(tracking_uri: str) -> str:
                       "search.storage=<SQLAlchemy URL> (e.g. a database of the same PostgreSQL server)")
 
 
-def constraints_of(trial: Any) -> list[float]:
-    """Optuna's constraints_func: the violations recorded on the trial (none recorded: met)."""
-    return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0, 0.0, 0.0]))
-
-
 def _sampler(spec: SearchSpec) -> Any:
+    """The seeded sampler; limits reach it as each trial's constraints (Trial.set_constraint)."""
     import optuna
 
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=spec.seed)
     if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=spec.seed, population_size=spec.population,
-                                             constraints_func=constraints_of)
-    return optuna.samplers.TPESampler(seed=spec.seed, constraints_func=constraints_of,
-                                      n_startup_trials=min(10, max(2, spec.trials // 3)))
+        return optuna.samplers.NSGAIISampler(seed=spec.seed, population_size=spec.population)
+    return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(10, max(2, spec.trials // 3)))
 
 
 def open_study(spec: SearchSpec, name: str, storage: str) -> Any:

@@ -142,7 +142,8 @@ def _search(client: Any, experiment_id: str, filter_string: str, limit: int | No
 def collect_runs(client: Any, experiment_id: str, sweep_id: str | None) -> list[Row]:
     """Finished job runs of the experiment (of one sweep if given), latest per configuration."""
     query = "attributes.status = 'FINISHED'" + (f" and tags.{Tag.SWEEP_ID} = '{sweep_id}'" if sweep_id else "")
-    runs = [r for r in _search(client, experiment_id, query) if r.data.tags.get(Tag.ROLE) != "sweep"]
+    runs = [r for r in _search(client, experiment_id, query)
+            if r.data.tags.get(Tag.ROLE) != "sweep" and Tag.SEARCH_PRUNED not in r.data.tags]  # never trained
     return latest_per_config(
         row_from_run(r.data.params, r.data.metrics, r.data.tags, run_id=r.info.run_id,
                      run_name=r.info.run_name or r.info.run_id, start_time_ms=r.info.start_time or 0)
