@@ -97,7 +97,7 @@ def check_space(spec: Any, base: list[str], preflight: Preflight) -> list[Any]:
     configs = preflight(base, False)
     for param in spec.params:
         try:
-            preflight([*base, *as_overrides({param.key: param.example()})], False)
+            preflight([*base, *as_overrides({param.key: param.example()}, spec)], False)
         except ConfigError as exc:
             raise ConfigError(f"search.params.{param.key}: {exc}") from exc
     return configs

@@ -49,6 +49,13 @@ def format_value(name: str, value: float) -> str:
     return f"{value:.0f}" if OBJECTIVES[name].unit == "B" else f"{value:.4g}"
 
 
+def _flag(flag: str | None) -> str:
+    """The latency flag in a word (the interval is in its own column)."""
+    if not flag:
+        return ""
+    return "straddles limit" if "straddles" in flag else "not estimated"
+
+
 def _interval(attrs: Mapping[str, Any]) -> str:
     low, high = attrs.get(LATENCY_LOW_ATTR), attrs.get(LATENCY_HIGH_ATTR)
     return "-" if low is None or high is None else f"{low:.3g}-{high:.3g}"
@@ -62,8 +69,8 @@ def front_table(spec: SearchSpec, trials: Sequence[Any]) -> FrontTable:
     columns = ("trial", *(_heading(o, "/".join(sorted(sources))) for o in spec.objectives),
                "latency 80% interval (estimate) [ms]", "flag", "run", "config")
     rows = tuple((str(t.number), *(format_value(o, v) for o, v in zip(spec.objectives, t.values)), _interval(t.user_attrs),
-                  str(t.user_attrs.get(FLAG_ATTR) or ""), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
-                  " ".join(as_overrides(t.params))) for t in ordered)
+                  _flag(t.user_attrs.get(FLAG_ATTR)), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
+                  " ".join(as_overrides(t.params, spec))) for t in ordered)
     return FrontTable(columns, rows)
 
 

@@ -112,7 +112,7 @@ class _Search:
         from optuna.trial import TrialState
 
         values = suggest(self.spec, trial)
-        overrides = [*self.base, *as_overrides(values)]
+        overrides = [*self.base, *as_overrides(values, self.spec)]
         try:
             cfg = self.compose([*overrides, f"sweep.id={self.target.search_id}"])
             checked = screen(cfg, self.spec.limits)

@@ -6,6 +6,8 @@ ConfigError naming the key and the rule. Each parameter is a config key the tria
 composed with (`model.neurons`, `quant`, `model.layers.2.filters`, `train.learning_rate`), as
 choices, an integer range or a float range (either on a log scale), optionally only `when`
 earlier parameters took given values (a conditional key: `quant.per_channel` only for int8).
+A parameter with `keys: [...]` is a name for one value given to several config keys at once
+(one width for every pointwise convolution of a DS-CNN).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tinyexp.core.names import Metric
 _SAMPLERS = ("tpe", "nsga2", "random")
 _SPEC_KEYS = ("description", "overrides", "params", "objectives", "limits", "trials", "seed", "sampler",
               "storage", "id", "give_up_after", "population")
-_PARAM_KEYS = ("choices", "int", "float", "log", "step", "when")
+_PARAM_KEYS = ("choices", "int", "float", "log", "step", "when", "keys")
 _HYDRA_SPECIAL = re.compile(r"[\s,=\[\]{}()'\"\\:$]")
 
 
@@ -57,6 +59,7 @@ class Param:
     log: bool = False
     step: int | None = None
     when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (earlier key, the values it must have)
+    keys: tuple[str, ...] = ()  # the config keys it sets; () = the key itself
 
     def active(self, chosen: Mapping[str, Any]) -> bool:
         """Whether this key is searched given the values chosen so far."""
@@ -127,9 +130,12 @@ def override_text(value: Any) -> str:
     return f"'{text}'" if isinstance(value, str) and _HYDRA_SPECIAL.search(text) else text
 
 
-def as_overrides(values: Mapping[str, Any]) -> list[str]:
-    """The chosen values as key=value overrides, in the order they were chosen."""
-    return [f"{key}={value if isinstance(value, str) else override_text(value)}" for key, value in values.items()]
+def as_overrides(values: Mapping[str, Any], spec: SearchSpec | None = None) -> list[str]:
+    """The chosen values as key=value overrides, in the order they were chosen (a parameter
+    with `keys` of the spec as one override per key)."""
+    targets = {p.key: p.keys for p in spec.params if p.keys} if spec is not None else {}
+    return [f"{key}={value if isinstance(value, str) else override_text(value)}"
+            for name, value in values.items() for key in targets.get(name, (name,))]
 
 
 def suggest(spec: SearchSpec, trial: Any) -> dict[str, Any]:
@@ -162,13 +168,16 @@ def _param(key: str, data: Any) -> Param:
     if len(kinds) != 1:
         raise ConfigError(f"{where}: give exactly one of choices, int, float (found {', '.join(kinds) or 'none'})")
     kind = kinds[0]
+    keys = data.get("keys") or ()
+    if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
+        raise ConfigError(f"{where}.keys={keys!r} is invalid: a list of config keys")
     when = tuple((str(k), tuple(override_text(v) for v in (vs if isinstance(vs, (list, tuple)) else [vs])))
                  for k, vs in (data.get("when") or {}).items())
     if kind == "choices":
         choices = data["choices"]
         if not isinstance(choices, (list, tuple)) or not choices:
             raise ConfigError(f"{where}.choices={choices!r} is invalid: an empty range; give at least one value")
-        return Param(key, kind, choices=tuple(override_text(c) for c in choices), when=when)
+        return Param(key, kind, choices=tuple(override_text(c) for c in choices), when=when, keys=tuple(keys))
     bounds = data[kind]
     if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
         raise ConfigError(f"{where}.{kind}={bounds!r} is invalid: give [low, high]")
@@ -181,7 +190,8 @@ def _param(key: str, data: Any) -> Param:
     if kind == "int" and (low != int(low) or high != int(high)):
         raise ConfigError(f"{where}.int={list(bounds)} is invalid: integer bounds")
     step = data.get("step")
-    return Param(key, kind, low=low, high=high, log=log, step=int(step) if step is not None else None, when=when)
+    return Param(key, kind, low=low, high=high, log=log, step=int(step) if step is not None else None, when=when,
+                 keys=tuple(keys))
 
 
 def _limits(data: Mapping[str, Any]) -> Limits:
