@@ -102,3 +102,10 @@ def test_study_lives_beside_a_local_store_and_a_server_needs_one_named() -> None
     assert default_storage("sqlite:////data/mlruns/mlflow.db") == "sqlite:////data/mlruns/optuna.db"
     with pytest.raises(ConfigError, match="search.storage="):
         default_storage("http://127.0.0.1:5000")
+
+
+def test_one_parameter_may_set_several_keys() -> None:
+    spec = parse_spec(_spec(params={"width": {"choices": [8, 16], "keys": ["model.layers.0.filters",
+                                                                           "model.layers.2.filters"]}}), "t")
+    chosen = suggest(spec, optuna.trial.FixedTrial({"width": "16"}))
+    assert as_overrides(chosen, spec) == ["model.layers.0.filters=16", "model.layers.2.filters=16"]

@@ -16,7 +16,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
+from tinyexp.core.cli_args import EXIT_INTERRUPTED, EXIT_USAGE, failure_exit, print_error
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
 
@@ -149,12 +149,8 @@ def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception
     try:
         with _composer(explain) as compose:
             result = run_search(spec, base, compose, target)
-    except ConfigError as exc:
-        print_error(exc)
-        return EXIT_USAGE
-    except TinyexpError as exc:
-        print_error(exc)
-        return EXIT_FAILED
+    except TinyexpError as exc:  # a limit no candidate meets is bad input (2), a failure 1
+        return failure_exit(exc)
     except KeyboardInterrupt:
         print_error("interrupted: run the same command again to resume the search")
         return EXIT_INTERRUPTED

@@ -21,7 +21,7 @@ from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, suggest
-from tinyexp.search.study import open_study, trials_done
+from tinyexp.search.study import claim, open_study, trials_done
 from tinyexp.tracking import sweep
 from tinyexp.tracking.store import configure
 
@@ -94,8 +94,10 @@ class _Search:
 
     def run(self) -> None:
         pruned_in_a_row = 0
-        while trials_done(self.study) < self.spec.trials:
-            trained = self._trial(self.study.ask())
+        while trials_done(self.study, running=True) < self.spec.trials:
+            trial = self.study.ask()
+            claim(trial)
+            trained = self._trial(trial)
             pruned_in_a_row = 0 if trained or self.counts["trained"] else pruned_in_a_row + 1
             if pruned_in_a_row >= self.spec.give_up_after and not self._any_complete():
                 closest = (f"; the closest, trial {self.closest[1]}: {self.closest[2]}" if self.closest else "")

@@ -8,21 +8,37 @@ on the farm a database of the tracking server's own PostgreSQL), and saying noth
 one-line error before any work. The study is never put in MLflow's own database: both use an
 `alembic_version` table, and their migrations would collide.
 
-Resume: the study is loaded if it exists (`load_if_exists`). A trial left RUNNING belongs to
-a search that was killed; it is marked FAIL and its parameters are asked again first, so the
-search finishes the trials it promised. Finished trials are never run again.
+Resume: the study is loaded if it exists (`load_if_exists`). A trial left RUNNING by a process
+of this host that no longer exists belongs to a search that was killed; it is marked FAIL and
+its parameters are asked again first, so the search finishes the trials it promised. Finished
+trials are never run again. A RUNNING trial of a live process (another command working on the
+same search) is left alone and counts against the budget.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import warnings
 from pathlib import Path
 from typing import Any
 
 from tinyexp.core.errors import ConfigError
+from tinyexp.core.processes import alive
 from tinyexp.search.space import SearchSpec
 
 KILLED_ATTR = "killed"  # user attr of a trial found RUNNING by a later start (its search died)
+OWNER_ATTR = "owner"  # user attr: "host pid" of the process running the trial
+
+
+def claim(trial: Any) -> None:
+    """Mark a new trial as this process's, so a later start can tell whether it died."""
+    trial.set_user_attr(OWNER_ATTR, f"{socket.gethostname()} {os.getpid()}")
+
+
+def _orphaned(trial: Any) -> bool:
+    host, _, pid = str(trial.user_attrs.get(OWNER_ATTR, "")).partition(" ")
+    return host == socket.gethostname() and pid.isdigit() and not alive(int(pid))
 
 
 def default_storage(tracking_uri: str) -> str:
@@ -58,16 +74,21 @@ def open_study(spec: SearchSpec, name: str, storage: str) -> Any:
         raise ConfigError(f"search {name}: the stored study in {storage} does not match this search "
                           f"({' '.join(str(exc).split())[:200]}); give another search.id") from exc
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if not _orphaned(trial):
+            continue
+        # Optuna has no public call to end another process's trial with a note: its storage does it.
         study._storage.set_trial_user_attr(trial._trial_id, KILLED_ATTR, True)
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
         study.enqueue_trial(trial.params, skip_if_exists=False)
     return study
 
 
-def trials_done(study: Any) -> int:
-    """Trials that count against the budget: complete, pruned, or failed on their own (not killed)."""
+def trials_done(study: Any, running: bool = False) -> int:
+    """Trials that count against the budget: complete, pruned, or failed on their own (not
+    killed); with `running`, the trials under way too."""
     from optuna.trial import TrialState
 
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) if running else (
+        TrialState.COMPLETE, TrialState.PRUNED)
     return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and not t.user_attrs.get(KILLED_ATTR)))
+               if t.state in counted or (t.state == TrialState.FAIL and not t.user_attrs.get(KILLED_ATTR)))
