@@ -82,3 +82,11 @@ def test_help_and_bad_input(tmp_path: Path) -> None:
     bad = _search(tmp_path, "search=bad.yaml")
     assert bad.returncode == EXIT_USAGE and bad.stderr.startswith(ERROR_PREFIX + "search.params.model.neuronz")
     assert bad.stderr.count("\n") == 1 and not (tmp_path / "mlruns").exists()
+
+
+def test_a_limit_no_candidate_meets_stops_naming_the_closest(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    done = _search(tmp_path, "search=tiny.yaml", "search.limits.flash_bytes=600", "search.give_up_after=2")
+    assert done.returncode == EXIT_USAGE, done.stderr[-2000:]
+    assert "no candidate met the limits in 2 tries; the closest, trial " in done.stderr
+    assert "B of flash, the limit is 600 B" in done.stderr and not _cache_entries(tmp_path)
