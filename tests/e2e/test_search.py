@@ -4,6 +4,7 @@ the front is printed and logged, and running it again resumes without retraining
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,15 @@ def test_a_limit_no_candidate_meets_stops_naming_the_closest(tmp_path: Path) -> 
     assert done.returncode == EXIT_USAGE, done.stderr[-2000:]
     assert "no candidate met the limits in 2 tries; the closest, trial " in done.stderr
     assert "B of flash, the limit is 600 B" in done.stderr and not _cache_entries(tmp_path)
+
+
+def test_parallel_workers_share_one_study(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    done = _search(tmp_path, "search=tiny.yaml", "search.n_jobs=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    numbers = sorted(int(n) for n in re.findall(r"^trial (\d+)[: ]", done.stdout, re.MULTILINE))
+    assert numbers == [0, 1, 2, 3]  # the budget is shared: four trials in all, each once
+    assert "model.neurons=4" in done.stdout
+    client = store_client(tmp_path)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]

@@ -29,6 +29,7 @@ search's MLflow parent run. Running the same command again resumes the search.
 
   search=NAME          a preset of conf/search/ ({presets}) or a .yaml file
   search.trials=N      trials in all (pruned ones count), search.seed=N, search.sampler=tpe|nsga2|random
+  search.n_jobs=N      trials at once, each worker a process (joblib); the order of trials then varies
   search.limits.KEY=V  latency_ms, flash_bytes, ram_bytes, reserve_flash_bytes, reserve_ram_bytes,
                        accuracy_min, mse_max
   search.id=NAME       the search's name (default: derived from the preset and the overrides)
@@ -124,6 +125,25 @@ def _composer(explain: Callable[[Exception, Sequence[str]], str]) -> Iterator[Ca
         yield composed
 
 
+def _worker(spec: Any, base: list[str], target: Any, explain: Callable[[Exception, Sequence[str]], str]) -> dict[str, int]:
+    """One worker process of a parallel search (search.n_jobs > 1)."""
+    from tinyexp.search.run import run_trials
+
+    with _composer(explain) as compose:
+        return run_trials(spec, base, compose, target)
+
+
+def _workers(spec: Any, base: list[str], target: Any,
+             explain: Callable[[Exception, Sequence[str]], str]) -> Callable[[], list[dict[str, int]]] | None:
+    """search.n_jobs worker processes through joblib, or None to run the trials here."""
+    if spec.n_jobs <= 1:
+        return None
+    from joblib import Parallel, delayed
+
+    return lambda: Parallel(n_jobs=spec.n_jobs)(delayed(_worker)(spec, base, target, explain)
+                                                for _ in range(spec.n_jobs))
+
+
 def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception, Sequence[str]], str]) -> int:
     """`tinyexp search ...`: 0 when the search finished, 2 for bad input, 1 when it failed."""
     if any(a in ("--help", "-h") for a in argv):
@@ -148,7 +168,7 @@ def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception
           f"study in {storage}")
     try:
         with _composer(explain) as compose:
-            result = run_search(spec, base, compose, target)
+            result = run_search(spec, base, compose, target, workers=_workers(spec, base, target, explain))
     except TinyexpError as exc:  # a limit no candidate meets is bad input (2), a failure 1
         return failure_exit(exc)
     except KeyboardInterrupt:

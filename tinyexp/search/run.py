@@ -12,10 +12,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from tinyexp.core.errors import ConfigError, TinyexpError
+from tinyexp.core.processes import alive
 from tinyexp.core.names import Artifact, Metric, Tag
 from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
@@ -27,7 +30,8 @@ from tinyexp.tracking.store import configure
 
 Compose = Callable[[list[str]], Any]
 PRUNED_ATTR = "pruned"
-_UNHASHED = ("trials", "give_up_after", "storage", "name")
+_WAIT_S = 2.0  # between looks at an identical config's run that another worker is running
+_UNHASHED = ("trials", "give_up_after", "storage", "name", "n_jobs")
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,11 @@ class _Search:
     def _complete(self, trial: Any, run_id: str, flag: str | None, skipped: bool) -> bool:
         from optuna.trial import TrialState
 
-        run = self.client.get_run(run_id)
+        run = self._ended(run_id) if skipped else self.client.get_run(run_id)
         metrics, tags = run.data.metrics, run.data.tags
+        if run.info.status != "FINISHED":
+            self._fail(trial, f"its identical config's run {run_id[:8]} ended {run.info.status}")
+            return False
         self.client.set_tag(run_id, Tag.SEARCH_TRIAL, str(trial.number))
         if flag:
             self.client.set_tag(run_id, Tag.SEARCH_LATENCY_FLAG, flag)
@@ -166,6 +173,17 @@ class _Search:
         self.say(f"trial {trial.number} [{run_id[:8]}]: {shown}; latency {tags.get(Tag.LATENCY_SOURCE, '?')}"
                  f"{'; ' + flag if flag else ''}{note}")
         return True
+
+    def _ended(self, run_id: str) -> Any:
+        """The run of an identical config, once it has ended: another worker may be running it
+        (waited for while its process lives; one on another host, until it ends)."""
+        while True:
+            run = self.client.get_run(run_id)
+            host, pid = run.data.tags.get(Tag.HOST), run.data.tags.get(Tag.PID, "")
+            gone = host == socket.gethostname() and pid.isdigit() and not alive(int(pid))
+            if run.info.status != "RUNNING" or gone:
+                return run
+            time.sleep(_WAIT_S)
 
     def _fail(self, trial: Any, why: str) -> None:
         from optuna.trial import TrialState
@@ -210,7 +228,9 @@ class _Search:
 
     def publish_front(self) -> front_mod.FrontTable:
         """The front as a table, logged to the parent run; its trials' runs tagged."""
-        trials = [t for t in self.study.best_trials if front_mod.RUN_ATTR in t.user_attrs]
+        by_run = {t.user_attrs[front_mod.RUN_ATTR]: t for t in reversed(self.study.best_trials)
+                  if front_mod.RUN_ATTR in t.user_attrs}  # a config asked twice is one run: shown once
+        trials = sorted(by_run.values(), key=lambda t: t.number)
         table = front_mod.front_table(self.spec, trials)
         best = front_mod.best_per_objective(self.spec, trials) if trials else {}
         for t in trials:
@@ -227,13 +247,29 @@ def _us(ms: float | None) -> float | None:
     return None if ms is None else ms * 1e3
 
 
-def run_search(spec: SearchSpec, base_overrides: Sequence[str], compose: Compose, target: SearchTarget,
-               say: Callable[[str], None] = print) -> SearchResult:
-    """Run (or resume) the search until its study holds `spec.trials` finished trials; return
-    its Pareto front (feasible trials only when limits were declared)."""
+def run_trials(spec: SearchSpec, base_overrides: Sequence[str], compose: Compose, target: SearchTarget,
+               say: Callable[[str], None] = print) -> dict[str, int]:
+    """One worker's share of a search (n_jobs > 1): trials until the study's budget is taken;
+    its counts. Several workers share the study: each claims the trials it asks."""
     search = _Search(spec, base_overrides, compose, target, say)
+    search.run()
+    return search.counts
+
+
+def run_search(spec: SearchSpec, base_overrides: Sequence[str], compose: Compose, target: SearchTarget,
+               say: Callable[[str], None] = print,
+               workers: Callable[[], Sequence[dict[str, int]]] | None = None) -> SearchResult:
+    """Run (or resume) the search until its study holds `spec.trials` finished trials; return
+    its Pareto front (feasible trials only when limits were declared). With `workers`, they run
+    the trials (each :func:`run_trials` in its own process) once the study is open here."""
+    search = _Search(spec, base_overrides, compose, target, say)  # a killed search's trials recovered once
     done = trials_done(search.study)
     if done:
         say(f"search {target.search_id}: resuming with {done} of {spec.trials} trials done")
-    search.run()
-    return SearchResult(search.parent_id, search.publish_front(), search.counts)
+    if workers is None:
+        search.run()
+        counts = search.counts
+    else:
+        shares = workers()
+        counts = {key: sum(share[key] for share in shares) for key in search.counts}
+    return SearchResult(search.parent_id, search.publish_front(), counts)

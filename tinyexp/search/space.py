@@ -22,7 +22,7 @@ from tinyexp.core.names import Metric
 
 _SAMPLERS = ("tpe", "nsga2", "random")
 _SPEC_KEYS = ("description", "overrides", "params", "objectives", "limits", "trials", "seed", "sampler",
-              "storage", "id", "give_up_after", "population")
+              "storage", "id", "give_up_after", "population", "n_jobs")
 _PARAM_KEYS = ("choices", "int", "float", "log", "step", "when", "keys")
 _HYDRA_SPECIAL = re.compile(r"[\s,=\[\]{}()'\"\\:$]")
 
@@ -109,6 +109,7 @@ class SearchSpec:
     id: str | None = None
     give_up_after: int = 50  # candidates in a row pruned, none ever trained: no candidate meets the limits
     population: int = 8  # NSGA-II's generation size
+    n_jobs: int = 1  # worker processes running trials at once (joblib)
 
     @property
     def directions(self) -> list[str]:
@@ -229,7 +230,7 @@ def parse_spec(data: Mapping[str, Any], name: str) -> SearchSpec:
     if search_id is not None and SWEEP_ID_PATTERN.fullmatch(str(search_id)) is None:
         raise ConfigError(f"search.id={search_id!r} is invalid: {SWEEP_ID_RULE}")
     counts = {k: data.get(k, default) for k, default in (("trials", 20), ("seed", 0), ("give_up_after", 50),
-                                                         ("population", 8))}
+                                                         ("population", 8), ("n_jobs", 1))}
     for key, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
             raise ConfigError(f"search.{key}={value!r} is invalid: must be an integer >= {0 if key == 'seed' else 1}")

@@ -68,7 +68,10 @@ def open_study(spec: SearchSpec, name: str, storage: str) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+        # Parallel workers write one SQLite file: wait for its lock rather than fail at once.
+        stored = (optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 120}})
+                  if storage.startswith("sqlite:") else storage)
+        study = optuna.create_study(study_name=name, storage=stored, load_if_exists=True,
                                     directions=spec.directions, sampler=_sampler(spec))
     except ValueError as exc:  # the same name with other directions
         raise ConfigError(f"search {name}: the stored study in {storage} does not match this search "
