@@ -125,12 +125,13 @@ def _composer(explain: Callable[[Exception, Sequence[str]], str]) -> Iterator[Ca
         yield composed
 
 
-def _worker(spec: Any, base: list[str], target: Any, explain: Callable[[Exception, Sequence[str]], str]) -> dict[str, int]:
+def _worker(spec: Any, base: list[str], target: Any, explain: Callable[[Exception, Sequence[str]], str],
+            worker: int) -> dict[str, int]:
     """One worker process of a parallel search (search.n_jobs > 1)."""
     from tinyexp.search.run import run_trials
 
     with _composer(explain) as compose:
-        return run_trials(spec, base, compose, target)
+        return run_trials(spec, base, compose, target, worker)
 
 
 def _workers(spec: Any, base: list[str], target: Any,
@@ -140,8 +141,8 @@ def _workers(spec: Any, base: list[str], target: Any,
         return None
     from joblib import Parallel, delayed
 
-    return lambda: Parallel(n_jobs=spec.n_jobs)(delayed(_worker)(spec, base, target, explain)
-                                                for _ in range(spec.n_jobs))
+    return lambda: Parallel(n_jobs=spec.n_jobs)(delayed(_worker)(spec, base, target, explain, worker)
+                                                for worker in range(spec.n_jobs))
 
 
 def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception, Sequence[str]], str]) -> int:

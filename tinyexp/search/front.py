@@ -17,7 +17,7 @@ FLAG_ATTR = "latency_flag"
 
 @dataclass(frozen=True)
 class FrontTable:
-    """Columns and rows of the front, newest best first by the first objective."""
+    """Columns and rows of the front, best first by the first objective."""
 
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]

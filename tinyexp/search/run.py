@@ -24,7 +24,7 @@ from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, suggest
-from tinyexp.search.study import claim, open_study, trials_done
+from tinyexp.search.study import ask_lock, claim, open_study, trials_done
 from tinyexp.tracking import sweep
 from tinyexp.tracking.store import configure
 
@@ -84,7 +84,7 @@ class _Search:
     """One command's pass over a search: the study, the store and the counts."""
 
     def __init__(self, spec: SearchSpec, base: Sequence[str], compose: Compose, target: SearchTarget,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], worker: int = 0) -> None:
         from mlflow.tracking import MlflowClient
 
         self.spec, self.base, self.compose, self.target, self.say = spec, list(base), compose, target, say
@@ -92,15 +92,18 @@ class _Search:
         self.client = MlflowClient()
         self.parent_id = sweep.ensure_parent(self.client, self.experiment_id, target.search_id)
         self.client.set_tag(self.parent_id, Tag.SEARCH_STORAGE, f"{target.storage} (study {target.search_id})")
-        self.study = open_study(spec, target.search_id, target.storage)
+        self.study = open_study(spec, target.search_id, target.storage, worker)
         self.counts = {"trained": 0, "pruned": 0, "failed": 0}
         self.closest: tuple[float, int, str] | None = None  # (fraction over, trial, reason)
 
     def run(self) -> None:
         pruned_in_a_row = 0
-        while trials_done(self.study, running=True) < self.spec.trials:
-            trial = self.study.ask()
-            claim(trial)
+        while True:
+            with ask_lock(self.target.storage):
+                if trials_done(self.study, running=True) >= self.spec.trials:
+                    return
+                trial = self.study.ask()
+                claim(trial)
             trained = self._trial(trial)
             pruned_in_a_row = 0 if trained or self.counts["trained"] else pruned_in_a_row + 1
             if pruned_in_a_row >= self.spec.give_up_after and not self._any_complete():
@@ -248,10 +251,10 @@ def _us(ms: float | None) -> float | None:
 
 
 def run_trials(spec: SearchSpec, base_overrides: Sequence[str], compose: Compose, target: SearchTarget,
-               say: Callable[[str], None] = print) -> dict[str, int]:
-    """One worker's share of a search (n_jobs > 1): trials until the study's budget is taken;
-    its counts. Several workers share the study: each claims the trials it asks."""
-    search = _Search(spec, base_overrides, compose, target, say)
+               worker: int, say: Callable[[str], None] = print) -> dict[str, int]:
+    """Worker `worker`'s share of a search (n_jobs > 1): trials until the study's budget is
+    taken; its counts. Several workers share the study: each claims the trials it asks."""
+    search = _Search(spec, base_overrides, compose, target, say, worker)
     search.run()
     return search.counts
 

@@ -9,6 +9,7 @@ latency estimate's 80% interval straddles the limit trains, flagged (:func:`late
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,8 @@ def screen(cfg: Any, limits: Limits) -> Screen:
 
 def _with_latency(found: Screen, mid: float | None, low: float | None, high: float | None,
                   problem: str | None) -> Screen:
-    return Screen(**{**found.__dict__, "latency_ms": mid, "latency_low_ms": low, "latency_high_ms": high,
-                     "estimate_problem": problem})
+    return dataclasses.replace(found, latency_ms=mid, latency_low_ms=low, latency_high_ms=high,
+                               estimate_problem=problem)
 
 
 def excesses(s: Screen, limits: Limits) -> dict[str, float]:

@@ -17,11 +17,14 @@ same search) is left alone and counts against the budget.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import warnings
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from tinyexp.core.errors import ConfigError
 from tinyexp.core.processes import alive
@@ -50,19 +53,29 @@ def default_storage(tracking_uri: str) -> str:
                       "search.storage=<SQLAlchemy URL> (e.g. a database of the same PostgreSQL server)")
 
 
-def _sampler(spec: SearchSpec) -> Any:
+def _sampler(spec: SearchSpec, seed: int) -> Any:
     """The seeded sampler; limits reach it as each trial's constraints (Trial.set_constraint)."""
     import optuna
 
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=spec.seed, population_size=spec.population)
-    return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(10, max(2, spec.trials // 3)))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=spec.population)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, spec.trials // 3)))
 
 
-def open_study(spec: SearchSpec, name: str, storage: str) -> Any:
-    """The study (created, or loaded to resume), with killed trials re-asked."""
+def ask_lock(storage: str) -> contextlib.AbstractContextManager[object]:
+    """Held from "is the budget taken?" to the new trial's claim, so workers sharing a SQLite
+    study never ask more trials than the budget. A database server's study has no such lock:
+    there each worker may ask one trial past it."""
+    if not storage.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    return FileLock(storage.removeprefix("sqlite:///") + ".ask.lock")
+
+
+def open_study(spec: SearchSpec, name: str, storage: str, worker: int = 0) -> Any:
+    """The study (created, or loaded to resume), with killed trials re-asked. Parallel workers
+    seed their samplers seed, seed+1, ... (one seed would have them all ask the same values)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,7 +85,7 @@ def open_study(spec: SearchSpec, name: str, storage: str) -> Any:
         stored = (optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 120}})
                   if storage.startswith("sqlite:") else storage)
         study = optuna.create_study(study_name=name, storage=stored, load_if_exists=True,
-                                    directions=spec.directions, sampler=_sampler(spec))
+                                    directions=spec.directions, sampler=_sampler(spec, spec.seed + worker))
     except ValueError as exc:  # the same name with other directions
         raise ConfigError(f"search {name}: the stored study in {storage} does not match this search "
                           f"({' '.join(str(exc).split())[:200]}); give another search.id") from exc
