@@ -68,8 +68,8 @@ def front_table(spec: SearchSpec, trials: Sequence[Any]) -> FrontTable:
     sources = {str(t.user_attrs.get(LATENCY_SOURCE_ATTR, "estimate")) for t in ordered} or {"estimate"}
     columns = ("trial", *(_heading(o, "/".join(sorted(sources))) for o in spec.objectives),
                "latency 80% interval (estimate) [ms]", "flag", "run", "config")
-    rows = tuple((str(t.number), *(format_value(o, v) for o, v in zip(spec.objectives, t.values)), _interval(t.user_attrs),
-                  _flag(t.user_attrs.get(FLAG_ATTR)), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
+    rows = tuple((str(t.number), *(format_value(o, v) for o, v in zip(spec.objectives, t.values)),
+                  _interval(t.user_attrs), _flag(t.user_attrs.get(FLAG_ATTR)), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
                   " ".join(as_overrides(t.params, spec))) for t in ordered)
     return FrontTable(columns, rows)
 

@@ -57,7 +57,8 @@ def screen(cfg: Any, limits: Limits) -> Screen:
         flash_limit=min(fit.flash_limit_bytes, limits.flash_bytes or fit.flash_limit_bytes),
         ram_needed=None if ram_needed is None else ram_needed + (limits.reserve_ram_bytes if reserve else 0),
         ram_limit=min(fit.ram_limit_bytes, limits.ram_bytes or fit.ram_limit_bytes),
-        fit_basis=fit.basis + ("+reserve" if reserve and (limits.reserve_flash_bytes or limits.reserve_ram_bytes) else ""))
+        fit_basis=fit.basis + ("+reserve" if reserve and (limits.reserve_flash_bytes or limits.reserve_ram_bytes)
+                               else ""))
     if not model.support.runs:
         return found
     try:
