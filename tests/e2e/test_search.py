@@ -32,10 +32,20 @@ params:
 """
 
 
-def _search(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TINYEXP_CACHE_DIR=str(home / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+def _search(home: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, TINYEXP_CACHE_DIR=str(cache or home / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-m", "tinyexp", "search", *args], cwd=home, env=env,
                           capture_output=True, text=True, timeout=240)
+
+
+def _trial_lines(stdout: str) -> list[str]:
+    """Each trial's line without its MLflow run id (new in a new store)."""
+    return [re.sub(r"\[[0-9a-f]{8}\]", "[run]", line) for line in stdout.splitlines() if re.match(r"trial \d+[: ]", line)]
+
+
+def _front(stdout: str) -> str:
+    """The printed front without its MLflow run ids."""
+    return re.sub(r"\b[0-9a-f]{8}\b", "run", stdout.split("Pareto front", 1)[1].split("(logged")[0])
 
 
 def _cache_entries(home: Path) -> set[str]:
@@ -74,6 +84,15 @@ def test_tiny_search_prunes_before_training_prints_the_front_and_resumes(tmp_pat
     assert "resuming with 4 of 4 trials done" in again.stdout and "0 trained, 0 pruned" in again.stdout
     assert "model.neurons=4" in again.stdout  # the same front, read back from the study
     assert _cache_entries(tmp_path) == entries
+
+    # The same seed on a fresh store asks the same trials and gives the same front.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "tiny.yaml").write_text(TINY)
+    same = _search(fresh, "search=tiny.yaml", cache=tmp_path / "cache")
+    assert same.returncode == 0, same.stderr[-2000:]
+    assert _trial_lines(same.stdout) == _trial_lines(first.stdout)
+    assert _front(same.stdout) == _front(first.stdout)
 
 
 def test_help_and_bad_input(tmp_path: Path) -> None:
