@@ -77,7 +77,7 @@ def test_tiny_search_prunes_before_training_prints_the_front_and_resumes(tmp_pat
     assert entries == {r.data.tags[Tag.TRAIN_CACHE_KEY] for r in trained}
     assert any(r.data.tags.get(Tag.SEARCH_FRONT) == "true" for r in trained)
     logged = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert Artifact.SEARCH_FRONT_TEXT in logged
+    assert {Artifact.SEARCH_FRONT_TEXT, Artifact.SEARCH_FRONT_TABLE, Artifact.SEARCH_FRONT_FIGURE} <= logged
 
     again = _search(tmp_path, "search=tiny.yaml")
     assert again.returncode == 0, again.stderr[-2000:]

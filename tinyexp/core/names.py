@@ -150,6 +150,7 @@ class Artifact:
     OPERATORS: Final = "operators.json"  # per-operator table in mlflow.log_table's JSON form
     SEARCH_FRONT_TABLE: Final = "search_front.json"  # a search's Pareto front (mlflow.log_table)
     SEARCH_FRONT_TEXT: Final = "search_front.txt"  # the same front as the table the command prints
+    SEARCH_FRONT_FIGURE: Final = "search_front.png"  # the front against latency and size, limits drawn
 
     @staticmethod
     def tflite(quant_mode: str) -> str:

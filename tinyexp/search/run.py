@@ -13,8 +13,10 @@ import dataclasses
 import hashlib
 import json
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tinyexp.core.errors import ConfigError, TinyexpError
@@ -22,6 +24,7 @@ from tinyexp.core.processes import alive
 from tinyexp.core.names import Artifact, Metric, Tag
 from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
+from tinyexp.search.figure import front_figure
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, suggest
 from tinyexp.search.study import ask_lock, claim, open_study, trials_done
@@ -230,7 +233,9 @@ class _Search:
             self.client.set_terminated(run.info.run_id, status=status)
 
     def publish_front(self) -> front_mod.FrontTable:
-        """The front as a table, logged to the parent run; its trials' runs tagged."""
+        """The front as a table and a figure, logged to the parent run; its trials' runs tagged."""
+        from optuna.trial import TrialState
+
         by_run = {t.user_attrs[front_mod.RUN_ATTR]: t for t in reversed(self.study.best_trials)
                   if front_mod.RUN_ATTR in t.user_attrs}  # a config asked twice is one run: shown once
         trials = sorted(by_run.values(), key=lambda t: t.number)
@@ -243,6 +248,11 @@ class _Search:
         self.client.log_text(self.parent_id, table.text() + "\n", Artifact.SEARCH_FRONT_TEXT)
         if trials:
             self.client.log_table(self.parent_id, table.as_log_table(), Artifact.SEARCH_FRONT_TABLE)
+        trained = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        with tempfile.TemporaryDirectory(prefix="tinyexp-search-") as folder:
+            drawn = front_figure(self.spec, trained, trials, Path(folder) / Artifact.SEARCH_FRONT_FIGURE)
+            if drawn is not None:
+                self.client.log_artifact(self.parent_id, str(drawn))
         return table
 
 
