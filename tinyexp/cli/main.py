@@ -1,5 +1,5 @@
 """Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`,
-`tinyexp calibrate`, `tinyexp doctor`.
+`tinyexp calibrate`, `tinyexp doctor`, `tinyexp search`.
 
 Before Hydra starts a single job, every combination of the command line's overrides is
 composed and validated (a preflight), so a bad key, value or option in any job of a sweep
@@ -240,6 +240,10 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         from tinyexp.cli.doctor import main as doctor_main
 
         sys.exit(doctor_main(argv[1:], preflight))
+    if argv and argv[0] == "search":
+        from tinyexp.cli.search_cmd import main as search_main
+
+        sys.exit(search_main(argv[1:], preflight, explain))
     shown = sorted({a for a in argv if a in _EXCLUSIVE_FLAGS})
     if _is_multirun(argv) and shown:  # Hydra would raise a bare ValueError with a traceback
         print_error(f"{shown[0]} shows one composed config and cannot be combined with -m/--multirun; "

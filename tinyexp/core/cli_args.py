@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from tinyexp.core.errors import ConfigError
+from tinyexp.core.errors import ConfigError, TinyexpError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -24,6 +24,12 @@ ERROR_PREFIX = "tinyexp: error: "
 def print_error(message: object) -> None:
     """The one-line form of a failure, on stderr."""
     print(ERROR_PREFIX + " ".join(str(message).split()), file=sys.stderr)
+
+
+def failure_exit(exc: TinyexpError) -> int:
+    """Print a failure's one line; return its exit code: 2 for bad input, else 1."""
+    print_error(exc)
+    return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
 
 
 def split_config_args(argv: Sequence[str], allowed: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:

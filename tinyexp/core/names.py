@@ -124,6 +124,15 @@ class Tag:
     # The local lost-run record of a run whose tracking server dropped (set when it is settled).
     LOST_RECORD: Final = "tinyexp.lost_record"
     PARENT_RUN_ID: Final = "mlflow.parentRunId"
+    # A search (tinyexp search): its trials' Optuna number, why a trial was pruned before
+    # training, why a kept trial's latency is uncertain, the front's trials and the objectives
+    # each is the best of, and on the parent run where the Optuna study is stored.
+    SEARCH_TRIAL: Final = "tinyexp.search.trial"
+    SEARCH_PRUNED: Final = "tinyexp.search.pruned"
+    SEARCH_LATENCY_FLAG: Final = "tinyexp.search.latency_flag"
+    SEARCH_FRONT: Final = "tinyexp.search.front"
+    SEARCH_BEST: Final = "tinyexp.search.best"
+    SEARCH_STORAGE: Final = "tinyexp.search.storage"
 
 
 DEVICE_IDENTITY_TAGS: Final = {key: f"device.{key}" for key in ("fw", "tflm", "compiler", "board", "clock_hz")}
@@ -146,6 +155,9 @@ class Artifact:
     PER_OPERATOR_TABLE: Final = "per_operator_profile.json"
     PER_OPERATOR_CHART: Final = "per_operator_profile.png"
     OPERATORS: Final = "operators.json"  # per-operator table in mlflow.log_table's JSON form
+    SEARCH_FRONT_TABLE: Final = "search_front.json"  # a search's Pareto front (mlflow.log_table)
+    SEARCH_FRONT_TEXT: Final = "search_front.txt"  # the same front as the table the command prints
+    SEARCH_FRONT_FIGURE: Final = "search_front.png"  # the front against latency and size, limits drawn
 
     @staticmethod
     def tflite(quant_mode: str) -> str:

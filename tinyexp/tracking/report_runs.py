@@ -140,7 +140,9 @@ def _search(client: Any, experiment_id: str, filter_string: str, limit: int | No
 
 def collect_runs(client: Any, experiment_id: str, sweep_id: str | None) -> list[Row]:
     """Complete job runs of the experiment (of one sweep if given), latest per configuration."""
-    runs = complete_runs(client, [experiment_id], *([f"tags.{Tag.SWEEP_ID} = '{sweep_id}'"] if sweep_id else []))
+    runs = [r for r in complete_runs(client, [experiment_id],
+                                     *([f"tags.{Tag.SWEEP_ID} = '{sweep_id}'"] if sweep_id else []))
+            if Tag.SEARCH_PRUNED not in r.data.tags]  # a search's pruned candidate never trained
     return latest_per_config(
         row_from_run(r.data.params, r.data.metrics, r.data.tags, run_id=r.info.run_id,
                      run_name=r.info.run_name or r.info.run_id, start_time_ms=r.info.start_time or 0)

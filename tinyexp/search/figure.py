@@ -1,0 +1,54 @@
+"""The front as a figure: the first objective against each other one, every trained trial in
+grey, the front's trials marked, the latency estimate's 80% interval as error bars and the
+latency limit drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from tinyexp.search.front import LATENCY_HIGH_ATTR, LATENCY_LOW_ATTR
+from tinyexp.search.space import OBJECTIVES, SearchSpec
+
+
+def _label(name: str) -> str:
+    unit = OBJECTIVES[name].unit
+    return f"{name.removesuffix('_' + unit)} [{unit}]" if unit else name
+
+
+def _xerr(trials: Sequence[Any], x: list[float]) -> list[list[float]] | None:
+    """Asymmetric error bars from the interval attrs (0 where a trial has none)."""
+    low = [max(0.0, xi - (t.user_attrs.get(LATENCY_LOW_ATTR) or xi)) for t, xi in zip(trials, x)]
+    high = [max(0.0, (t.user_attrs.get(LATENCY_HIGH_ATTR) or xi) - xi) for t, xi in zip(trials, x)]
+    return [low, high]
+
+
+def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any], path: Path) -> Path | None:
+    """Write the figure to `path` (PNG); None when there is no second objective to plot."""
+    if len(spec.objectives) < 2 or not trained:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    others = spec.objectives[1:]
+    fig, axes = plt.subplots(1, len(others), figsize=(4.5 * len(others), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], others):
+        index = spec.objectives.index(name)
+        for group, style in ((trained, {"color": "0.7", "label": "trained"}),
+                             (front, {"color": "C0", "label": "front"})):
+            x = [t.values[index] for t in group]
+            y = [t.values[0] for t in group]
+            err = _xerr(group, x) if name == "latency_ms" else None
+            ax.errorbar(x, y, xerr=err, fmt="o", capsize=3, **style)
+        if name == "latency_ms" and spec.limits.latency_ms is not None:
+            ax.axvline(spec.limits.latency_ms, color="C3", linestyle="--", label="limit")
+        ax.set_xlabel(_label(name) + (" (bars: the estimate's 80% interval)" if name == "latency_ms" else ""))
+        ax.set_ylabel(_label(spec.objectives[0]))
+        ax.legend(fontsize=8)
+    fig.suptitle(f"search {spec.name}: the front of {len(trained)} trained trials", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,83 @@
+"""The Pareto front of a search as a table: each trial's objectives with their units, the
+latency estimate's interval and flag, its MLflow run and its config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides
+
+LATENCY_LOW_ATTR = "latency_low_ms"
+LATENCY_HIGH_ATTR = "latency_high_ms"
+LATENCY_SOURCE_ATTR = "latency_source"
+RUN_ATTR = "run_id"
+FLAG_ATTR = "latency_flag"
+
+
+@dataclass(frozen=True)
+class FrontTable:
+    """Columns and rows of the front, best first by the first objective."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    def text(self) -> str:
+        """A fixed-width table for the terminal and the parent run."""
+        widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+                  for i, c in enumerate(self.columns)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths))]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in self.rows]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def as_log_table(self) -> dict[str, list[str]]:
+        """Column -> values, as mlflow's log_table takes them."""
+        return {c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)}
+
+
+def _heading(name: str, latency_source: str) -> str:
+    unit = OBJECTIVES[name].unit
+    label = f"{name.removesuffix('_' + unit) if unit else name}"
+    if name == "latency_ms":
+        label += f" ({latency_source})"
+    return f"{label} [{unit}]" if unit else label
+
+
+def format_value(name: str, value: float) -> str:
+    """An objective's value as shown: bytes whole, the rest to four significant digits."""
+    return f"{value:.0f}" if OBJECTIVES[name].unit == "B" else f"{value:.4g}"
+
+
+def _flag(flag: str | None) -> str:
+    """The latency flag in a word (the interval is in its own column)."""
+    if not flag:
+        return ""
+    return "straddles limit" if "straddles" in flag else "not estimated"
+
+
+def _interval(attrs: Mapping[str, Any]) -> str:
+    low, high = attrs.get(LATENCY_LOW_ATTR), attrs.get(LATENCY_HIGH_ATTR)
+    return "-" if low is None or high is None else f"{low:.3g}-{high:.3g}"
+
+
+def front_table(spec: SearchSpec, trials: Sequence[Any]) -> FrontTable:
+    """The table of the front's trials (Optuna FrozenTrials), sorted by the first objective."""
+    first = OBJECTIVES[spec.objectives[0]]
+    ordered = sorted(trials, key=lambda t: t.values[0], reverse=first.direction == "maximize")
+    sources = {str(t.user_attrs.get(LATENCY_SOURCE_ATTR, "estimate")) for t in ordered} or {"estimate"}
+    columns = ("trial", *(_heading(o, "/".join(sorted(sources))) for o in spec.objectives),
+               "latency 80% interval (estimate) [ms]", "flag", "run", "config")
+    rows = tuple((str(t.number), *(format_value(o, v) for o, v in zip(spec.objectives, t.values)),
+                  _interval(t.user_attrs), _flag(t.user_attrs.get(FLAG_ATTR)), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
+                  " ".join(as_overrides(t.params, spec))) for t in ordered)
+    return FrontTable(columns, rows)
+
+
+def best_per_objective(spec: SearchSpec, trials: Sequence[Any]) -> dict[str, Any]:
+    """Objective name -> the front's trial that is best at it."""
+    best = {}
+    for i, name in enumerate(spec.objectives):
+        pick = max if OBJECTIVES[name].direction == "maximize" else min
+        best[name] = pick(trials, key=lambda t, i=i: t.values[i])
+    return best
