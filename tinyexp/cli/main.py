@@ -22,13 +22,15 @@ from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, pri
 from tinyexp.core.config import register_schema, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
+from tinyexp.cli.usage import INTERNAL_SUFFIX, main_help, refuse_internal_options
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 from tinyexp.model import sources
 
+SUBCOMMANDS = ("report", "calibrate", "doctor")
 _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                            "--cfg", "-c", "--package", "-p", "--info", "--experimental-rerun"}
-_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
+_INFO_FLAGS = {"--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
 _EXCLUSIVE_FLAGS = {"--cfg", "-c", "--info", "--shell-completion", "-sc"}  # Hydra runs these alone
 
 
@@ -76,7 +78,7 @@ def explain(exc: Exception, overrides: Sequence[str] = ()) -> str:
         match = re.search(r"Could not find '([^'/]+)/([^']+)'", str(exc))
         if match and exc.options:
             return (f"{match.group(1)}={match.group(2)} is invalid: allowed values are "
-                    + ", ".join(sorted(exc.options)))
+                    + ", ".join(sorted(o for o in exc.options if not o.endswith(INTERNAL_SUFFIX))))
     text = str(exc)
     if type(exc).__name__ == "OverrideParseException" or "LexerNoViableAltException" in text:
         line = re.search(r"Exception: ([^;]*)", text.splitlines()[0])
@@ -144,6 +146,7 @@ def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
 def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Any]:
     """Compose and validate every job the command line describes; return their configs."""
     register_schema()
+    refuse_internal_options(overrides, search_dirs)
     try:
         with _composer(search_dirs) as compose:
             return _composed_jobs(compose, overrides, multirun)
@@ -214,6 +217,9 @@ def _is_multirun(argv: Sequence[str]) -> bool:
 def console_main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `tinyexp` and `python -m tinyexp`."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and any(a in ("--help", "-h") for a in argv):
+        print(main_help())
+        return
     if argv and argv[0] == "report":
         from tinyexp.tracking.report import main as report_main
 

@@ -8,6 +8,7 @@ or 1 when the work itself failed.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Mapping, Sequence
 
@@ -41,3 +42,11 @@ def split_config_args(argv: Sequence[str], allowed: Mapping[str, str]) -> tuple[
             raise ConfigError(f"{key}: unknown key; this command takes " + ", ".join(
                 f"{k}=... ({help_text})" for k, help_text in allowed.items()))
     return values, rest
+
+
+def config_arg_parser(prog: str, description: str, keys: Mapping[str, str]) -> argparse.ArgumentParser:
+    """An argparse parser for a command that also takes `key=value` config values (``keys``):
+    `--help` lists them, so every subcommand's help says what it takes and exits 0."""
+    return argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="config values:\n" + "\n".join(f"  {k}=...  {v}" for k, v in keys.items()))
