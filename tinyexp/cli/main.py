@@ -250,7 +250,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
             sys.exit(EXIT_USAGE)
         if done is not None:
             print(f"tinyexp: sweep {done}: all {len(configs)} jobs already finished; nothing to run "
-                  f"(sweep.resume=false runs them again)")
+                  f"(sweep.resume=false runs them again); report: tinyexp report sweep.id={done}")
             return
     from tinyexp.cli.app import hydra_entry
     from tinyexp.cli.outcomes import begin_command, tally

@@ -121,6 +121,18 @@ class Tag:
     PARENT_RUN_ID: Final = "mlflow.parentRunId"
 
 
+class ExperimentTag:
+    """Tags on the experiment itself: how MLflow's UI (3.x) shows it."""
+
+    # MLflow's experiment kind: custom_model_development opens the experiment on its runs
+    # (unset, MLflow 3 infers a GenAI experiment and opens on traces).
+    KIND: Final = "mlflow.experimentKind"
+    KIND_RUNS: Final = "custom_model_development"
+    NOTE: Final = "mlflow.note.content"  # the experiment's description (markdown)
+    # A saved view of the runs table (its columns), opened with ?viewStateShareKey=<key>.
+    SHARED_VIEW_PREFIX: Final = "mlflow.sharedViewState."
+
+
 DEVICE_IDENTITY_TAGS: Final = {key: f"device.{key}" for key in ("fw", "tflm", "compiler", "board", "clock_hz")}
 
 
