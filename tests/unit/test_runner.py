@@ -48,6 +48,7 @@ def test_job_is_recorded_under_the_names_of_core_names(int8_job) -> None:  # noq
     assert m[Metric.ARENA_CONFIGURED_BYTES] == m[Metric.ARENA_REQUIRED_BYTES]
     assert m[Metric.PARITY_MAX_ABS_ERROR] == 0.0
     assert m[Metric.MACS] == 12 + 12 * 12 + 12
+    assert run.data.params["train.loss"] == "mse"  # a regression trains on the configured loss
 
 
 def test_device_gets_what_the_pipeline_computed_once(int8_job) -> None:  # noqa: ANN001
@@ -90,3 +91,18 @@ def test_estimated_run_records_interval_and_labels(int8_job) -> None:  # noqa: A
     assert t[Tag.LATENCY_ESTIMATE_SOURCE] == "dokic2020-nano33ble"
     assert "FULLY_CONNECTED int8" in t[Tag.LATENCY_ESTIMATE_TRANSFERRED]
     assert t[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] == ""
+
+
+def test_a_classification_run_logs_the_loss_it_trained_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default train.loss is mse (the study's regression); a classifier trains on
+    cross-entropy, and its params and config.yaml say so."""
+    store = tmp_path / "mlflow.db"
+    monkeypatch.setenv("TINYEXP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    overrides = ["dataset=synthetic", "dataset.samples=128", "model.inputs=16", "model.outputs=2", "model.neurons=8"]
+    cfg = _config(store, *overrides)
+    assert cfg.train.loss == "mse"
+    run = MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(run_job(cfg, overrides).run_id)
+    assert run.data.params["train.loss"] == "crossentropy" and run.data.tags[Tag.DATASET_TASK] == "classification"
+    logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.CONFIG
+    assert "loss: crossentropy" in logged.read_text()

@@ -32,7 +32,7 @@ from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
-from tinyexp.model.train import train
+from tinyexp.model.train import train, training_loss
 from tinyexp.pipeline import farm, recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
@@ -43,6 +43,8 @@ from tinyexp.tflm.fit import check_fit
 from tinyexp.tflm.operators import analyse_operators, operator_table
 from tinyexp.tracking import lost_runs, sweep
 from tinyexp.tracking.store import RunRecord, configure, flatten, tracked_run
+
+TRAIN_LOSS = "train.loss"  # the param logged with the loss the task trained on
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,9 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     """Run every stage of one job, filling `record`; return a one-paragraph summary."""
     data = make_dataset(cfg.dataset)
     recorder.record_source(record, sources.label(cfg.model), data.task)
+    loss = training_loss(data.task, cfg.train.loss)
+    record.params[TRAIN_LOSS] = loss
+    ran = OmegaConf.merge(cfg, {"train": {"loss": loss}})  # the config as it ran, for config.yaml
     model, float_tflite, keras_file = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
                           cfg.model.name == "dense")
@@ -174,7 +179,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
 
     description = describe(cfg)
     c_array = to_c_array(model.data, description)
-    record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, keras_file, c_array))
+    record.artifacts.extend(_write_artifacts(workdir, ran, model, float_tflite, keras_file, c_array))
 
     why_not = refusal(model, fit, cfg.board.name)
     recorder.record_deployability(record, why_not)
@@ -228,6 +233,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     digest = sweep.config_hash(cfg)
     record = RunRecord()
     record.params.update(flatten(to_container(cfg)))
+    del record.params[TRAIN_LOSS]  # logged once the dataset's task says which loss trains (execute)
     record.tags.update(provenance_tags())
     record.tags.update(sweep.owner_tags(farm.ray_node_id()))
     record.tags[Tag.CONFIG_HASH] = digest
