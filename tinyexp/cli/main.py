@@ -27,6 +27,7 @@ from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 from tinyexp.model import sources
 
 SUBCOMMANDS = ("report", "calibrate", "doctor")
+VERBOSE_FLAG = "--verbose"
 _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                            "--cfg", "-c", "--package", "-p", "--info", "--experimental-rerun"}
@@ -228,6 +229,9 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         from tinyexp.estimate.calibrate import main as calibrate_main
 
         sys.exit(calibrate_main(argv[1:]))
+    if VERBOSE_FLAG in argv:  # TensorFlow's C++ and absl logs shown, not kept off the console
+        argv.remove(VERBOSE_FLAG)
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if argv and argv[0] == "doctor":
         from tinyexp.cli.doctor import main as doctor_main

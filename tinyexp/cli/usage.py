@@ -63,7 +63,8 @@ def refuse_internal_options(overrides: Sequence[str], search_dirs: Iterable[str]
 
 def main_help() -> str:
     """The text of `tinyexp --help`."""
-    lines = ["usage: tinyexp [COMMAND] [key=value ...] [-m] [--cfg job|hydra|all] [--info] [--hydra-help]", "",
+    lines = ["usage: tinyexp [COMMAND] [key=value ...] [-m] [--verbose] [--cfg job|hydra|all] [--info] [--hydra-help]",
+             "",
              "How fast, how big and how accurate a network is on a microcontroller, as Hydra experiments", "",
              "commands:"]
     lines += [f"  {name:<10} {what}\n  {'':<10}   e.g. {example}" for name, what, example in COMMANDS]
@@ -71,6 +72,8 @@ def main_help() -> str:
     for group, options in config_groups().items():
         example = GROUP_EXAMPLES.get(group, f"{group}={options[0]}")
         lines.append(f"  {group:<15} {', '.join(options)}\n  {'':<15}   e.g. tinyexp {example}")
+    lines += ["", "--verbose: show TensorFlow's C++ and absl logs (off by default; also shown when "
+              "TF_CPP_MIN_LOG_LEVEL is set below 3)"]
     lines += ["", "other flags (Hydra's): -m/--multirun sweep over comma-separated values; --cfg job shows the",
               "composed config without running; --info shows where configs come from; --hydra-help for Hydra's own.",
               "docs: README.md, docs/models.md, docs/farm.md, docs/reliability.md"]

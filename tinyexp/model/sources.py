@@ -13,6 +13,7 @@ is one ConfigError line naming the file and the reason, before any work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -40,10 +41,13 @@ class SourceCheck:
 
 
 def import_tensorflow() -> None:
-    """Import TensorFlow and Keras with their start-up banner (written to the C-level stderr)
-    kept off the console, so a preflight error stays one line."""
+    """Import TensorFlow and Keras with their start-up banner (oneDNN, CPU features: written
+    to the C-level stderr before absl's logging starts, whatever TF_CPP_MIN_LOG_LEVEL says)
+    kept off the console, so a preflight error stays one line and a job prints only its own
+    lines. A log level below 3 (`tinyexp --verbose`, or TF_CPP_MIN_LOG_LEVEL set so) shows it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with capture_native_stderr():
+    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    with capture_native_stderr() if quiet else contextlib.nullcontext():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
 

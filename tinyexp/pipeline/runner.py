@@ -224,6 +224,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     from mlflow.tracking import MlflowClient
 
     validate(cfg)
+    sources.import_tensorflow()  # first, so its start-up banner stays off the console
     sources.check_source(cfg)
     farm.check_tracking(cfg.tracking.uri)
     experiment_id = configure(cfg.tracking.uri, cfg.tracking.experiment)
