@@ -114,6 +114,8 @@ class Tag:
     LATENCY_ESTIMATE_CALIBRATION_RANGE: Final = "latency_estimate_calibration_range"
     MODEL_LABEL: Final = "model_label"  # the model's name in reports (dense widths, label, file name)
     DATASET_TASK: Final = "dataset_task"  # regression | classification
+    # The training values taken from the task's defaults, e.g. "epochs=50, ... (classification defaults)"
+    TRAIN_DEFAULTS: Final = "train_defaults"
     ERROR: Final = "error"
     ERROR_TYPE: Final = "error_type"
     # The local lost-run record of a run whose tracking server dropped (set when it is settled).

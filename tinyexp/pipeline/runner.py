@@ -19,7 +19,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,7 +32,8 @@ from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
-from tinyexp.model.train import train, training_loss
+from tinyexp.model.train import train
+from tinyexp.model.train_defaults import TASK_KEYS, choose_training
 from tinyexp.pipeline import farm, recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
@@ -43,8 +44,6 @@ from tinyexp.tflm.fit import check_fit
 from tinyexp.tflm.operators import analyse_operators, operator_table
 from tinyexp.tracking import lost_runs, sweep
 from tinyexp.tracking.store import RunRecord, configure, flatten, tracked_run
-
-TRAIN_LOSS = "train.loss"  # the param logged with the loss the task trained on
 
 
 @dataclass(frozen=True)
@@ -160,13 +159,17 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 
 
-def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend) -> str:
-    """Run every stage of one job, filling `record`; return a one-paragraph summary."""
+def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend,
+            overrides: Sequence[str] = ()) -> str:
+    """Run every stage of one job, filling `record`; return a one-paragraph summary. The
+    training values the config leaves at their defaults are the dataset's task's
+    (tinyexp.model.train_defaults)."""
     data = make_dataset(cfg.dataset)
     recorder.record_source(record, sources.label(cfg.model), data.task)
-    loss = training_loss(data.task, cfg.train.loss)
-    record.params[TRAIN_LOSS] = loss
-    ran = OmegaConf.merge(cfg, {"train": {"loss": loss}})  # the config as it ran, for config.yaml
+    training = choose_training(cfg.train, data.task, overrides)
+    record.params.update({f"train.{key}": str(value) for key, value in training.values.items()})
+    record.tags[Tag.TRAIN_DEFAULTS] = training.describe()
+    cfg = OmegaConf.merge(cfg, {"train": training.values})  # the config as it runs (and config.yaml)
     model, float_tflite, keras_file = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
                           cfg.model.name == "dense")
@@ -179,7 +182,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
 
     description = describe(cfg)
     c_array = to_c_array(model.data, description)
-    record.artifacts.extend(_write_artifacts(workdir, ran, model, float_tflite, keras_file, c_array))
+    record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, keras_file, c_array))
 
     why_not = refusal(model, fit, cfg.board.name)
     recorder.record_deployability(record, why_not)
@@ -234,7 +237,8 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     digest = sweep.config_hash(cfg)
     record = RunRecord()
     record.params.update(flatten(to_container(cfg)))
-    del record.params[TRAIN_LOSS]  # logged once the dataset's task says which loss trains (execute)
+    for key in TASK_KEYS:  # logged once the dataset's task says what trains (execute)
+        del record.params[f"train.{key}"]
     record.tags.update(provenance_tags())
     record.tags.update(sweep.owner_tags(farm.ray_node_id()))
     record.tags[Tag.CONFIG_HASH] = digest
@@ -257,7 +261,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
                                                  cfg.tracking.reconnect_s))
         if sweep_dir is not None:
             claim.release()  # the RUNNING run is the claim from here on
-        summary = execute(cfg, record, tmp, backend)
+        summary = execute(cfg, record, tmp, backend, overrides)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
 
 
