@@ -168,7 +168,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     recorder.record_source(record, sources.label(cfg.model), data.task)
     training = choose_training(cfg.train, data.task, overrides)
     record.params.update({f"train.{key}": str(value) for key, value in training.values.items()})
-    record.tags[Tag.TRAIN_DEFAULTS] = training.describe()
+    record.tags[Tag.TRAIN_DEFAULTS] = training.describe() if cfg.model.name != "tflite" else "none: not trained"
     cfg = OmegaConf.merge(cfg, {"train": training.values})  # the config as it runs (and config.yaml)
     model, float_tflite, keras_file = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
