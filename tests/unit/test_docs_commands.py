@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import pytest
 
 from tinyexp.cli import main as cli_main
+from tinyexp.cli.main import SUBCOMMAND_MODULES
 from tinyexp.model import sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,6 @@ DOCS = [ROOT / "README.md", ROOT / "firmware" / "README.md", *sorted((ROOT / "do
 OTHER_PROGRAMS = {"pip", "python3 -m venv", "apt-get", "pg_ctlcluster", "systemctl", "runuser", "printf", "chmod",
                   "export", "ray", "mlflow", "arduino-cli", "make"}
 ENTRY_MODULES = {"tinyexp.estimate": "tinyexp.estimate.cli", "agent": "agent.cli"}
-SUBCOMMAND_MODULES = {"report": "tinyexp.tracking.report", "calibrate": "tinyexp.estimate.calibrate"}
 _FENCE = re.compile(r"^ *```(?:bash|sh)\n(.*?)^ *```", re.S | re.M)
 _INLINE = re.compile(r"(?<!`)`((?:\.venv/bin/)?(?:python3? -m |tinyexp )(?![\w.]+:)[^`]*)`")  # not its output
 
@@ -135,5 +135,5 @@ def test_the_docs_hold_the_commands_this_test_checks() -> None:
 
 def test_a_renamed_flag_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit) as stop:
-        _parse_only("tinyexp.tracking.report", ["--sweep", "mlperf_tiny_kws"], monkeypatch)
+        _parse_only(SUBCOMMAND_MODULES["report"], ["--sweep", "mlperf_tiny_kws"], monkeypatch)
     assert stop.value.code == 2

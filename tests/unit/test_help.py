@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from tinyexp.cli.main import console_main
+from tinyexp.cli.main import SUBCOMMAND_MODULES, console_main
 from tinyexp.cli.usage import COMMANDS, config_groups
 
 TOOLS = ["tinyexp.estimate.cli", "agent.cli", "tinyexp.tracking.server", "tinyexp.device.board_host",
          "tinyexp.device.virtual_board", "tinyexp.estimate.rebuild", "agent.rfc2217_server",
-         "tinyexp.tracking.report", "tinyexp.estimate.calibrate"]
+         *SUBCOMMAND_MODULES.values()]
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])

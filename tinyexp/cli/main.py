@@ -10,6 +10,7 @@ code 2, and nothing trained, tracked or half-written.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import os
 import re
@@ -26,7 +27,9 @@ from tinyexp.cli.usage import INTERNAL_SUFFIX, main_help, refuse_internal_option
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 from tinyexp.model import sources
 
-SUBCOMMANDS = ("report", "calibrate", "doctor")
+# Subcommands whose module's main(argv) -> exit code runs them; doctor also takes the preflight.
+SUBCOMMAND_MODULES = {"report": "tinyexp.tracking.report", "calibrate": "tinyexp.estimate.calibrate"}
+SUBCOMMANDS = (*SUBCOMMAND_MODULES, "doctor")
 VERBOSE_FLAG = "--verbose"
 _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
@@ -221,14 +224,8 @@ def console_main(argv: Sequence[str] | None = None) -> None:
     if argv and argv[0] not in SUBCOMMANDS and any(a in ("--help", "-h") for a in argv):
         print(main_help())
         return
-    if argv and argv[0] == "report":
-        from tinyexp.tracking.report import main as report_main
-
-        sys.exit(report_main(argv[1:]))
-    if argv and argv[0] == "calibrate":
-        from tinyexp.estimate.calibrate import main as calibrate_main
-
-        sys.exit(calibrate_main(argv[1:]))
+    if argv and argv[0] in SUBCOMMAND_MODULES:
+        sys.exit(importlib.import_module(SUBCOMMAND_MODULES[argv[0]]).main(argv[1:]))
     if VERBOSE_FLAG in argv:  # TensorFlow's C++ and absl logs shown, not kept off the console
         argv.remove(VERBOSE_FLAG)
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
