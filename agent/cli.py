@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
@@ -114,8 +115,26 @@ def _port(args: argparse.Namespace) -> Iterator[str]:
         yield port
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?")
+
+
+def _typed(fields: dict[str, str]) -> dict[str, Any]:
+    """A board's key=value fields for JSON: whole numbers and decimals as numbers
+    ("clock_hz": 64000000), everything else (versions such as 1.2.0, names, and checksums,
+    hexadecimal even when every digit is 0-9) as text."""
+    def value(key: str, text: str) -> Any:  # noqa: ANN401 - int | float | str
+        if key.endswith("crc32"):
+            return text
+        if _INTEGER.fullmatch(text):
+            return int(text)
+        return float(text) if _DECIMAL.fullmatch(text) else text
+
+    return {key: value(key, text) for key, text in fields.items()}
+
+
 def _report(m: Measurement, full: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"identity": m.identity, "info": m.info, "stats": m.stats}
+    out: dict[str, Any] = {"identity": _typed(m.identity), "info": _typed(m.info), "stats": m.stats}
     if full:
         out |= {"per_invoke_us": m.per_invoke_us, "per_invoke_cycles": m.per_invoke_cycles,
                 "outputs": m.outputs,

@@ -73,6 +73,7 @@ def test_tflite_file_used_as_is(run_tinyexp, tinyexp_home, user_files):
     assert run.data.params["quant.mode"] == "as_is"
     assert run.data.metrics["model_bytes"] == user_files["tflite"].stat().st_size
     assert "train_seconds" not in run.data.metrics and "float_model_bytes" not in run.data.metrics
+    assert run.data.tags["train_defaults"] == "none: not trained"
 
 
 def test_keras_file_converted_as_is_with_zero_epochs(run_tinyexp, tinyexp_home, user_files):

@@ -23,6 +23,10 @@ BAD = [
     (["train.epochs=0"], "train.epochs=0 is invalid: must be an integer >= 1"),
     (["dataset.split=[0.5,0.5,0.5]"], "dataset.split"),
     (["-m", "model.neurons=16,0", "quant=none"], "model.neurons=0 is invalid"),
+    # tinyexp's typed schemas are not options (and are not offered as ones)
+    (["dataset=digits_schema"], "dataset=digits_schema is invalid: allowed values are csv, digits, npz, sine, synthetic"),
+    (["model=dense_schema"], "model=dense_schema is invalid: allowed values are dense, keras, layers, tflite"),
+    (["dataset=digitz"], "dataset=digitz is invalid: allowed values are csv, digits, npz, sine, synthetic"),
 ]
 
 

@@ -106,6 +106,11 @@ def test_sweep_size_ratio_rises_with_width_and_resumes(run_tinyexp, tinyexp_home
     args = ("-m", "model.neurons=16,64,256", "quant=none,dynamic", FAST, "sweep.id=ratio")
     result = run_tinyexp(*args)
     assert result.returncode == 0, result.stderr[-3000:]
+    # It says its id, its store and its report command at its start and its end, quietly.
+    for said in ("tinyexp: sweep ratio: runs in MLflow sqlite:///", "tinyexp: done: sweep ratio: runs in MLflow"):
+        assert said in result.stdout, result.stdout[-3000:]
+    assert result.stdout.count("  report: tinyexp report sweep.id=ratio\n") == 2, result.stdout[-3000:]
+    assert "oneDNN" not in result.stderr and "absl" not in result.stderr, result.stderr[-3000:]
     runs = [r for r in store_runs(tinyexp_home) if r.data.tags.get("sweep_id") == "ratio"]
     parent = [r for r in runs if r.data.tags.get("tinyexp.role") == "sweep"]
     children = [r for r in runs if r.data.tags.get("tinyexp.role") != "sweep"]
@@ -124,4 +129,5 @@ def test_sweep_size_ratio_rises_with_width_and_resumes(run_tinyexp, tinyexp_home
     again = run_tinyexp(*args)
     assert again.returncode == 0
     assert "tinyexp: sweep ratio: all 6 jobs already finished; nothing to run" in again.stdout
+    assert "report: tinyexp report sweep.id=ratio" in again.stdout
     assert len([r for r in store_runs(tinyexp_home) if r.data.tags.get("sweep_id") == "ratio"]) == 7

@@ -134,3 +134,55 @@ def test_compare_page_screenshot(ui_sweep: tuple[Server, SweepRuns]) -> None:
         # Not mostly one colour either: the most common colour covers under 90 % of the pixels.
         top = max(count for count, _ in colours)
         assert top < 0.9 * WINDOW[0] * WINDOW[1], top / (WINDOW[0] * WINDOW[1])
+
+
+RUNS_SCREENSHOT = ARTIFACTS / "mlflow-runs-table.png"  # a copy is docs/mlflow-runs-table.png
+
+
+def runs_url(server: Server, runs: SweepRuns) -> str:
+    """The address a sweep prints and the experiment's description links to."""
+    from tinyexp.tracking.experiment_view import runs_link
+
+    return f"{server.url}/{runs_link(runs.experiment_id)}"
+
+
+@pytest.mark.slow
+def test_experiment_opens_on_the_runs_table_with_tinyexps_columns(ui_sweep: tuple[Server, SweepRuns]) -> None:
+    from tests.helpers.mlflow_server import api, metrics_of
+    from tinyexp.core.names import ExperimentTag
+
+    server, runs = ui_sweep
+    tags = {t["key"]: t["value"] for t in api(server.url, "experiments/get", query={
+        "experiment_id": runs.experiment_id})["experiment"].get("tags", [])}
+    assert tags[ExperimentTag.KIND] == "custom_model_development"
+    assert "tinyexp report" in tags[ExperimentTag.NOTE]
+    done = run_chromium("--dump-dom", runs_url(server, runs))
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = visible_text(done.stdout)
+    excerpt = text[:4000]
+    assert "Runs - Experiment" in text and "You're viewing a shared view" in text, excerpt
+    assert "0 traces" not in text.lower() and "Error loading shared view" not in text, excerpt
+    assert f"Group: {SWEEP_ID}" in text, excerpt  # the jobs listed flat under their sweep
+    for child in runs.children:
+        assert child["info"]["run_name"] in text, excerpt
+    # The table is virtualised: the first columns of the view are rendered, with the jobs' values.
+    for column in ("latency_mean_us", "latency_estimate_low_us", "arena_required_bytes"):
+        assert column in text, excerpt
+    for child in runs.children:  # each job's own latency, as the table shows it
+        latency = metrics_of(child)["latency_mean_us"]
+        assert f"{latency:g}" in text or f"{latency}" in text, (latency, excerpt)
+
+
+@pytest.mark.slow
+def test_runs_table_screenshot(ui_sweep: tuple[Server, SweepRuns]) -> None:
+    from PIL import Image
+
+    server, runs = ui_sweep
+    ARTIFACTS.mkdir(exist_ok=True)
+    RUNS_SCREENSHOT.unlink(missing_ok=True)
+    # Wide, so more of the view's columns show (Chromium takes the last --window-size).
+    done = run_chromium("--window-size=2200,700", f"--screenshot={RUNS_SCREENSHOT}", runs_url(server, runs))
+    assert done.returncode == 0 and RUNS_SCREENSHOT.is_file(), done.stderr[-3000:]
+    with Image.open(RUNS_SCREENSHOT) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colours is not None and len(colours) > 200, len(colours or [])

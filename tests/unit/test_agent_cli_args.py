@@ -71,3 +71,12 @@ def test_as_a_command_no_traceback(model: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "agent", "--virtual", "--model", str(model),
                           "--timeout", "inf"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_json_gives_a_boards_numbers_as_numbers() -> None:
+    from agent.cli import _typed
+
+    typed = _typed({"clock_hz": "64000000", "proto": "2", "fw": "1.2.0", "board": "nano33ble",
+                    "arena_used": "-1", "ratio": "0.25", "crc": "0x1f2e", "model_crc32": "06812345"})
+    assert typed == {"clock_hz": 64000000, "proto": 2, "fw": "1.2.0", "board": "nano33ble", "arena_used": -1,
+                     "ratio": 0.25, "crc": "0x1f2e", "model_crc32": "06812345"}

@@ -69,6 +69,9 @@ def test_job_is_recorded_under_the_names_of_core_names(int8_job) -> None:  # noq
     assert m[Metric.ARENA_CONFIGURED_BYTES] == m[Metric.ARENA_REQUIRED_BYTES]
     assert m[Metric.PARITY_MAX_ABS_ERROR] == 0.0
     assert m[Metric.MACS] == 12 + 12 * 12 + 12
+    assert run.data.params["train.loss"] == "mse"  # a regression trains on the configured loss
+    assert run.data.params["train.epochs"] == "5" and run.data.params["train.optimizer"] == "rmsprop"
+    assert run.data.tags[Tag.TRAIN_DEFAULTS] == "batch_size=16, optimizer=rmsprop, loss=mse (the study's regression defaults)"
 
 
 def test_device_gets_what_the_pipeline_computed_once(int8_job) -> None:  # noqa: ANN001
@@ -156,3 +159,21 @@ def test_the_estimate_cli_gives_the_runs_figure(int8_job, capsys: pytest.Capture
     assert report["latency_us"] == pytest.approx(m[Metric.LATENCY_US], rel=1e-9)
     assert (report["low_us"], report["high_us"]) == pytest.approx(
         (m[Metric.LATENCY_ESTIMATE_LOW_US], m[Metric.LATENCY_ESTIMATE_HIGH_US]), rel=1e-9)
+
+
+def test_a_classification_run_logs_the_loss_it_trained_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default train.loss is mse (the study's regression); a classifier trains on
+    cross-entropy with the classification defaults, and its params, tags and config.yaml say so."""
+    store = tmp_path / "mlflow.db"
+    monkeypatch.setenv("TINYEXP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    overrides = ["dataset=synthetic", "dataset.samples=128", "model.inputs=16", "model.outputs=2", "model.neurons=8"]
+    cfg = _config(store, *overrides)
+    assert cfg.train.loss == "mse"
+    run = MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(run_job(cfg, overrides).run_id)
+    assert run.data.params["train.loss"] == "crossentropy" and run.data.tags[Tag.DATASET_TASK] == "classification"
+    # train.epochs=5 was set (by _config); the rest were the study's, so the classifier's defaults trained
+    assert run.data.params["train.epochs"] == "5" and run.data.params["train.optimizer"] == "adam"
+    assert run.data.tags[Tag.TRAIN_DEFAULTS] == "batch_size=32, optimizer=adam, loss=crossentropy (classification defaults)"
+    logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.CONFIG
+    assert "loss: crossentropy" in logged.read_text()

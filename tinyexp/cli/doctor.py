@@ -8,6 +8,7 @@ every job; this asks them all at once, without training anything.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from typing import Any, Callable, Sequence
@@ -93,6 +94,10 @@ CHECKS: dict[str, Check] = {"store": check_store, "cache": check_cache, "toolcha
 def main(argv: Sequence[str], preflight: Callable[[list[str], bool], list[Any]]) -> int:
     """Run every check on the config ``preflight`` (the command line's) composes from the
     overrides; print one line each; exit 0, 1 (a problem) or 2 (bad configuration)."""
+    parser = argparse.ArgumentParser(
+        prog="tinyexp doctor", description=__doc__.splitlines()[0].split(": ", 1)[1],
+        epilog="key=value: any config override of the main command (board=..., device=serial, tracking.uri=...)")
+    parser.parse_args([arg for arg in argv if arg.startswith("-")])
     try:
         cfg = preflight(list(argv), False)[0]
     except TinyexpError as exc:

@@ -10,6 +10,7 @@ code 2, and nothing trained, tracked or half-written.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import os
 import re
@@ -23,13 +24,18 @@ from tinyexp.core.config import register_schema, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.cli.board_files import check_board_files
 from tinyexp.core.resources import conf_dir
+from tinyexp.cli.usage import INTERNAL_SUFFIX, main_help, refuse_internal_options
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 from tinyexp.model import sources
 
+# Subcommands whose module's main(argv) -> exit code runs them; doctor and search also take the preflight.
+SUBCOMMAND_MODULES = {"report": "tinyexp.cli.report", "calibrate": "tinyexp.estimate.calibrate"}
+SUBCOMMANDS = (*SUBCOMMAND_MODULES, "doctor", "search")
+VERBOSE_FLAG = "--verbose"
 _MAX_PREFLIGHT_JOBS = 2000
 _HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                            "--cfg", "-c", "--package", "-p", "--info", "--experimental-rerun"}
-_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
+_INFO_FLAGS = {"--hydra-help", "--version", "--cfg", "-c", "--info", "--shell-completion", "-sc"}
 _EXCLUSIVE_FLAGS = {"--cfg", "-c", "--info", "--shell-completion", "-sc"}  # Hydra runs these alone
 
 
@@ -77,7 +83,7 @@ def explain(exc: Exception, overrides: Sequence[str] = ()) -> str:
         match = re.search(r"Could not find '([^'/]+)/([^']+)'", str(exc))
         if match and exc.options:
             return (f"{match.group(1)}={match.group(2)} is invalid: allowed values are "
-                    + ", ".join(sorted(exc.options)))
+                    + ", ".join(sorted(o for o in exc.options if not o.endswith(INTERNAL_SUFFIX))))
     text = str(exc)
     if type(exc).__name__ == "OverrideParseException" or "LexerNoViableAltException" in text:
         line = re.search(r"Exception: ([^;]*)", text.splitlines()[0])
@@ -145,6 +151,7 @@ def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
 def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Any]:
     """Compose and validate every job the command line describes; return their configs."""
     register_schema()
+    refuse_internal_options(overrides, search_dirs)
     try:
         with _composer(search_dirs) as compose:
             return _composed_jobs(compose, overrides, multirun, search_dirs)
@@ -227,14 +234,14 @@ def _is_multirun(argv: Sequence[str]) -> bool:
 def console_main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `tinyexp` and `python -m tinyexp`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "report":
-        from tinyexp.cli.report import main as report_main
-
-        sys.exit(report_main(argv[1:]))
-    if argv and argv[0] == "calibrate":
-        from tinyexp.estimate.calibrate import main as calibrate_main
-
-        sys.exit(calibrate_main(argv[1:]))
+    if argv and argv[0] not in SUBCOMMANDS and any(a in ("--help", "-h") for a in argv):
+        print(main_help())
+        return
+    if argv and argv[0] in SUBCOMMAND_MODULES:
+        sys.exit(importlib.import_module(SUBCOMMAND_MODULES[argv[0]]).main(argv[1:]))
+    if VERBOSE_FLAG in argv:  # TensorFlow's C++ and absl logs shown, not kept off the console
+        argv.remove(VERBOSE_FLAG)
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if argv and argv[0] == "doctor":
         from tinyexp.cli.doctor import main as doctor_main
@@ -261,7 +268,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
             sys.exit(EXIT_USAGE)
         if done is not None:
             print(f"tinyexp: sweep {done}: all {len(configs)} jobs already finished; nothing to run "
-                  f"(sweep.resume=false runs them again)")
+                  f"(sweep.resume=false runs them again); report: tinyexp report sweep.id={done}")
             return
     from tinyexp.cli.app import hydra_entry
     from tinyexp.cli.outcomes import begin_command, tally

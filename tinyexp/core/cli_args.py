@@ -8,6 +8,7 @@ or 1 when the work itself failed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -61,3 +62,11 @@ def check_output_dir(path: Path, what: str) -> None:
         raise ConfigError(f"{what} {path}: {existing} is a file, not a folder; give a folder to write into")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{what} {path}: cannot write in {existing} (permission denied); give another folder")
+
+
+def config_arg_parser(prog: str, description: str, keys: Mapping[str, str]) -> argparse.ArgumentParser:
+    """An argparse parser for a command that also takes `key=value` config values (``keys``):
+    `--help` lists them, so every subcommand's help says what it takes and exits 0."""
+    return argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="config values:\n" + "\n".join(f"  {k}=...  {v}" for k, v in keys.items()))

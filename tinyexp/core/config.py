@@ -218,7 +218,8 @@ class TrainConfig:
     # 0 = no training: only for model=keras (the file is converted as it is).
     epochs: int = 600
     batch_size: int = 16
-    # The regression loss (mse | mae); classification datasets always train with cross-entropy.
+    # The regression loss (mse | mae); classification datasets always train with cross-entropy,
+    # and their runs log train.loss=crossentropy.
     loss: str = "mse"
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
@@ -258,7 +259,8 @@ class Config:
 
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
-LOSSES = ("mse", "mae")
+CROSSENTROPY = "crossentropy"  # sparse categorical, on labels: what every classification run trains on
+LOSSES = ("mse", "mae", CROSSENTROPY)
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 DATASETS = tuple(DATASET_SCHEMAS)
 MODELS = tuple(MODEL_SCHEMAS)

@@ -119,6 +119,8 @@ class Tag:
     LATENCY_ESTIMATE_CALIBRATION_RANGE: Final = "latency_estimate_calibration_range"
     MODEL_LABEL: Final = "model_label"  # the model's name in reports (dense widths, label, file name)
     DATASET_TASK: Final = "dataset_task"  # regression | classification
+    # The training values taken from the task's defaults, e.g. "epochs=50, ... (classification defaults)"
+    TRAIN_DEFAULTS: Final = "train_defaults"
     ERROR: Final = "error"
     ERROR_TYPE: Final = "error_type"
     # The local lost-run record of a run whose tracking server dropped (set when it is settled).
@@ -133,6 +135,18 @@ class Tag:
     SEARCH_FRONT: Final = "tinyexp.search.front"
     SEARCH_BEST: Final = "tinyexp.search.best"
     SEARCH_STORAGE: Final = "tinyexp.search.storage"
+
+
+class ExperimentTag:
+    """Tags on the experiment itself: how MLflow's UI (3.x) shows it."""
+
+    # MLflow's experiment kind: custom_model_development opens the experiment on its runs
+    # (unset, MLflow 3 infers a GenAI experiment and opens on traces).
+    KIND: Final = "mlflow.experimentKind"
+    KIND_RUNS: Final = "custom_model_development"
+    NOTE: Final = "mlflow.note.content"  # the experiment's description (markdown)
+    # A saved view of the runs table (its columns), opened with ?viewStateShareKey=<key>.
+    SHARED_VIEW_PREFIX: Final = "mlflow.sharedViewState."
 
 
 DEVICE_IDENTITY_TAGS: Final = {key: f"device.{key}" for key in ("fw", "tflm", "compiler", "board", "clock_hz")}

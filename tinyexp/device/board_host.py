@@ -13,6 +13,7 @@ host picks a port of its board that no other job holds (the per-port lock files)
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter
@@ -77,12 +78,11 @@ def free_port_for(path: Path, board_name: str) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the --resources JSON for `ray start` on this board host."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m tinyexp.device.board_host BOARD_HOST.yaml", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m tinyexp.device.board_host", description=main.__doc__)
+    parser.add_argument("file", type=Path, help="the board host's file (boards: [{board, port}, ...])")
+    args = parser.parse_args(argv)
     try:
-        print(json.dumps(resources(Path(args[0])), sort_keys=True))
+        print(json.dumps(resources(args.file), sort_keys=True))
     except ConfigError as exc:
         print(f"tinyexp: error: {exc}", file=sys.stderr)
         return 2

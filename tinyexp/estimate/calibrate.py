@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error, split_config_args
+from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, config_arg_parser, print_error, split_config_args
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.names import Artifact, Metric, Tag
 from tinyexp.core.limits import NAME_PATTERN, NAME_RULE
@@ -141,10 +141,14 @@ def calibrate(board: str, out: Path, uri: str | None = None, source: str | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `tinyexp calibrate`; returns the exit code (`--help` exits 0)."""
     try:
         values, rest = split_config_args(sys.argv[1:] if argv is None else argv, _KEYS)
-        if rest or "board" not in values or "out" not in values:
-            raise ConfigError("usage: tinyexp calibrate board=NAME out=PATH [tracking.uri=URI] [source=NAME]")
+        config_arg_parser("tinyexp calibrate", __doc__.splitlines()[0], _KEYS).parse_args(rest)
+        missing = [key for key in ("board", "out") if key not in values]
+        if missing:
+            raise ConfigError(f"{'=... and '.join(missing)}=... missing; usage: tinyexp calibrate board=NAME "
+                              "out=PATH [tracking.uri=URI] [source=NAME]")
     except ConfigError as exc:
         print_error(exc)
         return EXIT_USAGE

@@ -13,6 +13,7 @@ is one ConfigError line naming the file and the reason, before any work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -40,10 +41,13 @@ class SourceCheck:
 
 
 def import_tensorflow() -> None:
-    """Import TensorFlow and Keras with their start-up banner (written to the C-level stderr)
-    kept off the console, so a preflight error stays one line."""
+    """Import TensorFlow and Keras with their start-up banner (oneDNN, CPU features: written
+    to the C-level stderr before absl's logging starts, whatever TF_CPP_MIN_LOG_LEVEL says)
+    kept off the console, so a preflight error stays one line and a job prints only its own
+    lines. A log level below 3 (`tinyexp --verbose`, or TF_CPP_MIN_LOG_LEVEL set so) shows it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with capture_native_stderr():
+    quiet = os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    with capture_native_stderr() if quiet else contextlib.nullcontext():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
 
@@ -196,20 +200,18 @@ def cache_identity(model_cfg: Any) -> dict[str, Any]:
 
 
 def describe(model_cfg: Any) -> str:
-    """A short name of the network for summaries and progress bars."""
-    if model_cfg.name == "dense":
-        widths = [model_cfg.inputs, *hidden_widths(model_cfg), model_cfg.outputs]
-        return f"dense {'-'.join(str(w) for w in widths)}"
+    """A short name of the network for summaries and progress bars: its source and its
+    :func:`label`, the one name reports and MLflow know it by."""
     if model_cfg.name == "layers":
-        return f"layers ({len(model_cfg.layers)} layers)"
-    return f"{model_cfg.name} {Path(str(model_cfg.path)).name}"
+        return f"layers {label(model_cfg)} ({len(model_cfg.layers)} layers)"
+    return f"{model_cfg.name} {label(model_cfg)}"
 
 
 def label(model_cfg: Any) -> str:
     """The model's name in reports: dense widths, the configured label, the file name, or
     for a `layers` spec "layers-" and a hash of it."""
     if model_cfg.name == "dense":
-        return describe(model_cfg).removeprefix("dense ")
+        return "-".join(str(w) for w in [model_cfg.inputs, *hidden_widths(model_cfg), model_cfg.outputs])
     if model_cfg.get("label"):
         return str(model_cfg.label)
     if model_cfg.name == "layers":

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from tinyexp.core.errors import DivergenceError
+from tinyexp.core.config import CROSSENTROPY
+from tinyexp.core.errors import ConfigError, DivergenceError
 from tinyexp.core.progress import Advance, progress
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset
@@ -102,13 +103,24 @@ def ends_in_softmax(model: Any) -> bool:
     return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
 
 
+def training_loss(task: str, configured: str) -> str:
+    """The loss a dataset's task trains on, as the run logs it: cross-entropy on the labels for
+    classification (whatever train.loss says), else the configured regression loss."""
+    if task == CLASSIFICATION:
+        return CROSSENTROPY
+    if configured == CROSSENTROPY:
+        raise ConfigError(f"train.loss={CROSSENTROPY} is the loss of classification datasets; this dataset is a "
+                          "regression (train.loss=mse or mae)")
+    return configured
+
+
 def _masked_loss(kind: str, from_logits: bool = True):  # noqa: ANN202 - a TF function
     """The mean loss over a batch's real samples; kind mse | mae | crossentropy (labels)."""
     import keras
     import tensorflow as tf
 
     def loss(pred, target, weight):  # noqa: ANN001, ANN202
-        if kind == "crossentropy":
+        if kind == CROSSENTROPY:
             per_sample = keras.losses.sparse_categorical_crossentropy(target, pred, from_logits=from_logits)
             per_sample = tf.reshape(per_sample, tf.shape(weight))
         else:
@@ -142,7 +154,7 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = l
         {"class_name": train_cfg.optimizer, "config": {"learning_rate": float(train_cfg.learning_rate)}}
     )
     classify = data.task == CLASSIFICATION
-    loss_fn = _masked_loss("crossentropy" if classify else train_cfg.loss, not (classify and ends_in_softmax(model)))
+    loss_fn = _masked_loss(training_loss(data.task, train_cfg.loss), not (classify and ends_in_softmax(model)))
     order, mask = _epoch_batches(len(data.train.x), int(train_cfg.batch_size), int(train_cfg.epochs),
                                  int(train_cfg.seed))
     steps = order.shape[1]

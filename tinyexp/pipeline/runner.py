@@ -18,7 +18,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,6 +32,7 @@ from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
 from tinyexp.model.train import train
+from tinyexp.model.train_defaults import TASK_KEYS, choose_training
 from tinyexp.pipeline import recorder
 from tinyexp.pipeline.measure import DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
@@ -159,10 +160,17 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 
 
-def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend) -> str:
-    """Run every stage of one job, filling `record`; return a one-paragraph summary."""
+def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend,
+            overrides: Sequence[str] = ()) -> str:
+    """Run every stage of one job, filling `record`; return a one-paragraph summary. The
+    training values the config leaves at their defaults are the dataset's task's
+    (tinyexp.model.train_defaults)."""
     data = make_dataset(cfg.dataset)
     recorder.record_source(record, sources.label(cfg.model), data.task)
+    training = choose_training(cfg.train, data.task, overrides)
+    record.params.update({f"train.{key}": str(value) for key, value in training.values.items()})
+    record.tags[Tag.TRAIN_DEFAULTS] = training.describe() if cfg.model.name != "tflite" else "none: not trained"
+    cfg = OmegaConf.merge(cfg, {"train": training.values})  # the config as it runs (and config.yaml)
     model, float_tflite, keras_file = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
                           cfg.model.name == "dense")
@@ -217,6 +225,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     sweep, or is running now (claimed by another command).
     """
     validate(cfg)
+    sources.import_tensorflow()  # first, so its start-up banner stays off the console
     sources.check_source(cfg)
     backend = load_backend(to_container(cfg.device), to_container(cfg.board))
     backend.check_tracking(cfg.tracking.uri)
@@ -226,6 +235,8 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
                      dead_ray_nodes=frozenset(backend.dead_nodes()))
     record = RunRecord()
     record.params.update(flatten(to_container(cfg)))
+    for key in TASK_KEYS:  # logged once the dataset's task says what trains (execute)
+        del record.params[f"train.{key}"]
     record.tags.update(provenance_tags())
     record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
     with job_run(place, record) as job:
@@ -234,7 +245,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
         record.tags.update(backend.check_ready())  # before training: a missing board fails the job at once
         _install_sigterm_handler()
         with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp, job.tracked(run_name(overrides)) as run_id:
-            summary = execute(cfg, record, Path(tmp), backend)
+            summary = execute(cfg, record, Path(tmp), backend, overrides)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
 
 

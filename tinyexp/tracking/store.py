@@ -24,6 +24,7 @@ from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.names import Tag
 from tinyexp.core.sqlite_file import check_readable
 from tinyexp.tracking import finalise, sqlite_store
+from tinyexp.tracking.experiment_view import set_view
 from tinyexp.tracking.finalise import Step
 from tinyexp.tracking.lost_runs import RunRef
 
@@ -79,7 +80,8 @@ def existing_store_client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClien
 
 
 def configure(uri: str | None, experiment: str) -> str:
-    """Point MLflow at the store and the experiment (creating either if new); return its id."""
+    """Point MLflow at the store and the experiment (creating either if new, and giving it the
+    view tinyexp's runs are read in: tracking.experiment_view); return its id."""
     import mlflow
 
     quiet_mlflow()
@@ -89,10 +91,13 @@ def configure(uri: str | None, experiment: str) -> str:
         with _store_init_lock(store):
             sqlite_store.prepare(store)
             existing = mlflow.get_experiment_by_name(experiment)
-            if existing is not None:
-                return existing.experiment_id
-            artifact_root = sqlite_store.artifact_root(store) if uri else default_artifact_root()
-            return mlflow.create_experiment(experiment, artifact_location=artifact_root)
+            if existing is None:
+                artifact_root = sqlite_store.artifact_root(store) if uri else default_artifact_root()
+                experiment_id, tags = mlflow.create_experiment(experiment, artifact_location=artifact_root), {}
+            else:
+                experiment_id, tags = existing.experiment_id, existing.tags
+            set_view(mlflow.MlflowClient(), experiment_id, tags)
+            return experiment_id
     except TinyexpError:
         raise
     except Exception as exc:  # MLflow raises many types for a store it cannot open
