@@ -145,3 +145,38 @@ def test_a_run_without_energy_says_why() -> None:
     assert undeclared.tags[Tag.ENERGY_SOURCE].startswith("none: board nano33ble declares no")
     assert not_deployed.tags[Tag.ENERGY_SOURCE] == "none: not deployed: no inference ran"
     assert Metric.ENERGY_PER_INFERENCE_UJ not in undeclared.metrics | not_deployed.metrics
+
+
+def _row(model: str, variant: str, latency: float, energy: float, source: str, accuracy: float) -> dict:
+    row = {"model": model, "variant": variant, "run_id": model + variant, "latency_us": latency,
+           "latency_source": source, "test_accuracy": accuracy, "energy_per_inference_uj": energy,
+           "energy_source": "estimate" if source == "estimate" else "measured"}
+    if source == "estimate":
+        row.update(latency_estimate_low_us=0.8 * latency, latency_estimate_high_us=1.3 * latency,
+                   energy_per_inference_low_uj=0.4 * energy, energy_per_inference_high_uj=1.3 * energy)
+    return row
+
+
+ENERGY_ROWS = [_row("cnn", "float32", 9000.0, 190.0, "estimate", 0.97), _row("cnn", "int8", 3000.0, 60.0, "estimate", 0.96),
+               _row("dense", "float32", 800.0, 17.0, "measured", 0.90), _row("dense", "int8", 500.0, 10.0, "estimate", 0.89)]
+
+
+def test_the_energy_figure_draws_both_panels_with_units_and_estimate_intervals(tmp_path: Path) -> None:
+    from tinyexp.report import figure_parts
+    from tinyexp.report.energy_figure import build_energy_figure, energy_figure
+
+    fig = build_energy_figure(ENERGY_ROWS)
+    accuracy_ax, latency_ax = fig.axes[:2]
+    assert figure_parts.panel_notes(fig) == []
+    assert accuracy_ax.get_xlabel() == "energy per inference (uJ, some estimated)"
+    assert latency_ax.get_xlabel() == "latency (ms)" and latency_ax.get_ylabel().startswith("energy per inference (uJ")
+    assert len(accuracy_ax.containers) == 3  # an error bar on each of the three estimates, none on the measurement
+    assert energy_figure(ENERGY_ROWS, tmp_path / "energy.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_energy_figure_without_energy_says_why_instead_of_empty_axes() -> None:
+    from tinyexp.report import figure_parts
+    from tinyexp.report.energy_figure import build_energy_figure
+
+    rows = [{**r, "energy_per_inference_uj": None} for r in ENERGY_ROWS]
+    assert all(note.startswith("no run has an energy figure") for note in figure_parts.panel_notes(build_energy_figure(rows)))

@@ -58,6 +58,9 @@ def _legend(rows: Sequence[Row], colors: dict[str, Any]) -> list[Any]:
                 for estimate, face, label in ((False, "dimgrey", "energy measured (filled)"),
                                               (True, "white", "energy estimated (hollow; bar: interval)"))
                 if estimate in sources]
+    if any(energy_interval_uj(r) is not None or latency_interval_us(r) is not None for r in rows):
+        handles.append(Line2D([], [], color="grey", marker="|", markersize=10,
+                              label="interval of an estimate (docs/energy.md)"))
     return handles
 
 
