@@ -180,3 +180,12 @@ def test_the_energy_figure_without_energy_says_why_instead_of_empty_axes() -> No
 
     rows = [{**r, "energy_per_inference_uj": None} for r in ENERGY_ROWS]
     assert all(note.startswith("no run has an energy figure") for note in figure_parts.panel_notes(build_energy_figure(rows)))
+
+
+def test_a_meter_changes_the_jobs_hash_and_the_declared_power_does_not() -> None:
+    from tests.helpers import compose
+    from tinyexp.tracking import sweep
+
+    base = sweep.config_hash(compose([]))
+    assert sweep.config_hash(compose(["board.active_current_ma=5.0"])) == base  # how energy is derived, not the job
+    assert sweep.config_hash(compose(["device.power_monitor=ppk2"])) != base
