@@ -113,6 +113,11 @@ class TflmBackend : public txp::Backend {
     return status == kTfLiteOk;
   }
 
+#ifdef TXP_ENERGY_PIN
+  // High during each timed invoke: the current meter's trigger input (docs/energy.md).
+  void energy_mark(bool inference_running) override { digitalWrite(TXP_ENERGY_PIN, inference_running ? HIGH : LOW); }
+#endif
+
   bool profile(txp::ProfileSummary* s) override {
     profiler_.arm();
     const bool ok = invoke(&s->invoke);
@@ -205,6 +210,10 @@ txp::Dispatcher g_dispatcher(g_backend, g_sink, g_timings);
 }  // namespace
 
 void setup() {
+#ifdef TXP_ENERGY_PIN
+  pinMode(TXP_ENERGY_PIN, OUTPUT);
+  digitalWrite(TXP_ENERGY_PIN, LOW);
+#endif
   Serial.begin(kBaud);
   const unsigned long start = millis();
   while (!Serial && millis() - start < kSerialWaitMs) {

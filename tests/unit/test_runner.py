@@ -116,6 +116,17 @@ def test_estimated_run_records_interval_and_labels(int8_job) -> None:  # noqa: A
     assert t[Tag.LATENCY_ESTIMATE_EXTRAPOLATED] == ""
 
 
+def test_an_estimated_run_records_its_energy_as_an_estimate_with_its_interval(int8_job) -> None:  # noqa: ANN001
+    """Energy = the latency estimate x the nano33ble's declared 3.3 V and 6.3 mA (3.3-6.3 mA),
+    labelled an estimate; its bounds are the latency bounds times the current's."""
+    _, run, _ = int8_job
+    m, t = run.data.metrics, run.data.tags
+    assert t[Tag.ENERGY_SOURCE] == "estimate" and t[Tag.ENERGY_BASIS].startswith("estimated latency")
+    assert m[Metric.ENERGY_PER_INFERENCE_UJ] == pytest.approx(3.3 * 6.3 * m[Metric.LATENCY_ESTIMATE_US] / 1000)
+    assert m[Metric.ENERGY_PER_INFERENCE_LOW_UJ] == pytest.approx(3.3 * 3.3 * m[Metric.LATENCY_ESTIMATE_LOW_US] / 1000)
+    assert m[Metric.ENERGY_PER_INFERENCE_HIGH_UJ] == pytest.approx(3.3 * 6.3 * m[Metric.LATENCY_ESTIMATE_HIGH_US] / 1000)
+
+
 def test_a_virtual_board_job_parses_its_tflite_once(int8_job) -> None:  # noqa: ANN001
     """Statistics, the operator table and the latency estimate all read one graph."""
     _, run, deployed = int8_job

@@ -113,6 +113,15 @@ class BoardConfig:
     # fit checks then count the model and arena alone and say so; a real build measures it.
     sketch_flash_bytes: Optional[int] = None
     sketch_ram_bytes: Optional[int] = None
+    # Power while an inference runs, for the energy estimate (tinyexp.estimate.energy): the
+    # supply voltage and the MCU's active current at clock_hz, with the range the datasheet's
+    # conditions span (regulator, cache, where code runs) and where the figures come from.
+    # null = not declared: the run's energy_source says so instead of guessing.
+    supply_voltage_v: Optional[float] = None
+    active_current_ma: Optional[float] = None
+    active_current_low_ma: Optional[float] = None
+    active_current_high_ma: Optional[float] = None
+    power_source: Optional[str] = None
 
 
 @dataclass
@@ -139,6 +148,14 @@ class DeviceConfig:
     placement: Optional[str] = None
     # Path of the arduino-cli executable for device=serial; null = find it on PATH.
     arduino_cli: Optional[str] = None
+    # A current meter read during the timed invokes (docs/energy.md): ppk2 | joulescope | none.
+    power_monitor: str = "none"
+    # The meter: a PPK2's serial port or a Joulescope's serial number; null = the only one attached.
+    power_monitor_port: Optional[str] = None
+    # The meter's digital input the firmware's energy pin drives (PPK2 D0-D7, Joulescope IN0-IN1).
+    power_trigger_channel: int = 0
+    # Windows of consecutive timed invokes; energy per inference is the median of the windows'.
+    power_windows: int = 5
 
 
 def _default_split() -> list[float]:
@@ -262,6 +279,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 CROSSENTROPY = "crossentropy"  # sparse categorical, on labels: what every classification run trains on
 LOSSES = ("mse", "mae", CROSSENTROPY)
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
+POWER_MONITORS = ("none", "ppk2", "joulescope")
 DATASETS = tuple(DATASET_SCHEMAS)
 MODELS = tuple(MODEL_SCHEMAS)
 DATASET_TASKS = {"npz": ("auto", "classification", "regression"), "csv": ("auto", "classification", "regression"),
@@ -362,6 +380,17 @@ def _validate_dataset(d: Any) -> None:
             _require(d.classes >= 2, "dataset.classes", d.classes, "must be at least 2")
 
 
+def _validate_board_power(b: Any) -> None:
+    """A declared current lies within its declared range, and a range needs its nominal figure."""
+    low, nominal, high = b.active_current_low_ma, b.active_current_ma, b.active_current_high_ma
+    if nominal is None:
+        _require(low is None and high is None, "board.active_current_ma", None,
+                 "declare the nominal active current with its range (active_current_low_ma/high_ma)")
+        return
+    _require((low is None or low <= nominal) and (high is None or nominal <= high), "board.active_current_ma",
+             nominal, f"must lie within active_current_low_ma={low} and active_current_high_ma={high}")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check what the schema's types cannot; raise ConfigError naming the key and the rule.
 
@@ -377,6 +406,8 @@ def validate(cfg: DictConfig) -> None:
     _validate_model(cfg)
     _validate_dataset(cfg.dataset)
 
+    _choice("device.power_monitor", cfg.device.power_monitor, POWER_MONITORS)
+    _validate_board_power(cfg.board)
     t = cfg.train
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)

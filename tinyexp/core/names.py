@@ -65,6 +65,11 @@ class Metric:
     LATENCY_ESTIMATE_US: Final = "latency_estimate_us"
     LATENCY_ESTIMATE_LOW_US: Final = "latency_estimate_low_us"
     LATENCY_ESTIMATE_HIGH_US: Final = "latency_estimate_high_us"
+    # Energy per inference (tag energy_source: estimate | measured | "none: <why>"), and an
+    # estimate's interval from the latency's 80% interval and the current's range (docs/energy.md).
+    ENERGY_PER_INFERENCE_UJ: Final = "energy_per_inference_uj"
+    ENERGY_PER_INFERENCE_LOW_UJ: Final = "energy_per_inference_low_uj"
+    ENERGY_PER_INFERENCE_HIGH_UJ: Final = "energy_per_inference_high_uj"
 
 
 LATENCY_STAT_METRICS: Final = {
@@ -117,6 +122,8 @@ class Tag:
     LATENCY_ESTIMATE_EXTRAPOLATED: Final = "latency_estimate_extrapolated"  # "" when nothing was
     # "within its calibration: ..." | "beyond ..." | "below ...": the model's MACs against its source's nets'
     LATENCY_ESTIMATE_CALIBRATION_RANGE: Final = "latency_estimate_calibration_range"
+    ENERGY_SOURCE: Final = "energy_source"  # estimate | measured | "none: <why>"
+    ENERGY_BASIS: Final = "energy_basis"  # how: the meter and its windows, or latency x declared power
     MODEL_LABEL: Final = "model_label"  # the model's name in reports (dense widths, label, file name)
     DATASET_TASK: Final = "dataset_task"  # regression | classification
     # The training values taken from the task's defaults, e.g. "epochs=50, ... (classification defaults)"

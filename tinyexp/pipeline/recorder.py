@@ -14,6 +14,9 @@ from typing import Any, Mapping
 from agent.profile_table import outside_operators_us
 from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Artifact, Metric, Tag
 from tinyexp.core.units import us_to_cycles
+from tinyexp.device.power_trace import MeasuredEnergy
+from tinyexp.estimate.energy import MEASURED as ENERGY_MEASURED
+from tinyexp.estimate.energy import Energy, board_power, estimate_energy, no_energy
 from tinyexp.estimate.operator_split import OperatorLatency
 from tinyexp.estimate.per_operator import Estimate
 from tinyexp.model.train import TrainedModel
@@ -197,3 +200,34 @@ def record_operator_estimate(record: RunRecord, estimate: OperatorLatency) -> No
 
 def _optional_int(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
+
+
+def record_energy(record: RunRecord, board: Mapping[str, Any], m: DeviceMeasurement | None,
+                  estimate: Estimate | None, metered: MeasuredEnergy | None) -> Energy:
+    """Energy per inference with its source: a meter's reading (measured), else the run's latency
+    times the board's declared power (an estimate, even on a measured latency: the current was
+    not measured), else none and why. Only an estimate carries the low/high interval."""
+    energy = _energy(board, m, estimate, metered)
+    record.tags[Tag.ENERGY_SOURCE] = energy.source[:_MAX_TAG_CHARS]
+    record.tags[Tag.ENERGY_BASIS] = energy.basis[:_MAX_TAG_CHARS]
+    record.metric(Metric.ENERGY_PER_INFERENCE_UJ, energy.uj)
+    record.metric(Metric.ENERGY_PER_INFERENCE_LOW_UJ, energy.low_uj)
+    record.metric(Metric.ENERGY_PER_INFERENCE_HIGH_UJ, energy.high_uj)
+    return energy
+
+
+def _energy(board: Mapping[str, Any], m: DeviceMeasurement | None, estimate: Estimate | None,
+            metered: MeasuredEnergy | None) -> Energy:
+    if m is None:
+        return no_energy("not deployed: no inference ran")
+    if metered is not None:
+        return Energy(ENERGY_MEASURED, metered.describe(), metered.uj)
+    power = board_power(board)
+    if power is None:
+        return no_energy(f"board {board.get('name')} declares no supply_voltage_v and active_current_ma")
+    mean_us = m.stats.get("mean_us")
+    if m.latency_source == MEASURED and mean_us:
+        return estimate_energy(power, float(mean_us), latency_measured=True)
+    if estimate is not None:
+        return estimate_energy(power, estimate.latency_us, estimate.low_us, estimate.high_us)
+    return no_energy(f"no latency: the board's clock is {m.latency_source}")

@@ -26,6 +26,7 @@ from tinyexp.core.config import QuantMode, TrackingConfig, to_container, validat
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
+from tinyexp.device.power_monitor import PowerMonitor, load_power_monitor
 from tinyexp.estimate.operator_split import from_estimate
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import convert as convert_stage
@@ -34,7 +35,7 @@ from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
 from tinyexp.model.train import train
 from tinyexp.model.train_defaults import TASK_KEYS, choose_training
 from tinyexp.pipeline import recorder
-from tinyexp.pipeline.measure import DeviceMeasurementError, measure
+from tinyexp.pipeline.measure import DeviceMeasurement, DeviceMeasurementError, measure
 from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
 from tinyexp.tflm import evaluate as evaluate_stage
 from tinyexp.tflm.c_array import CArray, to_c_array
@@ -135,8 +136,10 @@ def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_t
 
 
 def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
-             host: HostModel, data: Dataset, record: RunRecord, workdir: Path) -> str:
-    """Deploy and measure; the estimate a virtual clock needs is computed here, once."""
+             host: HostModel, data: Dataset, record: RunRecord, workdir: Path,
+             monitor: PowerMonitor | None) -> str:
+    """Deploy and measure (with the current meter reading, if there is one); the estimate a
+    virtual clock needs is computed here, once."""
     board = to_container(cfg.board)
     estimate = estimate_operators(model.graph, board) if backend.estimated_clock else None
     operators = from_estimate(estimate) if estimate is not None else None
@@ -144,14 +147,18 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
                             estimate.latency_us if estimate else None, workdir,
                             tuple((o.type, o.cycles) for o in operators.operators) if operators else None)
     dev = cfg.device
+    def session() -> DeviceMeasurement:
+        return measure(backend, request, host, data.test.x[: dev.parity_samples], dev.warmup, dev.invokes,
+                       dev.baud, dev.timeout_s, dev.retries)
+
     try:
-        m = measure(backend, request, host, data.test.x[: dev.parity_samples], dev.warmup, dev.invokes,
-                    dev.baud, dev.timeout_s, dev.retries)
+        m, metered = monitor.measure(session, dev.invokes) if monitor is not None else (session(), None)
     except DeviceMeasurementError as exc:  # keep what the board said up to the failure
         record.artifacts.append(exc.transcript_path)
         raise
     recorder.record_measurement(record, m, model.stats, board)
     recorder.record_profile(record, m, model.stats, workdir)
+    recorder.record_energy(record, board, m, estimate if m.latency_source == "estimate" else None, metered)
     if m.latency_source == "estimate" and estimate is not None and operators is not None:
         recorder.record_estimate(record, estimate)
         if m.profile is not None:
@@ -161,7 +168,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
 
 
 def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend,
-            overrides: Sequence[str] = ()) -> str:
+            overrides: Sequence[str] = (), monitor: PowerMonitor | None = None) -> str:
     """Run every stage of one job, filling `record`; return a one-paragraph summary. The
     training values the config leaves at their defaults are the dataset's task's
     (tinyexp.model.train_defaults)."""
@@ -189,8 +196,9 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     recorder.record_deployability(record, why_not)
     if why_not is not None:
         latency = f"not measured: {why_not}"
+        recorder.record_energy(record, to_container(cfg.board), None, None, None)
     else:
-        latency = _measure(cfg, backend, model, c_array, host, data, record, workdir)
+        latency = _measure(cfg, backend, model, c_array, host, data, record, workdir, monitor)
     size = f"{model.stats.model_bytes} bytes"
     if float_tflite is not None:
         size += f" (float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f})"
@@ -229,6 +237,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     sources.check_source(cfg)
     backend = load_backend(to_container(cfg.device), to_container(cfg.board))
     backend.check_tracking(cfg.tracking.uri)
+    monitor = load_power_monitor(to_container(cfg.device), to_container(cfg.board), backend.estimated_clock)
     place = JobPlace(TrackingConfig(**to_container(cfg.tracking)), sweep.config_hash(cfg),
                      sweep_id=sweep.sweep_id(cfg, sweep_dir) if sweep_dir is not None else None,
                      resume=bool(cfg.sweep.resume), ray_node=backend.job_node(),
@@ -245,7 +254,7 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
         record.tags.update(backend.check_ready())  # before training: a missing board fails the job at once
         _install_sigterm_handler()
         with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp, job.tracked(run_name(overrides)) as run_id:
-            summary = execute(cfg, record, Path(tmp), backend, overrides)
+            summary = execute(cfg, record, Path(tmp), backend, overrides, monitor)
     return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
 
 

@@ -14,7 +14,7 @@ from tinyexp.report.tables import Table
 from tinyexp.tracking.report_runs import Row, is_missing, latency_us
 
 COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_us",
-                      "latency_source", "test_accuracy", "test_auc", "test_mse", "fits_flash", "fits_ram",
+                      "latency_source", "energy_per_inference_uj", "energy_source", "test_accuracy", "test_auc", "test_mse", "fits_flash", "fits_ram",
                       "run_id")
 
 
@@ -50,12 +50,14 @@ def comparison_rows(rows: Sequence[Row]) -> list[Row]:
     for row in rows:
         latency, macs = latency_us(row), value(row, "macs")
         per_mac = latency * 1000.0 / macs if latency is not None and macs else None
+        energy_source = row.get("energy_source")  # "none: <why>" shortened: the why is in the run
         out.append({**{c: row.get(c) for c in COMPARISON_COLUMNS}, "latency_us": latency,
-                    "latency_per_mac_ns": per_mac})
+                    "latency_per_mac_ns": per_mac,
+                    "energy_source": energy_source.split(":")[0] if energy_source else None})
     return out
 
 
 def comparison_table(rows: Sequence[Row]) -> Table:
-    """Every run's size, memory, work, latency (and per MAC) and accuracy, run id last."""
-    return Table("comparison", "Every run: size, memory, work, latency and accuracy",
+    """Every run's size, memory, work, latency (and per MAC), energy and accuracy, run id last."""
+    return Table("comparison", "Every run: size, memory, work, latency, energy and accuracy",
                  (*COMPARISON_COLUMNS[:-1], "latency_per_mac_ns", "run_id"), comparison_rows(rows))

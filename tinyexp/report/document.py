@@ -12,7 +12,7 @@ from typing import Sequence
 
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.names import FLOAT32, Tag
-from tinyexp.report import figures, tradeoffs
+from tinyexp.report import energy_figure, figures, tradeoffs
 from tinyexp.report.comparison import comparison_table
 from tinyexp.report.tables import PUBLISHED_CSV, Table, accuracy_table, load_published, runs_table, table1, table2
 from tinyexp.tracking.report_runs import Row, is_missing
@@ -113,12 +113,15 @@ def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = Re
         paths.append(md)
     paths.append(tradeoffs.tradeoff_figure(rows, out_dir / "tradeoffs.png"))
     paths.append(tradeoffs.latency_per_mac_figure(rows, out_dir / "latency_per_mac.png"))
+    paths.append(energy_figure.energy_figure(rows, out_dir / "energy.png"))
     if FLOAT32 in grid:
         paths.append(figures.latency_figure(rows, out_dir / "latency.png", published))
     if "dynamic" in grid:
         paths.append(figures.sizes_figure(rows, out_dir / "sizes.png", published))
     body = _header(rows, context) + [line for t, f in sections for line in _section(t.without_empty_columns(), f)]
     body += ["## Latency per MAC by model", "", "![latency_per_mac.png](latency_per_mac.png)", ""]
+    body += ["## Energy per inference", "", "How it was obtained: docs/energy.md (energy_source in the runs).", "",
+             "![energy.png](energy.png)", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(body))
     return [*paths, report]

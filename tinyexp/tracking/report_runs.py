@@ -20,7 +20,8 @@ Row = dict[str, Any]
 
 _MODE_ORDER = (FLOAT32, "float16", "dynamic", "int8")
 _RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
-             Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS, Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE)
+             Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS, Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE,
+             Tag.ENERGY_SOURCE)
 # How a job was launched and where it was logged, not what it measured: not part of its configuration.
 _LAUNCH_PARAMS = ("sweep.", "tracking.")
 _PAGE_RUNS = 1000
@@ -72,6 +73,22 @@ def latency_interval_us(row: Row) -> tuple[float, float] | None:
 def is_estimate(row: Row) -> bool:
     """Whether the run's latency is an estimate (virtual board) rather than measured on hardware."""
     return row.get(Tag.LATENCY_SOURCE) == "estimate"
+
+
+def energy_uj(row: Row) -> float | None:
+    """A run's energy per inference in uJ (measured or estimated, as `energy_source` says)."""
+    return None if is_missing(row.get(Metric.ENERGY_PER_INFERENCE_UJ)) else float(row[Metric.ENERGY_PER_INFERENCE_UJ])
+
+
+def energy_interval_uj(row: Row) -> tuple[float, float] | None:
+    """An energy estimate's interval (low, high) in uJ, where the run logged one."""
+    low, high = row.get(Metric.ENERGY_PER_INFERENCE_LOW_UJ), row.get(Metric.ENERGY_PER_INFERENCE_HIGH_UJ)
+    return None if is_missing(low) or is_missing(high) else (float(low), float(high))
+
+
+def is_energy_estimate(row: Row) -> bool:
+    """Whether the run's energy is an estimate (latency x declared power) rather than a meter's reading."""
+    return row.get(Tag.ENERGY_SOURCE) == "estimate"
 
 
 def optional_float(text: str | None) -> float | None:

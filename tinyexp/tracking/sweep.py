@@ -36,7 +36,13 @@ from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
 _UNHASHED_GROUPS = ("tracking", "sweep")
 # How a job is placed and paced, not what it measures: a farm run and a local run of one
 # config are the same job (device.realtime changes wall-clock time only, not the figures).
-_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement")}
+# The board's declared power and the meter's wiring describe how energy is derived, not the job:
+# a sweep run before energy existed still resumes (its runs simply carry no energy figure).
+_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement", "power_monitor_port", "power_trigger_channel"),
+                  "board": ("supply_voltage_v", "active_current_ma", "active_current_low_ma",
+                            "active_current_high_ma", "power_source")}
+# Keys hashed only away from their default: a meter changes what a job measures, no meter nothing.
+_HASHED_UNLESS = {"device": {"power_monitor": "none", "power_windows": 5}}
 _PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 # Set by the command line for every job it launches (tinyexp.cli.outcomes.begin_command).
@@ -49,6 +55,8 @@ def config_hash(cfg: Any) -> str:
     data = {k: v for k, v in to_container(cfg).items() if k not in _UNHASHED_GROUPS}
     for group, keys in _UNHASHED_KEYS.items():
         data[group] = {k: v for k, v in data.get(group, {}).items() if k not in keys}
+    for group, defaults in _HASHED_UNLESS.items():
+        data[group] = {k: v for k, v in data.get(group, {}).items() if k not in defaults or v != defaults[k]}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
 

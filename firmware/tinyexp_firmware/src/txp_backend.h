@@ -72,6 +72,9 @@ class Backend {
   virtual void set_input_f32(uint32_t index, uint32_t bits) = 0;
   virtual void set_input_i8(uint32_t index, int8_t value) = 0;
   virtual bool invoke(Timing* timing) = 0;
+  // Brackets each timed invoke of BENCH (true before, false after), so a current
+  // meter counts only inference: the sketch drives TXP_ENERGY_PIN (docs/energy.md).
+  virtual void energy_mark(bool /*inference_running*/) {}
   // One invoke of the stored input with the per-operator profiler armed;
   // false if Invoke() failed. Then op_timing(i) for i < n_ops.
   virtual bool profile(ProfileSummary* summary) = 0;

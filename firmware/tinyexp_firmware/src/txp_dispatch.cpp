@@ -220,7 +220,10 @@ void Dispatcher::bench(const Command& cmd) {
   uint64_t cycles_sum = 0;
   bool all_cycles = true;
   for (uint32_t i = 0; i < n; ++i) {
-    if (!backend_.invoke(&t)) return error(cmd.seq, "invoke_failed", "Invoke() failed during timed runs");
+    backend_.energy_mark(true);
+    const bool ok = backend_.invoke(&t);
+    backend_.energy_mark(false);
+    if (!ok) return error(cmd.seq, "invoke_failed", "Invoke() failed during timed runs");
     timings_[i] = t.us;
     cycles_sum += t.cycles;
     all_cycles = all_cycles && t.has_cycles;
