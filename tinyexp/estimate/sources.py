@@ -58,6 +58,18 @@ V1_SOURCE_NAMES: dict[str, str] = {
     "edgemark2025": "edgemark-l4r5zi-o3-cmsisnn",
 }
 STUDY_CALIBRATION, STUDY_SOURCE = "dokic2020", "dokic2020-nano33ble"
+# Sources measured on the same board as another, that lend it their prices before the
+# reference sources do: what the Nano 33 BLE's sources have no data for (conv, pooling,
+# softmax, int8 kernels, ...) is transferred from Adin et al. 2023's Nano 33 BLE rows (medium
+# trust: Invoke() timed alone, graphs read from the published .tflite files) before the
+# L4R5ZI. A board's own reference kernels and clock beat another board's CMSIS-NN build.
+# Sources of lower trust lend nothing and are validated only: adin2023-sway-nano33ble (board
+# inferred for 6 of its 8 rows, graphs from a profiler table) and the two NUCLEO sources of
+# Adin et al. (clocks assumed; no tinyexp board profile uses them).
+BOARD_LENDERS: dict[str, tuple[str, ...]] = {
+    "sudharsan2021-nano33": ("adin2023-nano33ble",),
+    "dokic2020-nano33ble": ("adin2023-nano33ble",),
+}
 # Sources fitted by the dense-net formula (fit.fit_formula): one family of dense nets in one
 # dtype, too few rows for more than its four prices.
 FORMULA_SOURCES = (STUDY_SOURCE,)
