@@ -169,6 +169,12 @@ class Calibration:
                 predictions += [self._predict(model, r, train) for r in rows if family(r.architecture) == held]
         return predictions
 
+    def checked_on(self, source: str, board_source: str) -> list[Prediction]:
+        """Every row of `source` priced on `board_source`'s model, with the interval an
+        estimate from it would carry (sources.CHECKS: rows that check a board's estimate)."""
+        model, train = self.model(board_source), self.groups[board_source]
+        return [self._predict(model, row, train) for row in self.groups[source]]
+
     def loo(self, source: str) -> list[Prediction]:
         return self._held_out(source, id, self.chain(source))
 

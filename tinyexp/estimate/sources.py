@@ -70,6 +70,10 @@ BOARD_LENDERS: dict[str, tuple[str, ...]] = {
     "sudharsan2021-nano33": ("adin2023-nano33ble",),
     "dokic2020-nano33ble": ("adin2023-nano33ble",),
 }
+# Sources that lend nothing, whose rows check a board's estimate instead (--validate prints
+# them priced on that board's source, as a user's model would be): rows measured on the
+# board, too uncertain to fit on.
+CHECKS: dict[str, str] = {"adin2023-sway-nano33ble": "sudharsan2021-nano33"}
 # Sources fitted by the dense-net formula (fit.fit_formula): one family of dense nets in one
 # dtype, too few rows for more than its four prices.
 FORMULA_SOURCES = (STUDY_SOURCE,)
