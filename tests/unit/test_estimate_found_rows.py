@@ -9,7 +9,8 @@ import pytest
 from tinyexp.estimate.calibration import shipped_calibration
 from tinyexp.estimate.opcost import live_fraction, operator_features
 from tinyexp.estimate.predict import price_model
-from tinyexp.estimate.sources import BOARD_LENDERS, CHECKS, V1_SOURCE_NAMES, cached_operators, published_rows
+from tinyexp.estimate.sources import (BOARD_LENDERS, CHECKS, V1_SOURCE_NAMES, cached_operators, published_rows,
+                                      withheld_dtypes)
 from tinyexp.tflm.operators import Operator, Tensor
 
 NANO_SOURCE = V1_SOURCE_NAMES["dokic2020"]  # the nano33ble's source for nets outside the study
@@ -24,10 +25,11 @@ def test_every_found_row_is_a_row_of_its_source() -> None:
     assert len(rows) == sum(FOUND.values())
 
 
-@pytest.mark.parametrize("key", ["PS_conv_v1|float32", "AE_custom_conv|int8_float_io"])
+@pytest.mark.parametrize("key", ["PS_conv_v1|float32", "AE_custom_conv|float32"])
 def test_the_nanos_conv_pooling_and_softmax_come_from_its_own_board(key: str) -> None:
-    """A conv net on the nano33ble's source: CONV_2D, MAX_POOL_2D and SOFTMAX are priced on
-    the Nano 33 BLE's own rows (Adin et al., the same board, x1), not the L4R5ZI's."""
+    """A float32 conv net on the nano33ble's source: CONV_2D, MAX_POOL_2D and SOFTMAX are
+    priced on the Nano 33 BLE's own rows (Adin et al., the same board and kernel library,
+    x1), not the L4R5ZI's."""
     cal = shipped_calibration()
     ops = cached_operators()[key]
     _, _, priced = price_model(cal.model(NANO_SOURCE), ops, cal.ops_of)
@@ -40,6 +42,16 @@ def test_the_nanos_conv_pooling_and_softmax_come_from_its_own_board(key: str) ->
     # ...and on the lender itself they are fitted.
     _, _, own = price_model(cal.model(NANO_LENDER), ops, cal.ops_of)
     assert all(p.basis == "fitted" for p in own if p.op.type in ("CONV_2D", "MAX_POOL_2D", "SOFTMAX"))
+
+
+def test_int8_is_not_lent_where_the_kernel_libraries_differ() -> None:
+    """Adin et al.'s int8 ran reference kernels; the nano33ble's firmware runs int8 through
+    CMSIS-NN (conf/board/nano33ble.yaml kernels): int8 comes from the L4R5ZI's CMSIS-NN build."""
+    assert withheld_dtypes(NANO_LENDER) == {"int8", "int16"}
+    cal = shipped_calibration()
+    _, _, priced = price_model(cal.model(NANO_SOURCE), cached_operators()["AE_custom_conv|int8_float_io"], cal.ops_of)
+    conv = next(p for p in priced if p.op.type == "CONV_2D")
+    assert conv.basis == "transferred" and "edgemark-l4r5zi-o3-cmsisnn" in conv.detail and "speed ratio" in conv.detail
 
 
 def test_low_trust_sources_lend_nothing_and_only_check() -> None:

@@ -28,7 +28,7 @@ from tinyexp.estimate.fit import (check_one_source, fit_formula, fit_full, fit_p
                                   scaled_prices)
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
 from tinyexp.estimate.sources import (BOARD_LENDERS, FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family,
-                                      published_rows)
+                                      published_rows, withheld_dtypes)
 from tinyexp.tflm.operators import Operator
 
 # Sources with at least SHRINK_MIN_ROWS rows get a full fit pulled towards their scaled
@@ -102,7 +102,7 @@ class Calibration:
                 chain = tuple(self.references.values())
                 residuals = [p.log_residual for p in self._held_out(source, id, chain)]
                 self.lenders[source] = SourceModel(self._fit(self.groups[source]), Bounds.from_residuals(residuals),
-                                                   chain, same_board=True)
+                                                   chain, same_board=True, withheld=withheld_dtypes(source))
         self._models: dict[str, SourceModel] = {}
 
     def _fit(self, rows: Sequence[Row]) -> Fit:

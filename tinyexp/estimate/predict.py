@@ -122,8 +122,10 @@ class SourceModel:
     bounds: Bounds
     references: tuple["SourceModel", ...] = ()
     # A lender measured on the same board as the sources it lends to (sources.BOARD_LENDERS):
-    # its prices transfer at x1 (transfer_rule).
+    # its prices transfer at x1 (transfer_rule), except in the kernel dtypes it withholds
+    # (another kernel library than the board deploys: sources.withheld_dtypes).
     same_board: bool = False
+    withheld: frozenset[str] = frozenset()
 
     ratios: dict = field(default_factory=dict, compare=False, repr=False)  # cache of speed_ratio
     supports: dict = field(default_factory=dict, compare=False, repr=False)  # cache of support
@@ -165,7 +167,7 @@ class SourceModel:
         flash, FPU and (as far as the rows show) kernels are the same, and a ratio taken on
         the source's rows would measure their fixed overheads, not the kernels' speed."""
         if reference.same_board:
-            return 1.0, "x 1 (the same board)"
+            return None if dtype in reference.withheld else (1.0, "x 1 (the same board and kernel library)")
         k = self.speed_ratio(reference, dtype, ops_of)
         return None if k is None else (k, f"x {k:.3f} (the sources' speed ratio on {self.fit.source}'s rows)")
 
