@@ -62,6 +62,7 @@ RANGES: dict[str, Range] = {
     "board.usb_pid": _int(0, 0xFFFF, "a 16-bit USB id"),
     "board.sketch_flash_bytes": _int(0, U32),
     "board.sketch_ram_bytes": _int(0, U32),
+    "board.flash_wait_states": _int(0, 15, "the flash latency setting of Cortex-M parts is 0-15 cycles"),
     "device.baud": _int(300, 10_000_000),
     "device.timeout_s": Range(0.1, 3600.0, False, "seconds per command"),
     "device.retries": _int(1, 100),

@@ -36,7 +36,11 @@ from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
 _UNHASHED_GROUPS = ("tracking", "sweep")
 # How a job is placed and paced, not what it measures: a farm run and a local run of one
 # config are the same job (device.realtime changes wall-clock time only, not the figures).
-_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement")}
+# The board's transfer facts (fpu, flash wait states, kernel library) describe the board, as
+# its shipped calibration data does, which is not hashed either; hashing them would change
+# the hash of every config written before they existed (the study's among them).
+_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement"),
+                  "board": ("fpu", "flash_wait_states", "kernels")}
 _PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 # Set by the command line for every job it launches (tinyexp.cli.outcomes.begin_command).
