@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -122,6 +122,13 @@ class BoardConfig:
     active_current_low_ma: Optional[float] = None
     active_current_high_ma: Optional[float] = None
     power_source: Optional[str] = None
+    # What a latency transfer between boards compares (docs/estimate.md, "Transfers between
+    # boards"); each board file says where its values come from. null/empty = not stated.
+    fpu: Optional[str] = None
+    flash_wait_states: Optional[int] = None
+    # The kernel library of the deployed TFLM build per kernel dtype (reference | cmsis-nn);
+    # a dtype not listed runs reference kernels.
+    kernels: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -66,6 +66,7 @@ RANGES: dict[str, Range] = {
     "board.active_current_ma": Range(0.0, 10_000.0, False, "milliamperes", above=True),
     "board.active_current_low_ma": Range(0.0, 10_000.0, False, "milliamperes", above=True),
     "board.active_current_high_ma": Range(0.0, 10_000.0, False, "milliamperes", above=True),
+    "board.flash_wait_states": _int(0, 15, "the flash latency setting of Cortex-M parts is 0-15 cycles"),
     "device.baud": _int(300, 10_000_000),
     "device.timeout_s": Range(0.1, 3600.0, False, "seconds per command"),
     "device.retries": _int(1, 100),

@@ -27,7 +27,8 @@ from tinyexp.estimate.calibration_range import calibration_range
 from tinyexp.estimate.fit import (check_one_source, fit_formula, fit_full, fit_profiled, fit_scaled, fit_shrunk,
                                   scaled_prices)
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
-from tinyexp.estimate.sources import FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family, published_rows
+from tinyexp.estimate.sources import (BOARD_LENDERS, FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family,
+                                      published_rows, withheld_dtypes)
 from tinyexp.tflm.operators import Operator
 
 # Sources with at least SHRINK_MIN_ROWS rows get a full fit pulled towards their scaled
@@ -93,6 +94,15 @@ class Calibration:
                 plain = SourceModel(self._fit(self.groups[source]), Bounds(0.0, 0.0))
                 residuals = [p.log_residual for p in self._held_out(source, id, ())]
                 self.references[source] = SourceModel(plain.fit, Bounds.from_residuals(residuals))
+        # Same-board sources (sources.BOARD_LENDERS) lend before the references; what they
+        # lack themselves they price as any source does, on the references.
+        self.lenders: dict[str, SourceModel] = {}
+        for source in dict.fromkeys(name for names in BOARD_LENDERS.values() for name in names):
+            if source in self.groups:
+                chain = tuple(self.references.values())
+                residuals = [p.log_residual for p in self._held_out(source, id, chain)]
+                self.lenders[source] = SourceModel(self._fit(self.groups[source]), Bounds.from_residuals(residuals),
+                                                   chain, same_board=True, withheld=withheld_dtypes(source))
         self._models: dict[str, SourceModel] = {}
 
     def _fit(self, rows: Sequence[Row]) -> Fit:
@@ -109,7 +119,9 @@ class Calibration:
         return fit_shrunk(rows, self.ops_of, scaled_prices(scaled, self.base.fit), SHRINK_STRENGTH)
 
     def chain(self, source: str) -> tuple[SourceModel, ...]:
-        return tuple(model for name, model in self.references.items() if name != source)
+        """Whom `source` borrows prices from, in order: its board's lenders, then the references."""
+        lenders = tuple(self.lenders[name] for name in BOARD_LENDERS.get(source, ()) if name in self.lenders)
+        return lenders + tuple(model for name, model in self.references.items() if name != source)
 
     def _predict(self, model: SourceModel, row: Row, train: Sequence[Row] = ()) -> Prediction:
         """`row` priced on `model`; with `train` (the rows it was fitted on), its interval
@@ -156,6 +168,12 @@ class Calibration:
                 model = self._interval_model(source, train)
                 predictions += [self._predict(model, r, train) for r in rows if family(r.architecture) == held]
         return predictions
+
+    def checked_on(self, source: str, board_source: str) -> list[Prediction]:
+        """Every row of `source` priced on `board_source`'s model, with the interval an
+        estimate from it would carry (sources.CHECKS: rows that check a board's estimate)."""
+        model, train = self.model(board_source), self.groups[board_source]
+        return [self._predict(model, row, train) for row in self.groups[source]]
 
     def loo(self, source: str) -> list[Prediction]:
         return self._held_out(source, id, self.chain(source))

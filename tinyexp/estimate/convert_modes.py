@@ -37,20 +37,23 @@ def _representative(shape: tuple[int, ...], count: int = 8) -> Iterator[list[np.
         yield [rng.normal(0.0, 1.0, (1, *shape)).astype(np.float32)]
 
 
-def convert_mode(keras_model: Any, mode: str) -> bytes:  # noqa: ANN401 - keras.Model
-    """The .tflite bytes of keras_model in one of MODES."""
+def convert_mode(keras_model: Any, mode: str, free_batch: bool = False) -> bytes:  # noqa: ANN401 - keras.Model
+    """The .tflite bytes of keras_model in one of MODES; with free_batch, converted as the
+    Keras model stands (batch dimension free), as some published networks were."""
     if mode not in MODES:
         raise TinyexpError(f"unknown conversion mode {mode!r}: expected one of {', '.join(MODES)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
-    # A fixed batch of 1, as on a board: with a dynamic batch, Keras 3's Flatten becomes
-    # SHAPE, STRIDED_SLICE, PACK and RESHAPE instead of the one RESHAPE the boards ran.
+    # A fixed batch of 1, as on most boards' published networks, unless free_batch: with a
+    # free batch, Keras 3's Flatten and Reshape become SHAPE, STRIDED_SLICE, PACK and RESHAPE
+    # instead of one RESHAPE.
     shape = tuple(int(d) for d in keras_model.input_shape[1:])
     import keras
 
     fixed_input = keras.Input(batch_shape=(1, *shape))
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(fixed_input, keras_model(fixed_input)))
+    converter = tf.lite.TFLiteConverter.from_keras_model(
+        keras_model if free_batch else keras.Model(fixed_input, keras_model(fixed_input)))
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _representative(shape)

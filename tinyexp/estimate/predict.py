@@ -5,10 +5,13 @@ Each operator's cycles come from one of three bases, in this order:
 1. fitted: the source's rows contained operators of its (type, dtype); when they all come
    from one network, its interval is at least EXTRAPOLATED_BOUNDS (one network cannot
    separate that operator's price from the rest of its cost);
-2. transferred: a reference source (sources.REFERENCE_SOURCES, in order) has data for it.
-   The rule: the reference's price for the operator times k, the source's speed relative
-   to the reference, the geometric mean over the source's own rows of measured cycles /
-   cycles the reference predicts for the same operator list. The operator's interval is
+2. transferred: a lender of the same board (sources.BOARD_LENDERS) or a reference source
+   (sources.REFERENCE_SOURCES), in that order, has data for it. The rule: the lender's or
+   reference's price for the operator times k. From a same-board lender k = 1 (same clock,
+   flash, FPU and kernel library as far as known: the rows support no other factor). From
+   a reference, k is the source's speed relative to the reference, the geometric mean over
+   the source's own rows of measured cycles / cycles the reference predicts for the same
+   operator list. The operator's interval is
    the two sources' intervals combined (root sum of squares in log space) and widened by
    TRANSFER_WIDEN;
 3. extrapolated: no source has data for it. A weight operator (FC, conv, depthwise) is
@@ -118,6 +121,11 @@ class SourceModel:
     fit: Fit
     bounds: Bounds
     references: tuple["SourceModel", ...] = ()
+    # A lender measured on the same board as the sources it lends to (sources.BOARD_LENDERS):
+    # its prices transfer at x1 (transfer_rule), except in the kernel dtypes it withholds
+    # (another kernel library than the board deploys: sources.withheld_dtypes).
+    same_board: bool = False
+    withheld: frozenset[str] = frozenset()
 
     ratios: dict = field(default_factory=dict, compare=False, repr=False)  # cache of speed_ratio
     supports: dict = field(default_factory=dict, compare=False, repr=False)  # cache of support
@@ -152,6 +160,16 @@ class SourceModel:
         ratio = size / (hi * OPERATOR_FAR) if size > hi else lo / (size * OPERATOR_FAR)
         extra = OPERATOR_WIDEN_PER_DECADE * max(math.log10(ratio), 0.0)
         return Bounds(bounds.lo - extra, bounds.hi + extra)
+
+    def transfer_rule(self, reference: "SourceModel", dtype: str, ops_of) -> tuple[float, str] | None:  # noqa: ANN001
+        """The factor on the reference's prices and the rule in words; None if there is none.
+        Across boards: speed_ratio. Within a board (reference.same_board): x1, since clock,
+        flash, FPU and (as far as the rows show) kernels are the same, and a ratio taken on
+        the source's rows would measure their fixed overheads, not the kernels' speed."""
+        if reference.same_board:
+            return None if dtype in reference.withheld else (1.0, "x 1 (the same board and kernel library)")
+        k = self.speed_ratio(reference, dtype, ops_of)
+        return None if k is None else (k, f"x {k:.3f} (the sources' speed ratio on {self.fit.source}'s rows)")
 
     def speed_ratio(self, reference: "SourceModel", dtype: str, ops_of) -> float | None:  # noqa: ANN001 - OpsOf
         """k: geometric mean, over this source's rows the reference can price (those of
@@ -226,17 +244,16 @@ def price_operator(model: SourceModel, op: Operator, ops_of, family: str | None 
                       model.widened_for(op, model.bounds.at_least(*EXTRAPOLATED_BOUNDS), ops_of), thin=True)
     widened = {ref.fit.source: model.bounds.combined(ref.bounds, TRANSFER_WIDEN) for ref in model.references}
     for ref in model.references:
-        k = model.speed_ratio(ref, op.dtype, ops_of) if group(op) in ref.fit.covered else None
-        if k is not None:
-            return Priced(op, k * ref.fit.operator_cycles(op), "transferred",
-                          f"{op.type} {op.dtype}: {fit.source} has no data; {ref.fit.source}'s price"
-                          f" x {k:.3f} (the sources' speed ratio on {fit.source}'s rows)",
+        rule = model.transfer_rule(ref, op.dtype, ops_of) if group(op) in ref.fit.covered else None
+        if rule is not None:
+            return Priced(op, rule[0] * ref.fit.operator_cycles(op), "transferred",
+                          f"{op.type} {op.dtype}: {fit.source} has no data; {ref.fit.source}'s price {rule[1]}",
                           ref.widened_for(op, widened[ref.fit.source].at_least(*TRANSFERRED_BOUNDS), ops_of))
     candidates = [(model, 1.0, model.bounds)]
     for ref in model.references:
-        k = model.speed_ratio(ref, op.dtype, ops_of)
-        if k is not None:
-            candidates.append((ref, k, widened[ref.fit.source]))
+        rule = model.transfer_rule(ref, op.dtype, ops_of)
+        if rule is not None:
+            candidates.append((ref, rule[0], widened[ref.fit.source]))
     for candidate, scale, bounds in candidates:
         stand_ins = _stand_ins(candidate.fit, op)
         if op.type in DATA_MOVEMENT:
@@ -265,13 +282,12 @@ def _from_family(model: SourceModel, op: Operator, ops_of, family: str) -> Price
     classifier head's FULLY_CONNECTED prices a dense net's badly)."""
     for ref in model.references:
         if family in ref.families(ops_of) and group(op) in ref.fit.covered:
-            k = model.speed_ratio(ref, op.dtype, ops_of)
-            if k is not None:
+            rule = model.transfer_rule(ref, op.dtype, ops_of)
+            if rule is not None:
                 bounds = model.bounds.combined(ref.bounds, TRANSFER_WIDEN).at_least(*EXTRAPOLATED_BOUNDS)
-                return Priced(op, k * ref.fit.operator_cycles(op), "transferred",
+                return Priced(op, rule[0] * ref.fit.operator_cycles(op), "transferred",
                               f"{op.type} {op.dtype}: {model.fit.source} has no {family} networks; "
-                              f"{ref.fit.source}'s price x {k:.3f} (the sources' speed ratio on "
-                              f"{model.fit.source}'s rows)", ref.widened_for(op, bounds, ops_of))
+                              f"{ref.fit.source}'s price {rule[1]}", ref.widened_for(op, bounds, ops_of))
     return None
 
 

@@ -1,6 +1,6 @@
 """Rebuild the calibration networks and cache their operator lists.
 
-    python -m tinyexp.estimate.rebuild [--check N]
+    python -m tinyexp.estimate.rebuild [--check N | --missing]
 
 Each architecture in calibration_architectures.yaml is built with the `layers` builder,
 converted with TensorFlow in every mode its rows were measured in, and analysed operator
@@ -8,7 +8,8 @@ by operator; the lists go to calibration_operators.json with the TensorFlow vers
 made them. Estimates then need no conversion. The operator list does not depend on the
 weights, except that the converter drops all-zero biases, so zero-initialised arrays are
 set to a small constant first. --check N rebuilds N entries and compares them with the
-cache instead of writing it (exit 1 on a difference).
+cache instead of writing it (exit 1 on a difference). --missing builds only the entries the
+cache lacks (new rows) and keeps the others.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def rebuild(architecture: str, mode: str) -> tuple[Operator, ...]:
     keras.utils.set_random_seed(0)
     model = build_layers(architectures()[architecture]["spec"])
     model.set_weights([w if np.any(w) else np.full_like(w, 0.01) for w in model.get_weights()])
-    return analyse_operators(convert_mode(model, mode))
+    return analyse_operators(convert_mode(model, mode, bool(architectures()[architecture].get("free_batch"))))
 
 
 def needed_keys() -> list[tuple[str, str]]:
@@ -60,7 +61,9 @@ def differences(keys: Sequence[tuple[str, str]]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinyexp.estimate.rebuild", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", type=int, metavar="N", help="compare N rebuilt entries with the cache")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", type=int, metavar="N", help="compare N rebuilt entries with the cache")
+    mode.add_argument("--missing", action="store_true", help="build only the entries the cache lacks")
     args = parser.parse_args(argv)
     keys = needed_keys()
     if args.check:
@@ -68,7 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bad = differences(keys[::step][:args.check])
         print("cache matches a fresh rebuild" if not bad else f"cache differs for: {', '.join(bad)}")
         return 1 if bad else 0
-    data = build_cache(keys, progress=lambda text: print(text, file=sys.stderr, flush=True))
+    kept = json.loads(OPERATORS_JSON.read_text())["operators"] if args.missing and OPERATORS_JSON.exists() else {}
+    data = build_cache([k for k in keys if operator_key(*k) not in kept],
+                       progress=lambda text: print(text, file=sys.stderr, flush=True))
+    data["operators"] = {key: data["operators"].get(key) or kept[key]
+                         for key in sorted({*kept, *data["operators"]}) if key in {operator_key(*k) for k in keys}}
     OPERATORS_JSON.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     print(f"wrote {len(data['operators'])} operator lists to {OPERATORS_JSON}")
     return 0

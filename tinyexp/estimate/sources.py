@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from tinyexp.core.boards import load_board
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import reference_data
 from tinyexp.core.units import us_to_cycles
@@ -58,6 +59,41 @@ V1_SOURCE_NAMES: dict[str, str] = {
     "edgemark2025": "edgemark-l4r5zi-o3-cmsisnn",
 }
 STUDY_CALIBRATION, STUDY_SOURCE = "dokic2020", "dokic2020-nano33ble"
+# Sources measured on the same board as another, that lend it their prices before the
+# reference sources do: what the Nano 33 BLE's sources have no data for (conv, pooling,
+# softmax, the free-batch shape operators, ...) is transferred from Adin et al. 2023's Nano 33
+# BLE rows (medium trust: Invoke() timed alone, graphs read from the published .tflite files)
+# before the L4R5ZI, in the kernel dtypes where its build and the board's deployed build use
+# the same kernel library (lent_dtypes). Sources of lower trust lend nothing and are
+# validated only: adin2023-sway-nano33ble (board inferred for 6 of its 8 rows, graphs from a
+# profiler table) and the two NUCLEO sources of Adin et al. (clocks assumed; no tinyexp
+# board profile uses them).
+BOARD_LENDERS: dict[str, tuple[str, ...]] = {
+    "sudharsan2021-nano33": ("adin2023-nano33ble",),
+    "dokic2020-nano33ble": ("adin2023-nano33ble",),
+}
+# A lender's board (conf/board/NAME.yaml) and its build's kernel library per kernel dtype, as
+# far as its rows show. Adin et al.'s int8 is not faster than float32 on the Nano (dense
+# nets 2.8 against 1.0 ms, conv nets 2x): reference kernels, not CMSIS-NN
+# (docs/reference_data_found.md).
+LENDER_BOARDS: dict[str, str] = {"adin2023-nano33ble": "nano33ble"}
+LENDER_KERNELS: dict[str, dict[str, str]] = {"adin2023-nano33ble": {"float32": "reference", "int8": "reference"}}
+
+
+def withheld_dtypes(lender: str) -> frozenset[str]:
+    """Kernel dtypes a same-board lender does not lend: those whose kernel library differs
+    between its build and the build its board deploys (the board profile's `kernels`; an
+    unlisted dtype runs reference kernels)."""
+    deployed = load_board(LENDER_BOARDS[lender]).get("kernels") or {}
+    own = LENDER_KERNELS[lender]
+    return frozenset(dtype for dtype in {*own, *deployed}
+                     if own.get(dtype, "reference") != deployed.get(dtype, "reference"))
+
+
+# Sources that lend nothing, whose rows check a board's estimate instead (--validate prints
+# them priced on that board's source, as a user's model would be): rows measured on the
+# board, too uncertain to fit on.
+CHECKS: dict[str, str] = {"adin2023-sway-nano33ble": "sudharsan2021-nano33"}
 # Sources fitted by the dense-net formula (fit.fit_formula): one family of dense nets in one
 # dtype, too few rows for more than its four prices.
 FORMULA_SOURCES = (STUDY_SOURCE,)

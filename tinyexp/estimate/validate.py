@@ -8,6 +8,9 @@
    the source held out at once and priced on the rest, with the interval a user's estimate
    would get (Calibration.lofo_intervals): the share within 15%, the median error and the
    interval's coverage; then the coverage pooled over every source, against TARGET_COVERAGE.
+3. Checks, per row: the rows of a source that lends nothing (sources.CHECKS) priced on the
+   source of the board they were measured on, as a user's model is: an out-of-sample test
+   of that board's estimate.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Sequence
 
 from tinyexp.estimate.calibration import Calibration, Prediction, shipped_calibration
 from tinyexp.estimate.predict import family_of
+from tinyexp.estimate.sources import CHECKS
 
 WITHIN_PCT = 15.0
 TARGET_COVERAGE = 80.0
@@ -89,8 +93,21 @@ def family_out_table(calibration: Calibration) -> tuple[list[str], float]:
     return lines, pooled_coverage
 
 
+def check_table(calibration: Calibration) -> list[str]:
+    """Table 3 (module docstring)."""
+    lines = ["checks: rows no estimate is fitted on, priced on their board's source as a user's model is: "
+             "measured and estimated us, error %, and whether the 80% interval holds the row",
+             f"{'row':42} {'priced on':22} {'measured':>10} {'estimate':>10} {'error':>6} {'in80':>4}"]
+    for checked, board_source in CHECKS.items():
+        if checked in calibration.groups and board_source in calibration.groups:
+            for p in calibration.checked_on(checked, board_source):
+                lines.append(f"{checked + ' ' + p.row.label:42} {board_source:22} {p.row.latency_us:10.0f} "
+                             f"{p.predicted_us:10.0f} {p.error_pct:+6.0f} {'yes' if p.covered else 'no':>4}")
+    return lines
+
+
 def validation_table(calibration: Calibration | None = None) -> str:
-    """Both tables (module docstring), one after the other."""
+    """The three tables (module docstring), one after the other."""
     calibration = calibration or shipped_calibration()
     family_lines, _ = family_out_table(calibration)
-    return "\n".join([*row_out_table(calibration), "", *family_lines])
+    return "\n".join([*row_out_table(calibration), "", *family_lines, "", *check_table(calibration)])

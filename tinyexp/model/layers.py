@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from tinyexp.core.errors import ConfigError, first_line
 
-ACTIVATIONS = (None, "linear", "relu", "relu6", "tanh", "sigmoid", "softmax")
+ACTIVATIONS = (None, "linear", "relu", "relu6", "tanh", "sigmoid", "softmax", "swish", "elu")
 _CONV = ("strides", "padding", "activation", "use_bias")
 _POOL = ("pool_size", "strides", "padding")
 _STRUCTURAL = ("type", "name", "inputs")
