@@ -133,6 +133,7 @@ class Artifact:
     """Artifact file and folder names."""
 
     C_ARRAY_DIR: Final = "c_array"
+    PACKAGE_DIR: Final = "package"  # the model package (tinyexp.tflm.package), deployable runs only
     FLOAT_REFERENCE: Final = "model_float32_reference.tflite"
     CONFIG: Final = "config.yaml"
     MODEL_STATS: Final = "model_stats.json"
