@@ -1,5 +1,5 @@
 """Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`,
-`tinyexp calibrate`, `tinyexp doctor`.
+`tinyexp package`, `tinyexp calibrate`, `tinyexp doctor`.
 
 Before Hydra starts a single job, every combination of the command line's overrides is
 composed and validated (a preflight), so a bad key, value or option in any job of a sweep
@@ -231,6 +231,10 @@ def console_main(argv: Sequence[str] | None = None) -> None:
         from tinyexp.cli.report import main as report_main
 
         sys.exit(report_main(argv[1:]))
+    if argv and argv[0] == "package":
+        from tinyexp.cli.package import main as package_main
+
+        sys.exit(package_main(argv[1:]))
     if argv and argv[0] == "calibrate":
         from tinyexp.estimate.calibrate import main as calibrate_main
 

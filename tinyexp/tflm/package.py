@@ -97,7 +97,8 @@ def _package_tensor(name: str, tensor: GraphTensor) -> PackageTensor:
 
 def _tensor_settings(t: PackageTensor) -> str:
     dims = ", ".join(str(d) for d in t.shape)
-    quantisation = (f"real = {t.scale!r} * (q - {t.zero_point})" if t.quantised
+    offset = f"q - {t.zero_point}" if t.zero_point >= 0 else f"q + {-t.zero_point}"
+    quantisation = (f"real = {t.scale!r} * ({offset})" if t.quantised
                     else "not quantised: scale and zero point unused")
     return (f"// {t.name}: {t.dtype} [{dims}], {quantisation}\n"
             f"typedef {t.c_type} {t.name}Type;\n"
@@ -141,9 +142,10 @@ def _quantise(t: PackageTensor) -> str:
     """The C++ function body turning a real value into the input's element type."""
     if not t.quantised:
         return f"  return static_cast<{t.name}Type>(x);\n"
-    lo, hi = f"std::numeric_limits<{t.name}Type>::min()", f"std::numeric_limits<{t.name}Type>::max()"
-    return (f"  const long q = std::lround(x / k{t.name}Scale) + k{t.name}ZeroPoint;\n"
-            f"  return static_cast<{t.name}Type>(q < {lo} ? {lo} : (q > {hi} ? {hi} : q));\n")
+    return (f"  const long lo = std::numeric_limits<{t.name}Type>::min();\n"
+            f"  const long hi = std::numeric_limits<{t.name}Type>::max();\n"
+            f"  const long q = std::lround(x / k{t.name}Scale) + k{t.name}ZeroPoint;\n"
+            f"  return static_cast<{t.name}Type>(q < lo ? lo : (q > hi ? hi : q));\n")
 
 
 def _dequantise(t: PackageTensor) -> str:
