@@ -82,7 +82,7 @@ class Tag:
     TFLM_RUNS: Final = "tflm_runs"
     TFLM_REFUSAL: Final = "tflm_refusal"
     KERNEL_DTYPE: Final = "kernel_dtype"  # a dtype: the weights' (float32, int8, float16)
-    KERNEL_KIND: Final = "kernel_kind"  # float32 | int8 | hybrid | float16 | mixed
+    KERNEL_KIND: Final = "kernel_kind"  # float32 | int8 | hybrid | float16 | int16x8 | mixed
     MODEL_OPS: Final = "model_ops"
     TENSOR_DTYPES: Final = "tensor_dtypes"
     ACCURACY_RUNTIME: Final = "accuracy_runtime"  # tflm | tflite
