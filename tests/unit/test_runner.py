@@ -156,3 +156,17 @@ def test_the_estimate_cli_gives_the_runs_figure(int8_job, capsys: pytest.Capture
     assert report["latency_us"] == pytest.approx(m[Metric.LATENCY_US], rel=1e-9)
     assert (report["low_us"], report["high_us"]) == pytest.approx(
         (m[Metric.LATENCY_ESTIMATE_LOW_US], m[Metric.LATENCY_ESTIMATE_HIGH_US]), rel=1e-9)
+
+
+def test_the_package_is_logged_and_is_what_the_sketch_is_built_with(int8_job) -> None:  # noqa: ANN001
+    _, run, deployed = int8_job
+    (request,) = deployed
+    logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.PACKAGE_DIR
+    names = {p.name for p in logged.iterdir()}
+    assert names == {"model_data.h", "model_data.cc", "model_settings.h", "model_ops.h", "example_main.cc",
+                     "package.json"}
+    assert {n: (logged / n).read_text() for n in request.sketch_files} == dict(request.sketch_files)
+    assert (logged / "model_data.cc").read_text() == request.c_array.files()["model_data.cc"]
+    required = int(run.data.metrics[Metric.ARENA_REQUIRED_BYTES])
+    assert f"kArenaRequiredBytes = {required};" in (logged / "model_settings.h").read_text()
+    assert "resolver.AddFullyConnected()" in (logged / "model_ops.h").read_text()
