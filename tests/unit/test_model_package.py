@@ -100,7 +100,7 @@ def test_header_arena_runs_the_model_and_below_the_need_is_refused(packaged, tmp
     required = _header_value(package, "kArenaRequiredBytes")
     margin = _header_value(package, "kArenaMarginBytes")
     assert margin == arena_margin_bytes(required) >= 1024
-    assert f"kArenaBytes = kArenaRequiredBytes + kArenaMarginBytes" in package.files[SETTINGS_NAME]
+    assert "kArenaBytes = kArenaRequiredBytes + kArenaMarginBytes" in package.files[SETTINGS_NAME]
     for arena in (required + margin, required):
         tflm = TflmModel(model, arena)
         out = tflm.invoke(np.zeros(tflm.input_shape, dtype=tflm.input_dtype))
@@ -185,3 +185,15 @@ def test_firmware_placeholders_declare_what_the_package_generates(packaged):
     sketch = (FIRMWARE / "tinyexp_firmware" / "tinyexp_firmware.ino").read_text()
     assert "tinyexp_model::RegisterOps(resolver)" in sketch and "tinyexp_model::kArenaBytes" in sketch
     assert set(package.sketch_files()) == {"model_data.h", "model_data.cc", SETTINGS_NAME, OPS_NAME}
+
+
+def test_sketch_copy_holds_the_package_and_the_repository_keeps_its_placeholders(packaged, tmp_path):
+    from tinyexp.device.sketch import prepare_sketch
+
+    _, package = packaged
+    placeholder = (FIRMWARE / "tinyexp_firmware" / SETTINGS_NAME).read_text()
+    sketch = prepare_sketch(FIRMWARE / "tinyexp_firmware", package.sketch_files(), tmp_path)
+    for name, text in package.sketch_files().items():
+        assert (sketch / name).read_text() == text
+    assert not (sketch / EXAMPLE_NAME).exists()  # Arduino would compile a second RunModel into the sketch
+    assert (FIRMWARE / "tinyexp_firmware" / SETTINGS_NAME).read_text() == placeholder
