@@ -37,7 +37,7 @@ ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_MIN_BYTES = 1024
 _ALIGN = 16
 _C_TYPES = {"float32": "float", "int8": "int8_t", "int16": "int16_t", "uint8": "uint8_t",
-            "int32": "int32_t"}
+            "int32": "int32_t", "int64": "int64_t", "bool": "bool"}
 _QUANTISED = ("int8", "int16", "uint8")
 
 
@@ -88,8 +88,8 @@ class ModelPackage:
 
 def _package_tensor(name: str, tensor: GraphTensor) -> PackageTensor:
     if tensor.dtype not in _C_TYPES:
-        raise TinyexpError(f"{name} is {tensor.dtype}: the package describes float32, int8, int16, uint8 "
-                           "and int32 inputs and outputs only")
+        raise TinyexpError(f"{name} is {tensor.dtype}: the package describes float32, int8, int16, uint8, "
+                           "int32, int64 and bool inputs and outputs only")
     shape = tensor.shape or (1,)
     return PackageTensor(name, tuple(max(1, d) for d in shape), tensor.dtype,
                          tensor.scale or 0.0, tensor.zero_point or 0)
