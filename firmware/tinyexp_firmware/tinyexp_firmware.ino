@@ -4,8 +4,11 @@
 // The protocol itself lives in src/ (portable, host-tested); this file is only
 // the Backend: TFLM set-up, tensor access, timing and the per-operator profile
 // (TFLM's MicroProfiler, see OpProfiler). Pinned toolchain:
-// firmware/versions.json. Build flags:
-//   -DTXP_ARENA_BYTES=<n>   tensor arena size (default below)
+// firmware/versions.json. The arena size and the operators to register come
+// from the model package's model_settings.h and model_ops.h, written beside
+// model_data.* by tinyexp (tinyexp/tflm/package.py): the sketch reserves and
+// registers what the package ships. Build flags:
+//   -DTXP_ARENA_BYTES=<n>   tensor arena size (default: the package's kArenaBytes)
 
 #include <Chirale_TensorFlowLite.h>
 
@@ -14,13 +17,14 @@
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #include "model_data.h"
+#include "model_ops.h"
+#include "model_settings.h"
 #include "op_profiler.h"
 #include "src/txp_dispatch.h"
 
 #ifndef TXP_ARENA_BYTES
-// Dense nets keep their weights in flash; the arena holds activations and
-// TFLM's bookkeeping, far below this. Leaves most of the 256 KB to Mbed OS.
-#define TXP_ARENA_BYTES (64 * 1024)
+// TFLM's measured need for this model plus the package's stated margin.
+#define TXP_ARENA_BYTES (tinyexp_model::kArenaBytes)
 #endif
 
 #define TXP_STR2(x) #x
@@ -35,9 +39,6 @@ const unsigned long kBaud = 115200;
 // How long setup() waits for the host to open the USB serial port before it
 // sends BOOT anyway (the host tolerates a missed BOOT: it handshakes with HELLO).
 const unsigned long kSerialWaitMs = 3000;
-
-// The ops of tinyexp's dense models (float32, int8 and their converters' glue).
-const int kOpCount = 8;
 
 alignas(16) uint8_t g_arena[TXP_ARENA_BYTES];
 uint32_t g_timings[txp::kMaxBench];
@@ -161,13 +162,9 @@ class TflmBackend : public txp::Backend {
     const tflite::Model* model = tflite::GetModel(g_model);
     if (model->version() != TFLITE_SCHEMA_VERSION) return refuse("model schema version differs from TFLM's");
 
-    static tflite::MicroMutableOpResolver<kOpCount> resolver;
-    if (resolver.AddFullyConnected() != kTfLiteOk || resolver.AddQuantize() != kTfLiteOk ||
-        resolver.AddDequantize() != kTfLiteOk || resolver.AddRelu() != kTfLiteOk ||
-        resolver.AddRelu6() != kTfLiteOk || resolver.AddLogistic() != kTfLiteOk ||
-        resolver.AddTanh() != kTfLiteOk || resolver.AddReshape() != kTfLiteOk) {
-      return refuse("op resolver full");
-    }
+    // Exactly the model's operators (the package's model_ops.h).
+    static tinyexp_model::OpResolver resolver;
+    if (tinyexp_model::RegisterOps(resolver) != kTfLiteOk) return refuse("op resolver full");
     // The profiler is attached for good (TFLM takes it at construction) and armed only by PROF.
     static tflite::MicroInterpreter interpreter(model, resolver, g_arena, TXP_ARENA_BYTES, nullptr, &profiler_);
     interpreter_ = &interpreter;

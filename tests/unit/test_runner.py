@@ -188,3 +188,17 @@ def test_a_classification_run_logs_the_loss_it_trained_on(tmp_path: Path, monkey
     assert run.data.tags[Tag.TRAIN_DEFAULTS] == "batch_size=32, optimizer=adam, loss=crossentropy (classification defaults)"
     logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.CONFIG
     assert "loss: crossentropy" in logged.read_text()
+
+
+def test_the_package_is_logged_and_is_what_the_sketch_is_built_with(int8_job) -> None:  # noqa: ANN001
+    _, run, deployed = int8_job
+    (request,) = deployed
+    logged = Path(run.info.artifact_uri.removeprefix("file://")) / Artifact.PACKAGE_DIR
+    names = {p.name for p in logged.iterdir()}
+    assert names == {"model_data.h", "model_data.cc", "model_settings.h", "model_ops.h", "example_main.cc",
+                     "package.json"}
+    assert {n: (logged / n).read_text() for n in request.sketch_files} == dict(request.sketch_files)
+    assert (logged / "model_data.cc").read_text() == request.c_array.files()["model_data.cc"]
+    required = int(run.data.metrics[Metric.ARENA_REQUIRED_BYTES])
+    assert f"kArenaRequiredBytes = {required};" in (logged / "model_settings.h").read_text()
+    assert "resolver.AddFullyConnected()" in (logged / "model_ops.h").read_text()

@@ -1,5 +1,5 @@
 """Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`,
-`tinyexp calibrate`, `tinyexp doctor`, `tinyexp search`.
+`tinyexp package`, `tinyexp calibrate`, `tinyexp doctor`, `tinyexp search`.
 
 Before Hydra starts a single job, every combination of the command line's overrides is
 composed and validated (a preflight), so a bad key, value or option in any job of a sweep
@@ -29,7 +29,8 @@ from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 from tinyexp.model import sources
 
 # Subcommands whose module's main(argv) -> exit code runs them; doctor and search also take the preflight.
-SUBCOMMAND_MODULES = {"report": "tinyexp.cli.report", "calibrate": "tinyexp.estimate.calibrate"}
+SUBCOMMAND_MODULES = {"report": "tinyexp.cli.report", "package": "tinyexp.cli.package",
+                      "calibrate": "tinyexp.estimate.calibrate"}
 SUBCOMMANDS = (*SUBCOMMAND_MODULES, "doctor", "search")
 VERBOSE_FLAG = "--verbose"
 _MAX_PREFLIGHT_JOBS = 2000

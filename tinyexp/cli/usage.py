@@ -23,6 +23,8 @@ COMMANDS = (
      "tinyexp report sweep.id=paper"),
     ("doctor", "store, cache, toolchain and board: one line each",
      "tinyexp doctor board=nucleo_l4r5zi"),
+    ("package", "a run's model package for your own firmware (docs/package.md)",
+     "tinyexp package RUN_ID --out mymodel/"),
     ("calibrate", "fit a board's own latency source from its measured runs",
      "tinyexp calibrate board=myboard out=myboard.json"),
     ("search", "the best network under a board's latency, flash and RAM limits (Optuna)",

@@ -24,14 +24,15 @@ from tinyexp.core.limits import check_across, check_known_keys, check_names, che
 
 class QuantMode(str, Enum):
     """How the converter quantises: float32 (no quantisation; `none` is the same mode),
-    weight-only int8 (dynamic range), full int8, float16 weights; as_is: no conversion at all
-    (a .tflite file given by `model=tflite`)."""
+    weight-only int8 (dynamic range), full int8, float16 weights, int16x8 (int16 activations,
+    int8 weights); as_is: no conversion at all (a .tflite file given by `model=tflite`)."""
 
     float32 = "float32"
     none = "float32"  # an alias: `quant.mode=none` reads as float32 everywhere
     dynamic = "dynamic"
     int8 = "int8"
     float16 = "float16"
+    int16x8 = "int16x8"
     as_is = "as_is"
 
     @classmethod
@@ -360,7 +361,7 @@ def _validate_model(cfg: DictConfig) -> None:
                  "model=tflite is used as it is: use quant=as_is (the default for this source)")
     else:
         _require(not as_is, "quant", "as_is", "only model=tflite has no conversion; "
-                 "use quant=float32, dynamic, int8 or float16")
+                 "use quant=float32, dynamic, int8, float16 or int16x8")
     epochs_rule = ("must be an integer >= 0 (0: converted as it is)" if m.name == "keras"
                    else "must be an integer >= 1 (0 only for model=keras)")
     _require(cfg.train.epochs > 0 or (m.name == "keras" and cfg.train.epochs == 0), "train.epochs",

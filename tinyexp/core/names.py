@@ -87,7 +87,7 @@ class Tag:
     TFLM_RUNS: Final = "tflm_runs"
     TFLM_REFUSAL: Final = "tflm_refusal"
     KERNEL_DTYPE: Final = "kernel_dtype"  # a dtype: the weights' (float32, int8, float16)
-    KERNEL_KIND: Final = "kernel_kind"  # float32 | int8 | hybrid | float16 | mixed
+    KERNEL_KIND: Final = "kernel_kind"  # float32 | int8 | hybrid | float16 | int16x8 | mixed
     MODEL_OPS: Final = "model_ops"
     TENSOR_DTYPES: Final = "tensor_dtypes"
     ACCURACY_RUNTIME: Final = "accuracy_runtime"  # tflm | tflite
@@ -163,6 +163,7 @@ class Artifact:
     """Artifact file and folder names."""
 
     C_ARRAY_DIR: Final = "c_array"
+    PACKAGE_DIR: Final = "package"  # the model package (tinyexp.tflm.package), deployable runs only
     FLOAT_REFERENCE: Final = "model_float32_reference.tflite"
     CONFIG: Final = "config.yaml"
     MODEL_STATS: Final = "model_stats.json"

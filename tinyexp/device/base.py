@@ -36,6 +36,8 @@ class DeployRequest:
     workdir: Path
     # Estimated (operator name, cycles) in execution order, for a modelled clock's PROF.
     operator_cycles: tuple[tuple[str, float], ...] | None = None
+    # The model package's headers a sketch is built with (arena, op resolver: tinyexp.tflm.package).
+    sketch_files: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ class SerialDevice(PortBackend):
     @contextlib.contextmanager
     def deploy(self, request: DeployRequest) -> Iterator[Deployment]:
         port = self._port()
-        sketch = prepare_sketch(firmware_dir() / "tinyexp_firmware", request.c_array.files(),
+        model_files = {**request.c_array.files(), **request.sketch_files}
+        sketch = prepare_sketch(firmware_dir() / "tinyexp_firmware", model_files,
                                 request.workdir / "sketch")
         with port_lock(port):
             build = build_and_upload(sketch, self.board["fqbn"], port, request.workdir / "build",

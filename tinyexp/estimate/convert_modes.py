@@ -27,6 +27,7 @@ import numpy as np
 
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.native_output import capture_native_stderr
+from tinyexp.model.convert import set_full_integer
 
 MODES = ("float32", "int8", "int8_float_io", "int16x8", "int16x8_float_io")
 
@@ -55,14 +56,8 @@ def convert_mode(keras_model: Any, mode: str, free_batch: bool = False) -> bytes
     converter = tf.lite.TFLiteConverter.from_keras_model(
         keras_model if free_batch else keras.Model(fixed_input, keras_model(fixed_input)))
     if mode != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _representative(shape)
-        int16 = mode.startswith("int16")
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16
-            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not mode.endswith("float_io"):
-            converter.inference_input_type = converter.inference_output_type = tf.int16 if int16 else tf.int8
+        set_full_integer(converter, tf, lambda: _representative(shape), int16_activations=mode.startswith("int16"),
+                         integer_io=not mode.endswith("float_io"))
     try:
         with contextlib.redirect_stdout(io.StringIO()), capture_native_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -6,6 +6,10 @@
            stay float, which is why small models barely shrink (the study's Table 2).
 - int8:    full integer, int8 input and output, calibrated on the training split.
 - float16: float16 weights, dequantised to float32 at run time.
+- int16x8: int16 activations, int8 weights (the converter's experimental 16x8 op set), calibrated
+           on the training split; input and output stay float32 (a QUANTIZE first, a
+           DEQUANTIZE last), the converter's default for this mode and what the board
+           protocol carries.
 
 Int8 calibration uses the training split (at most its first 1000 samples). A SavedModel
 directory (a path instead of a Keras model) is converted with TF's SavedModel converter.
@@ -23,7 +27,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -54,6 +58,21 @@ def strip_strings(model: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
 
 
+def set_full_integer(converter: Any, tf: Any, representative: Callable[[], Iterator[list[np.ndarray]]],
+                     int16_activations: bool, integer_io: bool) -> None:
+    """Ask `converter` for full-integer kernels: int8 activations, or int16 activations with
+    int8 weights (16x8); integer_io makes the input and output int8/int16 too, else they stay
+    float32. Shared with tinyexp.estimate.convert_modes (the calibration nets' modes)."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16_activations
+        else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if integer_io:
+        converter.inference_input_type = converter.inference_output_type = (
+            tf.int16 if int16_activations else tf.int8)
+
+
 def _batch_one_converter(tf: Any, keras_model: Any) -> Any:
     """A converter for the model traced with a batch of exactly 1, as a board runs it: a
     Flatten or Reshape then becomes one static RESHAPE, not SHAPE/STRIDED_SLICE/PACK ops."""
@@ -81,11 +100,9 @@ def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibrat
         converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if mode is not QuantMode.float32:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode is QuantMode.int8:
-        converter.representative_dataset = lambda: _representative(calibration_x)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+    if mode in (QuantMode.int8, QuantMode.int16x8):
+        set_full_integer(converter, tf, lambda: _representative(calibration_x),
+                         int16_activations=mode is QuantMode.int16x8, integer_io=mode is QuantMode.int8)
     elif mode is QuantMode.float16:
         converter.target_spec.supported_types = [tf.float16]
     if not per_channel:

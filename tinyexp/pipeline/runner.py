@@ -43,6 +43,7 @@ from tinyexp.tflm.evaluate import HostModel
 from tinyexp.tflm.fit import check_fit
 from tinyexp.tflm.graph import ModelGraph
 from tinyexp.tflm.operators import graph_operators, operator_table
+from tinyexp.tflm.package import ModelPackage, build_package
 from tinyexp.tracking import sweep
 from tinyexp.tracking.job_run import JobPlace, job_run
 from tinyexp.tracking.store import RunRecord, flatten
@@ -135,8 +136,17 @@ def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_t
     return f"test mse {acc.metrics['test_mse']:.5f} ({acc.runtime})"
 
 
+def _write_package(workdir: Path, package: ModelPackage) -> Path:
+    """The package's files in their artifact folder."""
+    folder = workdir / Artifact.PACKAGE_DIR
+    folder.mkdir(exist_ok=True)
+    for name, text in package.files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
 def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
-             host: HostModel, data: Dataset, record: RunRecord, workdir: Path,
+             package: ModelPackage, host: HostModel, data: Dataset, record: RunRecord, workdir: Path,
              monitor: PowerMonitor | None) -> str:
     """Deploy and measure (with the current meter reading, if there is one); the estimate a
     virtual clock needs is computed here, once."""
@@ -145,7 +155,8 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     operators = from_estimate(estimate) if estimate is not None else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
                             estimate.latency_us if estimate else None, workdir,
-                            tuple((o.type, o.cycles) for o in operators.operators) if operators else None)
+                            tuple((o.type, o.cycles) for o in operators.operators) if operators else None,
+                            package.sketch_files())
     dev = cfg.device
     def session() -> DeviceMeasurement:
         return measure(backend, request, host, data.test.x[: dev.parity_samples], dev.warmup, dev.invokes,
@@ -198,7 +209,9 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
         latency = f"not measured: {why_not}"
         recorder.record_energy(record, to_container(cfg.board), None, None, None)
     else:
-        latency = _measure(cfg, backend, model, c_array, host, data, record, workdir, monitor)
+        package = build_package(model.graph, c_array, int(model.support.arena_bytes or 0), description)
+        record.artifacts.append(_write_package(workdir, package))
+        latency = _measure(cfg, backend, model, c_array, package, host, data, record, workdir, monitor)
     size = f"{model.stats.model_bytes} bytes"
     if float_tflite is not None:
         size += f" (float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f})"

@@ -16,7 +16,7 @@ NOTE_GID = "tinyexp-note"  # the gid of a panel's "nothing to show" text, so tes
 ESTIMATE_LABEL = "estimate (hollow; bar: 80% interval)"
 MEASURED_LABEL = "measured (filled)"
 INTERVAL_STYLE = {"fmt": "none", "ecolor": "grey", "elinewidth": 1, "capsize": 3}
-_VARIANT_MARKERS = {"float32": "o", "float16": "D", "dynamic": "s", "int8": "^"}
+_VARIANT_MARKERS = {"float32": "o", "float16": "D", "dynamic": "s", "int16x8": "v", "int8": "^"}
 
 
 def latency_unit(rows: Iterable[Row]) -> TimeUnit:

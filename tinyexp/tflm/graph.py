@@ -49,6 +49,10 @@ class GraphTensor:
     shape: tuple[int, ...]
     dtype: str
     constant: bool
+    # Per-tensor quantisation (real = scale * (q - zero_point)); None for a float tensor or
+    # one quantised per channel (a weight: what a firmware feeds and reads is per tensor).
+    scale: float | None = None
+    zero_point: int | None = None
 
     @property
     def elements(self) -> int:
@@ -126,7 +130,17 @@ def _tensor(tree: Any, index: int, raw: Any) -> GraphTensor:  # noqa: ANN401
     constant = buffer is not None and (
         (buffer.data is not None and len(buffer.data) > 0) or getattr(buffer, "offset", 0) > 1)
     return GraphTensor(index, tuple(int(d) for d in (raw.shape if raw.shape is not None else [])),
-                       _DTYPE_NAMES.get(raw.type, f"type{raw.type}"), constant)
+                       _DTYPE_NAMES.get(raw.type, f"type{raw.type}"), constant, *_per_tensor_quantisation(raw))
+
+
+def _per_tensor_quantisation(raw: Any) -> tuple[float | None, int | None]:  # noqa: ANN401
+    """(scale, zero point) of a tensor quantised with one scale, else (None, None)."""
+    q = raw.quantization
+    scales = [] if q is None or q.scale is None else list(q.scale)
+    if len(scales) != 1:
+        return None, None
+    zero_points = [] if q.zeroPoint is None else list(q.zeroPoint)
+    return float(scales[0]), int(zero_points[0]) if zero_points else 0
 
 
 def _macs(kind: str, filter_shape: Sequence[int], output_elements: int) -> int:

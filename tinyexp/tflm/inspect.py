@@ -33,11 +33,14 @@ class LayerStats:
     @property
     def kernel_kind(self) -> str:
         """float32 | int8 (weights and activations) | hybrid (int8 weights, float input) |
-        float16 (float16 weights) | mixed (any other combination)."""
+        float16 (float16 weights) | int16x8 (int8 weights, int16 activations) | mixed (any
+        other combination)."""
         if self.weight_dtype == "float16":
             return "float16"
         if self.weight_dtype == "int8" and self.input_dtype in _FLOAT_DTYPES:
             return "hybrid"
+        if self.weight_dtype == "int8" and self.input_dtype == "int16":
+            return "int16x8"
         if self.weight_dtype == self.input_dtype:
             return self.weight_dtype
         return "mixed"
@@ -58,7 +61,7 @@ class ModelStats:
     input_len: int
     output_len: int
     layers: tuple[LayerStats, ...]
-    kernel_kind: str  # float32 | int8 | hybrid | float16 | mixed: how the kernels compute
+    kernel_kind: str  # float32 | int8 | hybrid | float16 | int16x8 | mixed: how the kernels compute
 
     @property
     def kernel_dtype(self) -> str:

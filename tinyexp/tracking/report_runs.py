@@ -18,7 +18,7 @@ from tinyexp.tracking.completeness import complete_runs
 
 Row = dict[str, Any]
 
-_MODE_ORDER = (FLOAT32, "float16", "dynamic", "int8")
+_MODE_ORDER = (FLOAT32, "float16", "dynamic", "int16x8", "int8")
 _RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
              Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS, Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE,
              Tag.ENERGY_SOURCE)
