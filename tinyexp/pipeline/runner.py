@@ -127,7 +127,8 @@ def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_t
         reference = evaluate_stage.accuracy(evaluate_stage.host_model(float_tflite, None), data.test.x,
                                             data.test.y, data.task)
     recorder.record_accuracy(record, acc, reference)
-    evaluate_stage.check_result(model.data, acc)  # a broken model is a failure, never measured
+    # A broken model is a failure, never measured; a .tflite used as it is (no float reference) was not trained.
+    evaluate_stage.check_result(model.data, acc, trained=float_tflite is not None)
     if data.task == CLASSIFICATION:
         return f"test accuracy {acc.metrics['test_accuracy']:.4f} ({acc.runtime})"
     return f"test mse {acc.metrics['test_mse']:.5f} ({acc.runtime})"
