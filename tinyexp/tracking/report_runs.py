@@ -89,13 +89,16 @@ def _hidden_widths(params: Mapping[str, str]) -> list[int]:
     return [int(params["model.neurons"])] * int(params.get("model.hidden_layers", "2"))
 
 
-def config_identity(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """What makes two runs the same configuration: their params minus those outside the config
-    hash (where and at what pace a job ran), and minus unset options.
+def config_identity(params: Mapping[str, str], tags: Mapping[str, str]) -> tuple[Any, ...]:
+    """What makes two runs the same configuration: the config hash resume uses (tag
+    `config_hash`, kept stable across versions: options added later are left out of it), else,
+    for a run without the tag, its params minus those outside the hash and minus unset options.
 
-    A version that adds an option logs it as None in every run; runs of an older version lack
-    it, and would otherwise read as another configuration (a rerun of an old sweep listed each
+    A version that adds an option logs it in every run; runs of an older version lack it, and
+    by their params alone read as another configuration (a rerun of an old sweep listed each
     configuration twice, issue 17)."""
+    if tags.get(Tag.CONFIG_HASH):
+        return (Tag.CONFIG_HASH, tags[Tag.CONFIG_HASH])
     return tuple(sorted((k, v) for k, v in params.items() if v != _UNSET and not is_unhashed_param(k)))
 
 
@@ -114,7 +117,7 @@ def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: 
         "run_name": run_name,
         "start_time_ms": start_time_ms,
         "sweep_id": tags.get(Tag.SWEEP_ID),
-        "config": config_identity(params),
+        "config": config_identity(params, canonical_tags(tags)),
         "model": "-".join(str(w) for w in layers) if dense else tags.get(Tag.MODEL_LABEL, params.get("model.name")),
         "dense": dense,
         "n": widths[0] if len(set(widths)) == 1 else None,
