@@ -147,7 +147,8 @@ def _check_window(where: str, rules: _LayerType, kwargs: Mapping[str, Any], shap
     size = kwargs.get(key, 2)  # Keras' default pool size
     spatial = shape[:-1]
     window = tuple(size) if isinstance(size, tuple) else (size,) * len(spatial)
-    if len(window) != len(spatial) or not all(isinstance(w, int) and isinstance(d, int) for w, d in zip(window, spatial)):
+    whole = all(isinstance(w, int) and isinstance(d, int) for w, d in zip(window, spatial))
+    if len(window) != len(spatial) or not whole:
         return  # a wrong rank or type: Keras' own message says it
     if any(w > d for w, d in zip(window, spatial)):
         what = key.replace("_", " ")
