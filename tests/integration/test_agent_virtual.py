@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,3 +324,41 @@ def test_virtual_board_refuses_a_file_that_is_no_model() -> None:
     state = BoardState(b"model bytes", BOARD, _stub_latency)
     frame = _answer(state, "1 INFO")
     assert frame["fields"]["code"] == "model_refused" and "flatbuffer" in frame["fields"]["msg"]
+
+
+@pytest.fixture(scope="module")
+def several_tensor_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A model with two inputs (a + b concatenated) and one with two outputs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    a, b = keras.Input((1,), name="a"), keras.Input((1,), name="b")
+    x = keras.Input((1,))
+    nets = {"2 input and 1 output": keras.Model([a, b], keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))),
+            "1 input and 2 output": keras.Model(x, [keras.layers.Dense(1)(x), keras.layers.Dense(1)(x)])}
+    folder = tmp_path_factory.mktemp("several_tensors")
+    paths = {}
+    for counts, net in nets.items():
+        paths[counts] = folder / f"{counts.split()[0]}in{counts.split()[3]}out.tflite"
+        paths[counts].write_bytes(tf.lite.TFLiteConverter.from_keras_model(net).convert())
+    return paths
+
+
+@pytest.mark.parametrize("counts", ["2 input and 1 output", "1 input and 2 output"])
+def test_a_model_with_several_inputs_or_outputs_is_refused_with_the_counts(
+        several_tensor_models: dict[str, Path], counts: str) -> None:
+    """Issue 17: `python -m agent --virtual` fed a two-input model its first input and measured it."""
+    state = BoardState(several_tensor_models[counts].read_bytes(), BOARD, _stub_latency)
+    for line in ("1 INFO", "2 RUN"):
+        frame = _answer(state, line)
+        assert frame["kind"] == "ERR" and frame["fields"]["code"] == "model_refused"
+        assert f"the model has {counts} tensors; the protocol carries exactly one of each" in frame["fields"]["msg"]
+
+
+def test_the_agent_command_refuses_a_two_input_model_in_one_line(several_tensor_models: dict[str, Path]) -> None:
+    done = subprocess.run([sys.executable, "-m", "agent", "--virtual", "--model",
+                           str(several_tensor_models["2 input and 1 output"])],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "model_refused: the model has 2 input and 1 output tensors" in done.stderr

@@ -27,15 +27,20 @@ def _arrays(n: int = 20) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("y_train", np.inf, r"y_train holds 1 non-finite value\(s\), the first inf in sample 3"),
-    ("x_test", np.nan, r"x_test holds 1 non-finite value\(s\), the first nan in sample 3"),
+    ("y_train", np.inf, r"y_train holds 1 non-finite value\(s\), the first inf in sample 3.*remove or replace"),
+    ("x_test", np.nan, r"x_test holds 1 non-finite value\(s\), the first nan in sample 3.*remove or replace"),
+    # Finite in the file, not in training (issue 17: an inf loss reported as "lower the learning rate").
+    ("y_train", 1e30, r": the targets reach \|y\| = 1e\+30; a float32 loss cannot square errors beyond "
+                      r"1.84e\+19.*scale the targets"),
+    ("y_test", 1e300, r": the targets reach \|y\| = inf"),  # inf once cast to float32
+    ("x_train", 1e300, r": some inputs exceed float32's range.*scale the inputs"),
 ])
-def test_npz_non_finite_values_are_refused_naming_the_array(tmp_path: Path, key: str, value: float,
-                                                            message: str) -> None:
+def test_npz_values_not_finite_in_training_are_refused_naming_the_array(tmp_path: Path, key: str, value: float,
+                                                                        message: str) -> None:
     arrays = _arrays()
     arrays[key][3, 0] = value
     np.savez(tmp_path / "d.npz", **arrays)
-    with pytest.raises(ConfigError, match=f"d.npz'.*{message}.*remove or replace"):
+    with pytest.raises(ConfigError, match=f"d.npz'.*{message}"):
         _load(NpzDatasetConfig, tmp_path / "d.npz")
 
 
@@ -80,3 +85,10 @@ def test_csv_ragged_row_is_refused(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(ConfigError, match="data row 11 has 3 fields, the header has 2"):
         _load(CsvDatasetConfig, tmp_path / "d.csv")
+
+
+def test_large_but_squarable_targets_load(tmp_path: Path) -> None:
+    arrays = _arrays()
+    arrays["y_train"][2, 0] = 1e6
+    np.savez(tmp_path / "d.npz", **arrays)
+    assert np.abs(_load(NpzDatasetConfig, tmp_path / "d.npz").train.y).max() == pytest.approx(1e6)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from tinyexp.core.errors import DivergenceError
+from tinyexp.model.data import Dataset, Split
+from tinyexp.model.train import divergence_advice
 from tinyexp.tflm.evaluate import Accuracy, check_result, degenerate_quantisation
 
 
@@ -44,3 +46,22 @@ def test_non_finite_outputs_are_refused(metrics: dict[str, float]) -> None:
     with pytest.raises(DivergenceError, match="non-finite outputs on the test split .*its weights are not usable "
                                               r"\(training diverged, or the model file.s weights hold inf/NaN\)"):
         check_result(b"", Accuracy(metrics, "tflite", finite=False))
+
+
+def test_a_tflite_used_as_it_is_is_not_said_to_have_diverged_in_training() -> None:
+    """Issue 17: with model=tflite (no training) the message blamed training."""
+    with pytest.raises(DivergenceError, match=r"the .tflite model gives non-finite outputs .*not trained here.*"
+                                              "check the model file") as caught:
+        check_result(b"", Accuracy({"test_mse": float("nan")}, "tflite", finite=False), trained=False)
+    assert "training diverged" not in str(caught.value)
+
+
+def _regression(top: float) -> Dataset:
+    split = Split(np.zeros((4, 1), np.float32), np.array([[0.5], [-top], [1.0], [2.0]], np.float32))
+    return Dataset(split, split, split)
+
+
+def test_divergence_with_large_targets_names_their_scale() -> None:
+    """Issue 17: huge targets were reported as "lower the learning rate" alone."""
+    assert divergence_advice(_regression(2.0)) == "lower the learning rate"
+    assert divergence_advice(_regression(5e8)).startswith("the targets reach |y| = 5e+08, the likely cause: scale")

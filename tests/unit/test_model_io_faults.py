@@ -59,3 +59,50 @@ def test_an_unknown_input_dimension_is_refused(tmp_path: Path) -> None:
     cfg = compose(["model=keras", f"model.path={tmp_path / 'm.keras'}", "train.epochs=0"])
     with pytest.raises(ConfigError, match=r"input shape \[None, 1\] has an unknown dimension"):
         sources.check_source(cfg)
+
+
+def _custom_op_tflite() -> bytes:
+    """A .tflite holding one custom operator (BesselI0e: no TFLite builtin)."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 1], tf.float32)])
+    def bessel(x):  # noqa: ANN001, ANN202
+        return tf.math.bessel_i0e(x) * 2.0
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([bessel.get_concrete_function()], bessel)
+    converter.allow_custom_ops = True
+    return converter.convert()
+
+
+def test_a_custom_operator_is_named_not_called_damage(tmp_path: Path) -> None:
+    (tmp_path / "c.tflite").write_bytes(_custom_op_tflite())
+    cfg = compose(["model=tflite", f"model.path={tmp_path / 'c.tflite'}"])
+    with pytest.raises(ConfigError, match=r"c.tflite': the model uses the custom operator 'BesselI0e', which TFLM "
+                                          "cannot run") as caught:
+        sources.check_source(cfg)
+    assert "damaged" not in str(caught.value)
+
+
+def test_a_truncated_keras_file_is_called_truncated_not_missing(tmp_path: Path) -> None:
+    import keras
+
+    keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]).save(tmp_path / "whole.keras")
+    whole = (tmp_path / "whole.keras").read_bytes()
+    (tmp_path / "m.keras").write_bytes(whole[: len(whole) // 2])
+    cfg = compose(["model=keras", f"model.path={tmp_path / 'm.keras'}", "train.epochs=0"])
+    with pytest.raises(ConfigError, match=r"m.keras': truncated or damaged .keras file .*save or copy the model again"):
+        sources.check_source(cfg)
+
+
+def test_a_refused_tflite_is_one_line_without_tflites_own_log(tmp_path: Path) -> None:
+    """TFLite wrote "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." before the error."""
+    import subprocess
+    import sys
+
+    (tmp_path / "two.tflite").write_bytes(_tflite(_two_input_model()))
+    done = subprocess.run([sys.executable, "-m", "tinyexp", "model=tflite", f"model.path={tmp_path / 'two.tflite'}",
+                           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("tinyexp: error: model.path=") and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "mlflow.db").exists()

@@ -252,3 +252,20 @@ def test_study_latency_figure_unit_estimates_and_one_legend(store: dict[str, Any
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert figure_parts.ESTIMATE_LABEL in labels and figure_parts.MEASURED_LABEL not in labels
 
+
+
+@pytest.mark.parametrize("hashed", [True, False], ids=["by the config hash", "by params without the tag"])
+def test_a_rerun_by_a_newer_version_replaces_the_older_run_of_its_config(hashed: bool) -> None:
+    """Issue 17: a version that adds options (device.placement, device.power_monitor) logs them in
+    every run; the older sweep's runs lack them. Rerun, each configuration was listed twice."""
+    def row(run_id: str, params: dict[str, str], config_hash: str) -> dict:
+        tags = {"config_hash": config_hash} if hashed else {}
+        return report_runs.row_from_run(params, {"test_mse": 1.0}, tags, run_id=run_id, run_name=run_id,
+                                        start_time_ms=len(run_id))
+    newer = {**_params(16, "int8"), "device.placement": "None", "device.realtime": "False",
+             "board.calibration": "None", "tracking.reconnect_s": "60.0"}
+    if hashed:  # an option hashed only away from its default (as device.power_monitor is): the hash says
+        newer["device.power_monitor"] = "none"
+    rows = report_runs.latest_per_config([row("old", _params(16, "int8"), "h1"), row("newer", newer, "h1"),
+                                          row("another", {**newer, "board.calibration": "mine.json"}, "h2")])
+    assert sorted(r["run_id"] for r in rows) == ["another", "newer"]  # a set option still tells configs apart

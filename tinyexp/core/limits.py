@@ -104,6 +104,10 @@ DATASET_SHAPES: dict[str, tuple[int, int]] = {"sine": (1, 1)}
 OPTIMIZER_SLOTS = {"rmsprop": 1, "adam": 2, "sgd": 0}
 # Training may use at most this share of the machine's memory.
 MEMORY_SHARE = 0.5
+# The most layers a `layers` spec may declare: Keras walks a model's graph recursively, a level
+# per layer, under Python's recursion limit (1000); a 1000-layer spec fails there, and a
+# 10,000-layer one did after 83 s of building (issue 17). 500 builds and converts.
+MAX_SPEC_LAYERS = 500
 
 
 def _fail(key: str, value: Any, rule: str) -> ConfigError:
@@ -169,6 +173,20 @@ def machine_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def model_state_bytes(params: int, optimizer: str) -> int:
+    """Bytes of a model's float32 weights, their gradients and the optimiser's slots."""
+    return 4 * params * (2 + OPTIMIZER_SLOTS.get(optimizer, 2))
+
+
+def check_model_memory(what: str, state: int, memory: Callable[[], int] = machine_memory_bytes) -> None:
+    """Refuse a model whose training state (model_state_bytes) exceeds the machine's budget."""
+    budget = int(memory() * MEMORY_SHARE)
+    if state > budget:
+        raise ConfigError(f"{what} is too big to train here: it needs at least {state / 2**30:.1f} GiB (weights, "
+                          f"gradients and optimiser state), more than the {budget / 2**30:.1f} GiB allowed on "
+                          "this machine (half its memory)")
+
+
 def training_bytes(cfg: Any, widths: Sequence[int]) -> tuple[int, int]:
     """(model state, epoch index) bytes a training run needs at least: float32 weights,
     gradients and optimiser slots, plus a batch of activations; and the int32 shuffle index
@@ -176,7 +194,7 @@ def training_bytes(cfg: Any, widths: Sequence[int]) -> tuple[int, int]:
     m, t = cfg.model, cfg.train
     sizes = [int(m.inputs), *widths, int(m.outputs)]
     params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
-    state = 4 * params * (2 + OPTIMIZER_SLOTS.get(str(t.optimizer), 2))
+    state = model_state_bytes(params, str(t.optimizer))
     activations = 4 * 2 * int(t.batch_size) * sum(sizes)
     n_train = split_sizes(int(cfg.dataset.samples), list(cfg.dataset.split))[0]
     steps = -(-max(n_train, 1) // int(t.batch_size))
@@ -211,10 +229,7 @@ def check_across(cfg: Any, widths: Sequence[int],
         return
     budget = int(memory() * MEMORY_SHARE)
     state, index = training_bytes(cfg, widths)
-    if state > budget:
-        raise ConfigError(f"model with hidden widths {list(widths)} is too big to train here: it needs at "
-                          f"least {state / 2**30:.1f} GiB (weights, gradients and optimiser state), more "
-                          f"than the {budget / 2**30:.1f} GiB allowed on this machine (half its memory)")
+    check_model_memory(f"model with hidden widths {list(widths)}", state, memory)
     if index > budget:
         raise _fail("train.epochs", int(cfg.train.epochs),
                     f"the shuffle index of {cfg.train.epochs} epochs x {n_train} samples needs "

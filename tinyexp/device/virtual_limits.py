@@ -16,6 +16,7 @@ import numpy as np
 
 from agent import protocol as p
 from tinyexp.device.virtual_clock import LatencyFn, OperatorsFn, whole_ticks
+from tinyexp.tflm.graph import read_graph
 from tinyexp.tflm.runtime import TflmModel, TflmRefusal, check_support
 
 
@@ -67,6 +68,8 @@ def load_model(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_g
         raise Refused("model_refused", f"not a TFLite flatbuffer: {exc}") from exc
     except TflmRefusal as exc:
         raise Refused("model_refused", str(exc)) from exc
+    if not arena_given:  # the runner's models had their tensors counted in the preflight (model.sources)
+        _refuse_several_tensors(model)
     for side, dtype in (("input", tflm.input_dtype), ("output", tflm.output_dtype)):
         if dtype.name not in p.DTYPES:
             raise Refused("model_refused", f"{side} dtype {dtype.name} is not carried by "
@@ -81,6 +84,16 @@ def load_model(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_g
     }
     operators = whole_ticks(operators_fn(model, board)) if operators_fn is not None else None
     return LoadedModel(tflm, info, float(estimate.latency_us), int(round(estimate.cycles)), operators)
+
+
+def _refuse_several_tensors(model: bytes) -> None:
+    """The protocol carries one input tensor (IN) and one output (RUN's result): a model with
+    more would be fed its first input only and scored on its first output, a wrong figure."""
+    graph = read_graph(model)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise Refused("model_refused", f"the model has {len(graph.inputs)} input and {len(graph.outputs)} output "
+                                       "tensors; the protocol carries exactly one of each (concatenate the inputs "
+                                       "or the outputs into one tensor)")
 
 
 def _probed_arena(model: bytes) -> int:

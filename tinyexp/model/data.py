@@ -28,6 +28,8 @@ from tinyexp.core.errors import ConfigError
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
 _NPZ_SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
+# The largest target whose error a float32 loss can square (mse, and the test mse recorded).
+MAX_SQUARABLE_TARGET = math.sqrt(float(np.finfo(np.float32).max))
 
 
 @dataclass(frozen=True)
@@ -263,12 +265,37 @@ def _synthetic(cfg: Any) -> Dataset:
 _MAKERS = {"sine": _sine, "npz": _npz, "csv": _csv, "digits": _digits, "synthetic": _synthetic}
 
 
+def largest_target(data: Dataset) -> float:
+    """The largest |y| of a regression dataset (0 for class labels): what a loss's scale follows."""
+    if data.task == CLASSIFICATION:
+        return 0.0
+    return max((float(np.abs(s.y).max()) for s in (data.train, data.validation, data.test) if s.y.size), default=0.0)
+
+
+def _refuse_beyond_float32(data: Dataset, where: str) -> None:
+    """Refuse values finite in the file but not in training: inputs float32 cannot hold (a cast
+    to inf), and targets whose squared error overflows it (the loss would be inf from the
+    first step, reported as divergence, and the test mse recorded as inf)."""
+    splits = (data.train, data.validation, data.test)
+    if not all(np.isfinite(s.x).all() for s in splits):
+        raise ConfigError(f"{where}: some inputs exceed float32's range (about 3.4e38) and become inf in training; "
+                          "scale the inputs before training")
+    top = largest_target(data)
+    if not top <= MAX_SQUARABLE_TARGET:
+        raise ConfigError(f"{where}: the targets reach |y| = {top:.3g}; a float32 loss cannot square errors beyond "
+                          f"{MAX_SQUARABLE_TARGET:.3g}, so training would end in an inf loss; scale the targets "
+                          "(e.g. divide by their standard deviation) before training")
+
+
 def make_dataset(cfg: Any) -> Dataset:
     """Load or generate, and split, the dataset a dataset config node describes."""
     maker = _MAKERS.get(cfg.name)
     if maker is None:
         raise ConfigError(f"dataset.name={cfg.name!r} is invalid: allowed values are {', '.join(_MAKERS)}")
-    data = maker(cfg)
+    with np.errstate(over="ignore"):  # a cast to float32 that overflows is refused just below, in one line
+        data = maker(cfg)
+    path = getattr(cfg, "path", None)
+    _refuse_beyond_float32(data, f"dataset.path={path!r}" if path else f"dataset={cfg.name}")
     for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
         if len(split.x) == 0:
             raise ConfigError(f"dataset={cfg.name}: the {name} split is empty; use more samples or other fractions")

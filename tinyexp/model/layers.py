@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from tinyexp.core.errors import ConfigError, first_line
+from tinyexp.core.limits import MAX_SPEC_LAYERS
 
 ACTIVATIONS = (None, "linear", "relu", "relu6", "tanh", "sigmoid", "softmax", "swish", "elu")
 _CONV = ("strides", "padding", "activation", "use_bias")
@@ -137,6 +138,25 @@ def _check_layer(index: int, layer: Any, known: set[str]) -> tuple[str, _LayerTy
     return kind, rules, kwargs
 
 
+def _check_window(where: str, rules: _LayerType, kwargs: Mapping[str, Any], shape: tuple[Any, ...]) -> None:
+    """A pooling or convolution window larger than its input under `valid` padding: Keras says
+    only "Exception encountered when calling MaxPooling2D.call()"."""
+    if "padding" not in rules.optional or str(kwargs.get("padding", "valid")).lower() != "valid":
+        return
+    key = "pool_size" if "pool_size" in rules.optional else "kernel_size"
+    size = kwargs.get(key, 2)  # Keras' default pool size
+    spatial = shape[:-1]
+    window = tuple(size) if isinstance(size, tuple) else (size,) * len(spatial)
+    whole = all(isinstance(w, int) and isinstance(d, int) for w, d in zip(window, spatial))
+    if len(window) != len(spatial) or not whole:
+        return  # a wrong rank or type: Keras' own message says it
+    if any(w > d for w, d in zip(window, spatial)):
+        what = key.replace("_", " ")
+        raise LayerSpecError(f"{where}: its {what} {list(window)} is larger than its input {list(shape)} "
+                             f"(spatial {list(spatial)}); use a {what} of at most {list(spatial)}, "
+                             "or padding: same")
+
+
 def build_layers(spec: Mapping[str, Any]):  # noqa: ANN201 - keras.Model (TF imported lazily)
     """The uncompiled keras.Model the spec describes; LayerSpecError if it cannot be built.
 
@@ -150,6 +170,9 @@ def build_layers(spec: Mapping[str, Any]):  # noqa: ANN201 - keras.Model (TF imp
     layers = spec.get("layers")
     if not isinstance(layers, tuple) or not layers:
         raise LayerSpecError("layers spec: 'layers' must be a non-empty list of layers")
+    if len(layers) > MAX_SPEC_LAYERS:
+        raise LayerSpecError(f"layers spec: {len(layers)} layers, more than the {MAX_SPEC_LAYERS} tinyexp builds "
+                             "(Keras walks a model's graph recursively and fails near 1000 layers); use fewer layers")
     known = {INPUT_NAME}
     checked = []
     for index, layer in enumerate(layers):
@@ -163,6 +186,7 @@ def build_layers(spec: Mapping[str, Any]):  # noqa: ANN201 - keras.Model (TF imp
     previous = outputs[INPUT_NAME]
     for index, (layer, (kind, rules, kwargs)) in enumerate(zip(layers, checked)):
         sources = [outputs[name] for name in layer.get("inputs", ())] or [previous]
+        _check_window(f"layers[{index}] ({kind})", rules, kwargs, tuple(sources[0].shape[1:]))
         try:
             keras_layer = getattr(keras.layers, rules.keras_class or kind)(**kwargs)
             previous = keras_layer(sources if rules.merges else sources[0])

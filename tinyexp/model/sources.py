@@ -18,16 +18,21 @@ import hashlib
 import json
 import math
 import os
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tinyexp.core.config import hidden_widths, to_container
 from tinyexp.model.data import CLASSIFICATION, make_dataset
+from tinyexp.model.layer_sizes import check_spec_memory
 from tinyexp.core.errors import ConfigError, first_line
 from tinyexp.core.native_output import capture_native_stderr
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+# How TFLite names an operator it has no kernel for: "Encountered unresolved custom op: Name."
+_CUSTOM_OP = re.compile(r"unresolved custom op: ([^\s.]+)")
 _CHECKED: dict[str, "SourceCheck"] = {}
 
 
@@ -88,6 +93,9 @@ def load_keras(model_cfg: Any):  # noqa: ANN201 - keras.Model
     if path.is_dir() or path.suffix.lower() not in KERAS_SUFFIXES:
         raise ConfigError(f"model.path={str(path)!r}: not a Keras model file (.keras, .h5) or SavedModel "
                           "directory (with saved_model.pb)")
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):  # Keras calls this "File not found"
+        raise ConfigError(f"model.path={str(path)!r}: truncated or damaged .keras file (a .keras file is a zip "
+                          "archive and this one does not read as one); save or copy the model again")
     import_tensorflow()
     import keras
 
@@ -151,18 +159,27 @@ def _tflite_signature(data: bytes, path: Path) -> tuple[tuple[int, ...], int]:
     import_tensorflow()
     import tensorflow as tf
 
-    try:
-        with warnings.catch_warnings():
+    try:  # TFLite's native log ("INFO: Created TensorFlow Lite XNNPACK delegate") kept off the console
+        with warnings.catch_warnings(), capture_native_stderr():
             warnings.simplefilter("ignore")
             interp = tf.lite.Interpreter(model_content=data)
-        interp.allocate_tensors()
+            interp.allocate_tensors()
     except Exception as exc:  # noqa: BLE001 - the loader raises ValueError/RuntimeError for damage
-        raise ConfigError(f"model.path={str(path)!r}: damaged TFLite model: "
-                          f"{first_line(str(exc)) or type(exc).__name__}") from exc
+        raise ConfigError(f"model.path={str(path)!r}: {_tflite_refusal(str(exc)) or type(exc).__name__}") from exc
     _refuse_several_tensors(f"model.path={str(path)!r}", len(interp.get_input_details()),
                             len(interp.get_output_details()))
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     return tuple(int(d) for d in inp["shape"][1:]), int(math.prod(int(d) for d in out["shape"][1:]))
+
+
+def _tflite_refusal(reason: str) -> str:
+    """TFLite's reason for not loading a model, in the user's terms: a custom operator is a
+    valid model TFLM cannot run, not damage."""
+    custom = _CUSTOM_OP.search(reason)
+    if custom:
+        return (f"the model uses the custom operator {custom.group(1)!r}, which TFLM cannot run (the firmware "
+                "registers TFLite's built-in operators only); convert it without custom operators")
+    return f"damaged TFLite model: {first_line(reason)}" if first_line(reason) else ""
 
 
 def file_digest(path: Path) -> str:
@@ -264,6 +281,8 @@ def check_source(cfg: Any) -> SourceCheck:
     if key in _CHECKED:
         return _CHECKED[key]
     task, data_shape, data_outputs = _data_signature(cfg.dataset)
+    if cfg.model.name == "layers":  # bounded before Keras allocates its weights
+        check_spec_memory(layers_spec(cfg.model, data_shape), str(cfg.train.optimizer))
     shape, outputs = _model_signature(cfg.model, cfg.train, data_shape)
     name = cfg.model.name
     if math.prod(shape) != math.prod(data_shape) or (name != "tflite" and len(shape) != len(data_shape)):

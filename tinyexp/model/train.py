@@ -35,9 +35,12 @@ from tinyexp.core.config import CROSSENTROPY
 from tinyexp.core.errors import ConfigError, DivergenceError
 from tinyexp.core.progress import Advance, progress
 from tinyexp.model import sources
-from tinyexp.model.data import CLASSIFICATION, Dataset
+from tinyexp.model.data import CLASSIFICATION, Dataset, largest_target
 
 CACHE_ENV = "TINYEXP_CACHE_DIR"
+# Targets this large give a freshly initialised net (outputs of order 1) losses and gradients
+# of their square: when such a run diverges, their scale is the likely cause, not the rate.
+LARGE_TARGET = 1e3
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,15 @@ def _chunk_epochs(epochs: int, max_calls: int = 20) -> int:
     return next(d for d in range(1, epochs + 1) if epochs % d == 0 and epochs // d <= max_calls)
 
 
+def divergence_advice(data: Dataset) -> str:
+    """What to change when training diverged: the targets' scale where it is large, else the rate."""
+    top = largest_target(data)
+    if top >= LARGE_TARGET:
+        return (f"the targets reach |y| = {top:.3g}, the likely cause: scale them (e.g. divide by their "
+                "standard deviation) before training, or lower the learning rate")
+    return "lower the learning rate"
+
+
 def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = lambda n: None,
                  xla: bool = True) -> float:
     """Run the epochs in a few calls of one XLA-compiled function; return the last batch's loss.
@@ -185,7 +197,7 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = l
                 f"training diverged: the loss became {float(bad_loss)} in epoch "
                 f"{start + int(bad_epoch) + 1} of {int(train_cfg.epochs)} "
                 f"(train.learning_rate={train_cfg.learning_rate}, optimizer {train_cfg.optimizer}); "
-                "lower the learning rate")
+                + divergence_advice(data))
         advance(chunk)
     return float(final)
 
@@ -196,7 +208,7 @@ def _validation_metrics(model: Any, data: Dataset, train_cfg: Any) -> dict[str, 
     if not np.isfinite(pred).all():
         raise DivergenceError(f"training diverged: the trained model gives non-finite outputs "
                               f"({int((~np.isfinite(pred)).sum())} of {pred.size} on the validation set; "
-                              f"train.learning_rate={train_cfg.learning_rate}); lower the learning rate")
+                              f"train.learning_rate={train_cfg.learning_rate}); " + divergence_advice(data))
     if data.task == CLASSIFICATION:
         return {"val_accuracy": float(np.mean(np.argmax(pred, axis=-1) == data.validation.y))}
     return {"val_mse": float(np.mean((pred - data.validation.y) ** 2))}

@@ -58,8 +58,8 @@ class JobOutcome:
 
 
 def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tflite: bytes | None,
-                     keras_file: Path | None, c_array: CArray) -> list[Path]:
-    """The files a run keeps; the C array is the very one the device is given."""
+                     keras_file: Path | None, c_array: CArray | None) -> list[Path]:
+    """The files a run keeps; the C array (None: not made) is the very one the device is given."""
     out.mkdir(parents=True, exist_ok=True)
     tflite_path = out / Artifact.tflite(model.mode.value)
     tflite_path.write_bytes(model.data)
@@ -67,13 +67,15 @@ def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tf
     if float_tflite is not None:
         (out / Artifact.FLOAT_REFERENCE).write_bytes(float_tflite)
         paths.append(out / Artifact.FLOAT_REFERENCE)
-    c_dir = out / Artifact.C_ARRAY_DIR
-    c_dir.mkdir(exist_ok=True)
-    for name, text in c_array.files().items():
-        (c_dir / name).write_text(text)
+    if c_array is not None:
+        c_dir = out / Artifact.C_ARRAY_DIR
+        c_dir.mkdir(exist_ok=True)
+        for name, text in c_array.files().items():
+            (c_dir / name).write_text(text)
+        paths.append(c_dir)
     (out / Artifact.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (out / Artifact.MODEL_STATS).write_text(json.dumps(model.stats.as_dict(), indent=2, sort_keys=True))
-    paths += [c_dir, out / Artifact.CONFIG, out / Artifact.MODEL_STATS]
+    paths += [out / Artifact.CONFIG, out / Artifact.MODEL_STATS]
     if keras_file is not None and keras_file.suffix == ".keras" and keras_file.is_file():
         keras_copy = out / Artifact.KERAS_MODEL
         keras_copy.write_bytes(keras_file.read_bytes())
@@ -130,7 +132,8 @@ def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_t
         reference = evaluate_stage.accuracy(evaluate_stage.host_model(float_tflite, None), data.test.x,
                                             data.test.y, data.task)
     recorder.record_accuracy(record, acc, reference)
-    evaluate_stage.check_result(model.data, acc)  # a broken model is a failure, never measured
+    # A broken model is a failure, never measured; a .tflite used as it is (no float reference) was not trained.
+    evaluate_stage.check_result(model.data, acc, trained=float_tflite is not None)
     if data.task == CLASSIFICATION:
         return f"test accuracy {acc.metrics['test_accuracy']:.4f} ({acc.runtime})"
     return f"test mse {acc.metrics['test_mse']:.5f} ({acc.runtime})"
@@ -200,12 +203,14 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     accuracy = _accuracy(record, host, model, float_tflite, data)
 
     description = describe(cfg)
-    c_array = to_c_array(model.data, description)
+    # Never flashed, a model beyond the board's flash gets no C array: as text it is about six
+    # times the model (a 144 MB .tflite wrote 912 MB per run).
+    c_array = to_c_array(model.data, description) if fit.fits_flash else None
     record.artifacts.extend(_write_artifacts(workdir, cfg, model, float_tflite, keras_file, c_array))
 
     why_not = refusal(model, fit, cfg.board.name)
     recorder.record_deployability(record, why_not)
-    if why_not is not None:
+    if why_not is not None or c_array is None:
         latency = f"not measured: {why_not}"
         recorder.record_energy(record, to_container(cfg.board), None, None, None)
     else:
@@ -216,6 +221,8 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     if float_tflite is not None:
         size += f" (float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f})"
     summary = f"{description}: {size}, {model.stats.macs} MACs, {accuracy}; latency {latency}"
+    if c_array is None:
+        summary += f"; no C array written (the model cannot fit {cfg.board.name}'s flash)"
     (workdir / Artifact.SUMMARY).write_text(summary + "\n")
     record.artifacts.append(workdir / Artifact.SUMMARY)
     return summary

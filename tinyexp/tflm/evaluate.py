@@ -155,10 +155,15 @@ def degenerate_quantisation(model: bytes) -> str | None:
     return None
 
 
-def check_result(model: bytes, acc: Accuracy) -> None:
+def check_result(model: bytes, acc: Accuracy, trained: bool = True) -> None:
     """Refuse a converted model that cannot be a result: non-finite outputs on the test split,
     or degenerate quantisation parameters. Raises DivergenceError (the job ends FAILED and
-    nothing is deployed or measured)."""
+    nothing is deployed or measured). `trained` is False for a .tflite used as it is: nothing
+    was trained, so the message points at the file, not at training."""
+    if not acc.finite and not trained:
+        raise DivergenceError(f"the .tflite model gives non-finite outputs on the test split ({acc.runtime}); "
+                              "it was used as it is (not trained here): its weights hold inf/NaN or its "
+                              "arithmetic overflows on this data; check the model file against the dataset")
     if not acc.finite:
         raise DivergenceError(f"the converted model gives non-finite outputs on the test split "
                               f"({acc.runtime}); its weights are not usable (training diverged, or the "

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
 from tinyexp.tracking.completeness import complete_runs
+from tinyexp.tracking.sweep import is_unhashed_param
 
 Row = dict[str, Any]
 
@@ -22,8 +23,9 @@ _MODE_ORDER = (FLOAT32, "float16", "dynamic", "int16x8", "int8")
 _RUN_TAGS = (Tag.MODEL_LABEL, Tag.LATENCY_SOURCE, Tag.DEPLOYABLE, Tag.FITS_FLASH, Tag.FITS_RAM, Tag.NOT_DEPLOYED_REASON,
              Tag.KERNEL_DTYPE, Tag.KERNEL_KIND, Tag.TFLM_RUNS, Tag.LATENCY_ESTIMATE_CALIBRATION_RANGE,
              Tag.ENERGY_SOURCE)
-# How a job was launched and where it was logged, not what it measured: not part of its configuration.
-_LAUNCH_PARAMS = ("sweep.", "tracking.")
+# How a logged param reads when the option was unset: the same as a run of an older version
+# that did not have the option yet.
+_UNSET = "None"
 _PAGE_RUNS = 1000
 # The estimate's own metric, logged by virtual boards instead of a mean (older runs logged the mean).
 
@@ -104,6 +106,19 @@ def _hidden_widths(params: Mapping[str, str]) -> list[int]:
     return [int(params["model.neurons"])] * int(params.get("model.hidden_layers", "2"))
 
 
+def config_identity(params: Mapping[str, str], tags: Mapping[str, str]) -> tuple[Any, ...]:
+    """What makes two runs the same configuration: the config hash resume uses (tag
+    `config_hash`, kept stable across versions: options added later are left out of it), else,
+    for a run without the tag, its params minus those outside the hash and minus unset options.
+
+    A version that adds an option logs it in every run; runs of an older version lack it, and
+    by their params alone read as another configuration (a rerun of an old sweep listed each
+    configuration twice, issue 17)."""
+    if tags.get(Tag.CONFIG_HASH):
+        return (Tag.CONFIG_HASH, tags[Tag.CONFIG_HASH])
+    return tuple(sorted((k, v) for k, v in params.items() if v != _UNSET and not is_unhashed_param(k)))
+
+
 def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: Mapping[str, str], *,
                  run_id: str, run_name: str, start_time_ms: int) -> Row:
     """One run as a flat dict: identity, model, quantisation, all metrics and the tags tables use.
@@ -119,7 +134,7 @@ def row_from_run(params: Mapping[str, str], metrics: Mapping[str, float], tags: 
         "run_name": run_name,
         "start_time_ms": start_time_ms,
         "sweep_id": tags.get(Tag.SWEEP_ID),
-        "config": tuple(sorted((k, v) for k, v in params.items() if not k.startswith(_LAUNCH_PARAMS))),
+        "config": config_identity(params, canonical_tags(tags)),
         "model": "-".join(str(w) for w in layers) if dense else tags.get(Tag.MODEL_LABEL, params.get("model.name")),
         "dense": dense,
         "n": widths[0] if len(set(widths)) == 1 else None,

@@ -63,6 +63,13 @@ def config_hash(cfg: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def is_unhashed_param(key: str) -> bool:
+    """Whether a logged param (`device.placement`) lies outside the config hash, so readers of
+    runs (the report) tell configurations apart by the same rule as resume."""
+    group, _, name = key.partition(".")
+    return group in _UNHASHED_GROUPS or name in _UNHASHED_KEYS.get(group, ())
+
+
 def sweep_id(cfg: Any, sweep_dir: str) -> str:
     """The configured sweep id, or one derived from the sweep's command line.
 
