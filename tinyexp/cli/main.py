@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
-from tinyexp.core.config import register_schema, schema_keys, validate
+from tinyexp.cli.schema import register_schema, resolve
+from tinyexp.core.config import Config, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.resources import conf_dir
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
@@ -141,8 +142,9 @@ def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
     return [job + more for job in _expand(overrides) for more in (_expand(extra) if extra else [[]])]
 
 
-def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Any]:
-    """Compose and validate every job the command line describes; return their configs."""
+def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Config]:
+    """Compose, resolve (tinyexp.cli.schema) and validate every job the command line
+    describes; return their typed configs."""
     register_schema()
     try:
         with _composer(search_dirs) as compose:
@@ -153,7 +155,7 @@ def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] =
         raise ConfigError(explain(exc)) from exc
 
 
-def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: bool) -> list[Any]:
+def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: bool) -> list[Config]:
     """Every job's config, validated, and its device backend importable."""
     from tinyexp.device.base import backend_class
 
@@ -165,7 +167,7 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
     configs = []
     for job in jobs:
         try:
-            cfg = compose(job)
+            cfg = resolve(compose(job))
         except TinyexpError:
             raise
         except Exception as exc:  # Hydra/OmegaConf raise many types; all become one line
@@ -179,7 +181,7 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
     return configs
 
 
-def finished_sweep(configs: Sequence[Any], overrides: Sequence[str]) -> str | None:
+def finished_sweep(configs: Sequence[Config], overrides: Sequence[str]) -> str | None:
     """The sweep's id if every one of its jobs already FINISHED in it (so there is nothing to
     run or launch), else None. One query of the store; no job process, no TensorFlow, and for
     a local SQLite store not even MLflow."""

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from tinyexp.core.boards import load_board
 from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.latency import CalibrationRow, estimate_latency, load_calibration, validate_calibration
 from tinyexp.estimate.per_operator import estimate_operators
@@ -51,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _calibration(path: Path | None, board: Mapping[str, Any] | None
-                 ) -> tuple[tuple[CalibrationRow, ...], Mapping[str, Any] | None]:
+def _calibration(path: Path | None, board: BoardConfig | None
+                 ) -> tuple[tuple[CalibrationRow, ...], BoardConfig | None]:
     """The rows to fit and the board pointed at its calibration source.
 
     The user's rows come first and the published ones stay available, so a user's float32-only
@@ -70,15 +71,15 @@ def _calibration(path: Path | None, board: Mapping[str, Any] | None
     if clash:
         raise TinyexpError(f"{path}: source {', '.join(clash)} is a published source; name yours differently")
     if board is not None:
-        sources = sorted({r.source for r in own if r.board == board["name"]})
+        sources = sorted({r.source for r in own if r.board == board.name})
         if len(sources) != 1:
             raise TinyexpError(f"{path}: needs rows of exactly one source measured on board "
-                               f"{board['name']} (found {', '.join(sources) or 'none'})")
-        board = {**board, "latency_calibration": sources[0]}
+                               f"{board.name} (found {', '.join(sources) or 'none'})")
+        board = replace(board, latency_calibration=sources[0])
     return (*own, *published), board
 
 
-def _estimate(model_path: Path, board: Mapping[str, Any], rows: Sequence[CalibrationRow],
+def _estimate(model_path: Path, board: BoardConfig, rows: Sequence[CalibrationRow],
               own_rows: bool) -> dict[str, Any]:
     try:
         blob = model_path.read_bytes()

@@ -16,11 +16,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy.optimize import nnls
 
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import reference_data
 from tinyexp.core.units import cycles_to_us, us_to_cycles
@@ -237,13 +238,6 @@ class LatencyEstimate:
     source: str = "estimate"
 
 
-def _board_field(board: Mapping[str, Any], key: str) -> Any:  # noqa: ANN401
-    try:
-        return board[key]
-    except KeyError:
-        raise TinyexpError(f"board description lacks {key!r}") from None
-
-
 def _transfer_ratio(rows: Sequence[CalibrationRow], dtype: str, workload: Workload) -> tuple[float, str]:
     """The dtype/float32 cycle ratio for this workload, from the first source with both."""
     for donor in dict.fromkeys(r.source for r in rows):
@@ -253,7 +247,7 @@ def _transfer_ratio(rows: Sequence[CalibrationRow], dtype: str, workload: Worklo
     raise TinyexpError(f"no calibration source measured both {dtype} and float32")
 
 
-def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
+def estimate_latency(stats: ModelStats, board: BoardConfig,
                      rows: Sequence[CalibrationRow] | None = None) -> LatencyEstimate:
     """Estimate one inference's latency of the model on the board from its calibration source.
 
@@ -269,8 +263,7 @@ def estimate_latency(stats: ModelStats, board: Mapping[str, Any],
         raise TinyexpError("no latency estimate: the model has no FULLY_CONNECTED or"
                            " convolution layer for the cycle model to scale with")
     rows = load_calibration() if rows is None else rows
-    name, clock_hz = str(_board_field(board, "name")), int(_board_field(board, "clock_hz"))
-    calibration = str(_board_field(board, "latency_calibration"))
+    name, clock_hz, calibration = board.name, board.clock_hz, board.latency_calibration
     workload = Workload.of_model(stats)
     own = [r for r in rows if r.source == calibration]
     fit = fit_cycles(own) if own else None

@@ -24,8 +24,8 @@ Two sources, in this order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
+from tinyexp.core.config import BoardConfig
 from tinyexp.estimate.latency import estimate_latency
 from tinyexp.estimate.per_operator import Estimate, estimate_operators
 from tinyexp.tflm.graph import MAC_OPERATORS
@@ -64,7 +64,7 @@ def operator_work(stats: ModelStats) -> list[tuple[str, int, int]]:
     return rows
 
 
-def split_v1(model: bytes, board: Mapping[str, Any]) -> OperatorLatency:
+def split_v1(model: bytes, board: BoardConfig) -> OperatorLatency:
     """The v1 whole-model estimate split over the operators by its own terms (see above)."""
     stats = inspect_model(model)
     estimate = estimate_latency(stats, board)
@@ -88,6 +88,6 @@ def from_estimate(estimate: Estimate) -> OperatorLatency:
         method="per-operator model", provenance=estimate.provenance)
 
 
-def estimate_operator_latency(model: bytes, board: Mapping[str, Any]) -> OperatorLatency:
+def estimate_operator_latency(model: bytes, board: BoardConfig) -> OperatorLatency:
     """Per-operator estimates from the per-operator model (tinyexp.estimate.per_operator)."""
     return from_estimate(estimate_operators(model, board))

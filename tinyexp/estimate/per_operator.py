@@ -21,9 +21,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
 
-from tinyexp.core.boards import load_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
@@ -115,10 +114,6 @@ class Estimate:
         return f"{self.latency_us:.1f} us estimated ({self.qualifiers()})"
 
 
-def _board(board: Mapping[str, Any] | str) -> Mapping[str, Any]:
-    return load_board(board) if isinstance(board, str) else board
-
-
 @lru_cache(maxsize=8)
 def _user_calibration(path: str, mtime_ns: int) -> tuple[Calibration, CalibrationFile]:
     """The shipped rows plus a board's own file, priced together (cached per file version)."""
@@ -138,9 +133,9 @@ def _user_calibration(path: str, mtime_ns: int) -> tuple[Calibration, Calibratio
     return Calibration((*published_rows(), *own.rows()), ops_of, profiles), own
 
 
-def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[Calibration, str, str]:
+def _source(board: BoardConfig, calibration: str | Path | None) -> tuple[Calibration, str, str]:
     """The calibration to price with, the source name, and where its rows came from."""
-    path = calibration if calibration is not None else board.get("calibration")
+    path = calibration if calibration is not None else board.calibration
     if path:
         path = Path(path)
         try:
@@ -150,7 +145,7 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
         cal, own = _user_calibration(str(path), mtime)
         return cal, own.source, own.provenance
     cal = shipped_calibration()
-    name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
+    name, wanted = board.name, board.latency_calibration
     source = V1_SOURCE_NAMES.get(wanted, wanted)
     if source not in cal.groups:
         raise ConfigError(f"no latency calibration {wanted!r} for board {name!r}: board.latency_calibration "
@@ -171,7 +166,7 @@ def _interval_basis(model: SourceModel, source_rows: int) -> str:
             "; transferred parts widened, extrapolated parts at least x0.5-x2")
 
 
-def _v1_total_us(graph: ModelGraph, board: Mapping[str, Any]) -> tuple[float, float | None, Bounds]:
+def _v1_total_us(graph: ModelGraph, board: BoardConfig) -> tuple[float, float | None, Bounds]:
     """v1's estimate for the study's board and its bounds from v1's own LOO errors there."""
     from tinyexp.estimate.latency import estimate_latency, validate_calibration
 
@@ -191,11 +186,10 @@ def _study_family(ops: tuple[Operator, ...]) -> bool:
             and weights[0].input_elements == 1 and weights[-1].output_elements == 1)
 
 
-def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | str,
+def estimate_operators(tflite: ModelGraph | bytes, board: BoardConfig,
                        calibration: str | Path | None = None) -> Estimate:
     """The v2 estimate of one inference (see module docstring). TinyexpError when the model
     is unreadable or an operator cannot be priced at all (the message names it)."""
-    board = _board(board)
     cal, source, provenance = _source(board, calibration)  # a bad config fails before any work
     graph = tflite if isinstance(tflite, ModelGraph) else read_graph(tflite)
     ops = graph_operators(graph)
@@ -203,14 +197,14 @@ def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | st
         raise TinyexpError("no latency estimate: the model has no operators")
     model = cal.model(source)
     cycles, bounds, priced = price_model(model, ops, cal.ops_of)
-    clock_hz = int(board["clock_hz"])
+    clock_hz = board.clock_hz
     to_us = cycles_to_us(1.0, clock_hz)
     fixed = model.fit.fixed_cycles(ops)
     loo = [abs(p.error_pct) for p in cal.loo(source)]
     method, scale, basis = "v2 per-operator", 1.0, _interval_basis(model, len(cal.groups[source]))
     loo_max = max(loo) if loo else None
-    study = calibration is None and not board.get("calibration") and \
-        board.get("latency_calibration") == STUDY_CALIBRATION and _study_family(ops)
+    study = calibration is None and not board.calibration and \
+        board.latency_calibration == STUDY_CALIBRATION and _study_family(ops)
     if study:
         total_us, loo_max, bounds = _v1_total_us(graph, board)
         scale = total_us / (cycles * to_us)
@@ -228,7 +222,7 @@ def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | st
     return Estimate(
         latency_us=cycles * to_us, low_us=cycles * to_us * math.exp(bounds.lo),
         high_us=cycles * to_us * math.exp(bounds.hi), cycles=cycles, clock_hz=clock_hz,
-        board=str(board.get("name")), source=source, method=method,
+        board=board.name, source=source, method=method,
         operators=tuple(_cost(p, to_us, scale) for p in priced), overhead_us=fixed * scale * to_us,
         transferred=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "transferred")),
         extrapolated=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "extrapolated")),

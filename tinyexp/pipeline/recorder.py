@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent.profile_table import outside_operators_us
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Artifact, Metric, Tag
 from tinyexp.core.units import us_to_cycles
 from tinyexp.estimate.operator_split import OperatorLatency
@@ -126,7 +127,7 @@ def record_estimate(record: RunRecord, estimate: Estimate) -> None:
 
 
 def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStats,
-                       board: Mapping[str, Any]) -> None:
+                       board: BoardConfig) -> None:
     """The board's timings, memory and identity, and the figures derived from them."""
     for key, name in LATENCY_STAT_METRICS.items():
         record.metric(name, m.stats.get(key))
@@ -136,7 +137,7 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
         cycles = None
     record.metric(Metric.LATENCY_MEAN_CYCLES, cycles)
     if mean_us and stats.macs:
-        clock_hz = int(board["clock_hz"])
+        clock_hz = board.clock_hz
         record.metric(Metric.MACS_PER_SECOND, stats.macs / (mean_us * 1e-6))
         record.metric(Metric.CYCLES_PER_MAC,
                       (cycles if cycles is not None else us_to_cycles(mean_us, clock_hz)) / stats.macs)

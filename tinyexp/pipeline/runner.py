@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import yaml
 
-from tinyexp.core.config import QuantMode, TrackingConfig, to_container, validate
+from tinyexp.core.config import Config, QuantMode, as_plain, validate
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
@@ -54,7 +54,7 @@ class JobOutcome:
     skipped: bool = False
 
 
-def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tflite: bytes | None,
+def _write_artifacts(out: Path, cfg: Config, model: ConvertedModel, float_tflite: bytes | None,
                      keras_file: Path | None, c_array: CArray) -> list[Path]:
     """The files a run keeps; the C array is the very one the device is given."""
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tf
     c_dir.mkdir(exist_ok=True)
     for name, text in c_array.files().items():
         (c_dir / name).write_text(text)
-    (out / Artifact.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (out / Artifact.CONFIG).write_text(yaml.safe_dump(as_plain(cfg), sort_keys=False))
     (out / Artifact.MODEL_STATS).write_text(json.dumps(model.stats.as_dict(), indent=2, sort_keys=True))
     paths += [c_dir, out / Artifact.CONFIG, out / Artifact.MODEL_STATS]
     if keras_file is not None and keras_file.suffix == ".keras" and keras_file.is_file():
@@ -88,7 +88,7 @@ def _operator_table(graph: ModelGraph, workdir: Path) -> Path:
     return path
 
 
-def _keras_model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[Any, Path | None]:
+def _keras_model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[Any, Path | None]:
     """The Keras model to convert (or the SavedModel directory) and the file it was read from:
     trained (cached) when the source trains, else the user's file as it is."""
     import keras
@@ -103,7 +103,7 @@ def _keras_model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[Any
     return sources.load_keras(cfg.model), path
 
 
-def _model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
+def _model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
     """The model to deploy, its float32 reference (None for a .tflite used as it is) and the
     Keras file behind it."""
     if cfg.model.name == "tflite":
@@ -133,11 +133,10 @@ def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_t
     return f"test mse {acc.metrics['test_mse']:.5f} ({acc.runtime})"
 
 
-def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
+def _measure(cfg: Config, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
              host: HostModel, data: Dataset, record: RunRecord, workdir: Path) -> str:
     """Deploy and measure; the estimate a virtual clock needs is computed here, once."""
-    board = to_container(cfg.board)
-    estimate = estimate_operators(model.graph, board) if backend.estimated_clock else None
+    estimate = estimate_operators(model.graph, cfg.board) if backend.estimated_clock else None
     operators = from_estimate(estimate) if estimate is not None else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
                             estimate.latency_us if estimate else None, workdir,
@@ -149,7 +148,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     except DeviceMeasurementError as exc:  # keep what the board said up to the failure
         record.artifacts.append(exc.transcript_path)
         raise
-    recorder.record_measurement(record, m, model.stats, board)
+    recorder.record_measurement(record, m, model.stats, cfg.board)
     recorder.record_profile(record, m, model.stats, workdir)
     if m.latency_source == "estimate" and estimate is not None and operators is not None:
         recorder.record_estimate(record, estimate)
@@ -159,7 +158,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 
 
-def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend) -> str:
+def execute(cfg: Config, record: RunRecord, workdir: Path, backend: DeviceBackend) -> str:
     """Run every stage of one job, filling `record`; return a one-paragraph summary."""
     data = make_dataset(cfg.dataset)
     recorder.record_source(record, sources.label(cfg.model), data.task)
@@ -209,7 +208,7 @@ def _install_sigterm_handler() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
+def run_job(cfg: Config, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
     """Validate, then execute one job inside its own MLflow run (tinyexp.tracking.job_run).
 
     In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and when
@@ -218,14 +217,14 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     """
     validate(cfg)
     sources.check_source(cfg)
-    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
+    backend = load_backend(cfg.device, cfg.board)
     backend.check_tracking(cfg.tracking.uri)
-    place = JobPlace(TrackingConfig(**to_container(cfg.tracking)), sweep.config_hash(cfg),
+    place = JobPlace(cfg.tracking, sweep.config_hash(cfg),
                      sweep_id=sweep.sweep_id(cfg, sweep_dir) if sweep_dir is not None else None,
                      resume=bool(cfg.sweep.resume), ray_node=backend.job_node(),
                      dead_ray_nodes=frozenset(backend.dead_nodes()))
     record = RunRecord()
-    record.params.update(flatten(to_container(cfg)))
+    record.params.update(flatten(as_plain(cfg)))
     record.tags.update(provenance_tags())
     record.tags[Tag.HYDRA_OVERRIDES] = " ".join(overrides)
     with job_run(place, record) as job:
