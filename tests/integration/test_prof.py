@@ -21,6 +21,7 @@ from agent.client import BoardClient
 from agent.errors import DeviceError
 from agent.session import measure_board
 from tinyexp.core.boards import load_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual import virtual_board_command
 from tinyexp.device.virtual_clock import fixed_latency, operators_from_model
 from tinyexp.device.virtual_commands import BoardState
@@ -32,7 +33,7 @@ TRANSCRIPTS = Path(__file__).parents[1] / "transcripts"
 
 
 @pytest.fixture(scope="module")
-def board() -> dict:
+def board() -> BoardConfig:
     return load_board("nano33ble")
 
 
@@ -65,7 +66,7 @@ def _prof(state: BoardState, seq: int = 1) -> p.Profile:
 # ------------------------------------------------------------ the estimate behind PROF
 
 
-def test_v1_split_adds_up_to_the_whole_estimate(int8_model: Path, board: dict) -> None:
+def test_v1_split_adds_up_to_the_whole_estimate(int8_model: Path, board: BoardConfig) -> None:
     model = int8_model.read_bytes()
     stats = inspect_model(model)
     whole = estimate_latency(stats, board)
@@ -85,7 +86,7 @@ def test_v1_split_adds_up_to_the_whole_estimate(int8_model: Path, board: dict) -
 # ------------------------------------------------------------ over a real pty
 
 
-def test_virtual_board_profiles_every_operator_over_a_pty(int8_model: Path, board: dict) -> None:
+def test_virtual_board_profiles_every_operator_over_a_pty(int8_model: Path, board: BoardConfig) -> None:
     model = int8_model.read_bytes()
     with board_process(virtual_board_command(str(int8_model), board)) as port:
         m = measure_board(port, model, 1, warmup=0, invokes=3, timeout_s=20)
@@ -95,16 +96,16 @@ def test_virtual_board_profiles_every_operator_over_a_pty(int8_model: Path, boar
     assert [o.op for o in profile.operators] == list(inspect_model(model).ops)
     # The figures are the estimate's, in whole cycles of the board's clock (ticks = cycles).
     expected = operators_from_model(model, board)
-    assert profile.ticks_per_s == board["clock_hz"]
+    assert profile.ticks_per_s == board.clock_hz
     for timing, (_, cycles) in zip(profile.operators, expected):
         assert timing.cycles == timing.ticks and abs(timing.ticks - cycles) <= 1
-        assert timing.us == pytest.approx(timing.ticks / board["clock_hz"] * 1e6, abs=5e-4)
+        assert timing.us == pytest.approx(timing.ticks / board.clock_hz * 1e6, abs=5e-4)
     assert profile.ticks == math.floor(sum(c for _, c in expected))
     assert profile.invoke_us == pytest.approx(m.stats["mean_us"], abs=5e-4)
     assert profile.us <= profile.invoke_us + 5e-4
 
 
-def test_a_v1_board_is_measured_without_a_profile(int8_model: Path, board: dict) -> None:
+def test_a_v1_board_is_measured_without_a_profile(int8_model: Path, board: BoardConfig) -> None:
     model = int8_model.read_bytes()
     with board_process(virtual_board_command(str(int8_model), board) + ["--proto", "1"]) as port:
         m = measure_board(port, model, 1, warmup=0, invokes=3, timeout_s=20)
@@ -116,7 +117,7 @@ def test_a_v1_board_is_measured_without_a_profile(int8_model: Path, board: dict)
     assert m.stats["n"] == 3 and not any("PROF" in line for line in m.transcript)
 
 
-def test_a_v1_board_does_not_know_prof(int8_model: Path, board: dict) -> None:
+def test_a_v1_board_does_not_know_prof(int8_model: Path, board: BoardConfig) -> None:
     state = BoardState(int8_model.read_bytes(), board, lambda *_: estimate_latency(
         inspect_model(int8_model.read_bytes()), board), operators_fn=operators_from_model, proto=1)
     (frame,) = [p.decode_line(f) for f in state.handle("4 PROF")]
@@ -124,13 +125,13 @@ def test_a_v1_board_does_not_know_prof(int8_model: Path, board: dict) -> None:
     assert p.decode_line(state.boot()[1])["fields"]["proto"] == "1"
 
 
-def test_fixed_latency_board_has_no_profile_and_says_so(int8_model: Path, board: dict) -> None:
+def test_fixed_latency_board_has_no_profile_and_says_so(int8_model: Path, board: BoardConfig) -> None:
     state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0))
     (frame,) = [p.decode_line(f) for f in state.handle("2 PROF")]
     assert frame["kind"] == "ERR" and frame["fields"]["code"] == "no_profile"
 
 
-def test_operator_names_given_by_hand_become_frame_tokens_in_whole_ticks(int8_model: Path, board: dict) -> None:
+def test_operator_names_given_by_hand_become_frame_tokens_in_whole_ticks(int8_model: Path, board: BoardConfig) -> None:
     """--operator-cycles is user data: a name with spaces is sent as one token, and the cycles
     are whole ticks that add up to the whole part of their sum."""
     state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0),
@@ -169,7 +170,7 @@ def test_agent_cli_prints_the_per_operator_table(int8_model: Path, capsys: pytes
 # ------------------------------------------------------------ MLflow
 
 
-def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: dict, tmp_path: Path) -> None:
+def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: BoardConfig, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from tinyexp.core.names import Artifact, Metric, Tag
@@ -205,7 +206,7 @@ def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: dict,
     assert run.data.metrics[Metric.LATENCY_PROFILE_OPERATORS_US] == profile.us
 
 
-def test_macs_are_left_out_when_the_board_ran_other_operators(int8_model: Path, board: dict) -> None:
+def test_macs_are_left_out_when_the_board_ran_other_operators(int8_model: Path, board: BoardConfig) -> None:
     from tinyexp.pipeline.profile import profile_table
 
     model = int8_model.read_bytes()

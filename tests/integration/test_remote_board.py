@@ -24,11 +24,11 @@ from agent.errors import DeviceError
 from agent.session import measure_board
 from tests.helpers import ROOT
 from tests.helpers.models import convert_dense
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual import virtual_board_command
 from tinyexp.tflm.runtime import TflmModel
 
-BOARD = {"name": "remoteboard", "mcu": "virtual", "clock_hz": 64_000_000,
-         "flash_bytes": 983_040, "ram_bytes": 262_144}
+BOARD = BoardConfig(name="remoteboard", mcu="virtual", clock_hz=64_000_000, flash_bytes=983_040, ram_bytes=262_144)
 LATENCY_US = 321.0
 SAMPLES = [[0.5], [2.0], [-1.25]]
 

@@ -13,6 +13,7 @@ import pytest
 from tests.helpers.models import convert_dense
 
 from tinyexp.core.boards import load_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.estimate.latency import estimate_latency, load_calibration, validate_calibration
 from tinyexp.tflm.inspect import LayerStats, ModelStats, inspect_model
@@ -112,15 +113,15 @@ def test_held_out_paper_row_is_predicted_within_15_percent(models: dict[str, Pat
     assert "1-64-64-1" not in estimate.provenance
 
 
-@pytest.mark.parametrize("board", [NANO, NUCLEO], ids=lambda b: b["name"])
+@pytest.mark.parametrize("board", [NANO, NUCLEO], ids=lambda b: b.name)
 @pytest.mark.parametrize("mode", ["float32", "int8"])
-def test_estimates_are_positive_and_grow_with_macs(models: dict[str, Path], board: dict, mode: str) -> None:
+def test_estimates_are_positive_and_grow_with_macs(models: dict[str, Path], board: BoardConfig, mode: str) -> None:
     small = estimate_latency(stats_of(models[f"16_{mode}"]), board)
     large = estimate_latency(stats_of(models[f"64_{mode}"]), board)
     assert 0 < small.latency_us < large.latency_us
-    assert small.cycles == pytest.approx(small.latency_us * board["clock_hz"] / 1e6)
+    assert small.cycles == pytest.approx(small.latency_us * board.clock_hz / 1e6)
     assert (large.source, large.board, large.calibration) == (
-        "estimate", board["name"], board["latency_calibration"])
+        "estimate", board.name, board.latency_calibration)
     assert large.provenance.startswith("estimate, not a measurement")
 
 
