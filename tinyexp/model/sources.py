@@ -202,7 +202,8 @@ def _keras_signature(model: Any) -> tuple[tuple[int, ...], int]:
     return tuple(int(d) for d in model.input_shape[1:]), int(math.prod(int(d) for d in model.output_shape[1:]))
 
 
-def _model_signature(model_cfg: ModelSource, train_cfg: TrainConfig, data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+def _model_signature(model_cfg: ModelSource, train_cfg: TrainConfig,
+                     data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
     if model_cfg.name == "dense":
         return (int(model_cfg.inputs),), int(model_cfg.outputs)
     if model_cfg.name == "tflite":
