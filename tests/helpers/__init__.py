@@ -27,10 +27,18 @@ def store_runs(home: Path):  # noqa: ANN201 - list of mlflow Run
 
 
 def compose(overrides: list[str], with_hydra: bool = False):  # noqa: ANN201 - DictConfig
-    """A job's config from the repository's conf/, as the command line's preflight composes it."""
+    """A job's config from the repository's conf/, as the command line's preflight composes it
+    (Hydra's DictConfig, before the entry resolves it)."""
     from tinyexp.cli.main import _composer
-    from tinyexp.core.config import register_schema
+    from tinyexp.cli.schema import register_schema
 
     register_schema()
     with _composer(()) as compose_job:
         return compose_job(overrides, with_hydra)
+
+
+def compose_config(overrides: list[str]):  # noqa: ANN201 - tinyexp.core.config.Config
+    """A job's typed config, resolved as the entry resolves it (tinyexp.cli.schema.resolve)."""
+    from tinyexp.cli.schema import resolve
+
+    return resolve(compose(overrides))

@@ -49,7 +49,7 @@ class ThreadBoardDevice(PortBackend):
         DEPLOYED.append(request)
         assert request.latency_estimate_us is not None
         operators = request.operator_cycles
-        state = BoardState(request.model, dict(self.board), fixed_latency(request.latency_estimate_us),
+        state = BoardState(request.model, self.board, fixed_latency(request.latency_estimate_us),
                            request.arena_bytes, (lambda *_: operators) if operators is not None else None)
         with served(state) as port:
             yield Deployment(port)

@@ -17,11 +17,12 @@ Clock 100 MHz. The per-operator profile a run logs is each operator's share of t
 
 from __future__ import annotations
 
+from tinyexp.core.config import BoardConfig
 from tinyexp.estimate.opcost import io_elements
 from tinyexp.tflm.operators import Operator
 
 CLOCK_HZ = 100_000_000
-BOARD = {"name": "standin_m4", "clock_hz": CLOCK_HZ}
+BOARD = BoardConfig(name="standin_m4", clock_hz=CLOCK_HZ)
 
 
 def operator_cycles(op: Operator) -> float:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,14 +20,14 @@ from agent.board_process import board_process
 from agent.client import BoardClient
 from agent.errors import DeviceError
 from agent.session import MeasurementError, measure_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual import virtual_board_command
 from tinyexp.device.virtual_commands import BoardState
 from tests.helpers.devices import served
 from tests.helpers.scripted_board import Link, scripted_board
 from tinyexp.tflm.runtime import TflmModel
 
-BOARD = {"name": "testboard", "mcu": "virtual", "clock_hz": 64_000_000,
-         "flash_bytes": 983_040, "ram_bytes": 262_144}
+BOARD = BoardConfig(name="testboard", mcu="virtual", clock_hz=64_000_000, flash_bytes=983_040, ram_bytes=262_144)
 LATENCY_US = 250.0
 
 
@@ -37,9 +37,9 @@ class _StubEstimate:
     cycles: float
 
 
-def _stub_latency(model: bytes, board: dict) -> _StubEstimate:
+def _stub_latency(model: bytes, board: BoardConfig) -> _StubEstimate:
     """Stands in for tinyexp.estimate.latency: a fixed figure, so the tests check the plumbing."""
-    return _StubEstimate(LATENCY_US, LATENCY_US * board["clock_hz"] / 1e6)
+    return _StubEstimate(LATENCY_US, LATENCY_US * board.clock_hz / 1e6)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ def agent_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def _started(model_path: Path, board: dict, latency_us: float | None = None, realtime: bool = False):  # noqa: ANN202
+def _started(model_path: Path, board: BoardConfig, latency_us: float | None = None, realtime: bool = False):  # noqa: ANN202
     """A virtual board process serving the model; the context yields its port."""
-    return board_process(virtual_board_command(str(model_path), dict(board), latency_us=latency_us,
+    return board_process(virtual_board_command(str(model_path), board, latency_us=latency_us,
                                                realtime=realtime))
 
 
@@ -166,7 +166,7 @@ def _answer(state: BoardState, line: str) -> dict:
 ])
 def test_board_refuses_what_the_firmware_refuses(agent_models: dict[str, Path], model_name: str,
                                                  board_change: dict, code: str, words: str) -> None:
-    state = BoardState(agent_models[model_name].read_bytes(), BOARD | board_change, _stub_latency)
+    state = BoardState(agent_models[model_name].read_bytes(), replace(BOARD, **board_change), _stub_latency)
     assert _answer(state, "1 HELLO")["kind"] == "OK"  # a refused model still says hello
     for line in ("2 INFO", "3 RUN", "4 BENCH 0 1"):
         frame = _answer(state, line)

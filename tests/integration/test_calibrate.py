@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def tflite(spec: dict) -> bytes:
     return convert_mode(build_layers(spec), "int8")
 
 
-STANDIN = (standin.BOARD["name"], standin.CLOCK_HZ)
+STANDIN = (standin.BOARD.name, standin.CLOCK_HZ)
 HALF_WRITTEN = "half-written"
 
 
@@ -113,18 +114,18 @@ def test_a_finished_run_without_the_completeness_marker_is_not_read(store: str) 
     (half_written,) = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                          f"attributes.run_name = '{HALF_WRITTEN}'")
     assert half_written.info.status == "FINISHED" and Tag.COMPLETE not in half_written.data.tags
-    found, left_out = measured_runs(client, standin.BOARD["name"])
+    found, left_out = measured_runs(client, standin.BOARD.name)
     assert len(found) == 8 and len(left_out) == 1
     assert half_written.info.run_id not in {run.info.run_id for run, _ in found} | set(left_out)
 
 
 def test_calibrate_then_predict_twenty_other_configurations(store: str, tmp_path: Path) -> None:
     out = tmp_path / "standin.json"
-    summary = calibrate(standin.BOARD["name"], out, store)
+    summary = calibrate(standin.BOARD.name, out, store)
     assert "8 measured runs of board standin_m4, 8 with per-operator profiles" in summary
     assert "left out 1 runs without a latency or model artifact" in summary
     assert len(json.loads(out.read_text())["runs"]) == 8
-    board = {**standin.BOARD, "calibration": str(out)}
+    board = replace(standin.BOARD, calibration=str(out))
     errors = []
     for spec in HELD_OUT:
         model = tflite(spec)

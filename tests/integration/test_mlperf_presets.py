@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import compose
+from tests.helpers import compose, compose_config
 from tinyexp.core.config import QuantMode, validate
 from tinyexp.model.convert import convert
 from tinyexp.model import sources
@@ -21,7 +21,7 @@ PUBLISHED = {row["preset"]: row for row in csv.DictReader(REFERENCE.open())}
 
 @pytest.mark.parametrize("preset", sorted(PUBLISHED))
 def test_preset_matches_published_params_and_macs(preset: str) -> None:
-    cfg = compose([f"experiment={preset}"])
+    cfg = compose_config([f"experiment={preset}"])
     validate(cfg)
     check = sources.check_source(cfg)
     model = sources.build(cfg.model, check.input_shape)

@@ -3,10 +3,12 @@ options, and the farm backend's refusal of the default store."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.core.errors import ConfigError
 from tinyexp.device import board_host
 from tinyexp.device.base import load_backend
@@ -45,16 +47,16 @@ def test_bad_files_are_one_config_error(tmp_path: Path, text: str) -> None:
 
 
 def test_real_boards_ask_for_their_resource_and_no_cpu_virtual_ones_a_cpu() -> None:
-    assert task_options({"ray_resource": "board:nano33ble"}) == {
+    assert task_options(DeviceConfig(ray_resource="board:nano33ble")) == {
         "num_cpus": 0, "resources": {"board:nano33ble": 1}, "max_retries": 0}
-    assert task_options({"ray_resource": None}) == {"num_cpus": 1, "max_retries": 0}
+    assert task_options(DeviceConfig(ray_resource=None)) == {"num_cpus": 1, "max_retries": 0}
 
 
 def test_a_farm_job_needs_an_explicit_tracking_uri() -> None:
     """The farm backend refuses the default store (it would land on the node's directory)."""
-    device = {"backend": "tinyexp.device.virtual.VirtualDevice", "ray_resource": None}
-    load_backend(device, {"name": "nano33ble"}).check_tracking(None)  # here: the default store is fine
-    farm = load_backend({**device, "placement": PLACEMENT}, {"name": "nano33ble"})
+    device = DeviceConfig(backend="tinyexp.device.virtual.VirtualDevice", ray_resource=None)
+    load_backend(device, BoardConfig()).check_tracking(None)  # here: the default store is fine
+    farm = load_backend(replace(device, placement=PLACEMENT), BoardConfig())
     with pytest.raises(ConfigError, match="tracking.uri=None under a Ray launcher"):
         farm.check_tracking(None)
     farm.check_tracking("http://127.0.0.1:5000")

@@ -7,7 +7,7 @@ import pytest
 
 from tinyexp.model import train
 from tinyexp.tracking import sweep
-from tests.helpers import compose
+from tests.helpers import compose_config
 
 # Computed with tinyexp at main 77cdb16 (before issue 8's options) for the same overrides; the
 # training cache key with the library versions pinned to FIXED_VERSIONS.
@@ -23,9 +23,9 @@ BEFORE = {
 def test_study_config_hash_and_cache_key_unchanged(overrides: tuple[str, ...],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(train, "_library_versions", lambda: FIXED_VERSIONS)
-    cfg = compose(list(overrides))
+    cfg = compose_config(list(overrides))
     assert (sweep.config_hash(cfg), train.cache_key(cfg.dataset, cfg.model, cfg.train)) == BEFORE[overrides]
 
 
 def test_how_long_a_job_waits_for_its_tracking_server_is_not_hashed() -> None:
-    assert sweep.config_hash(compose(["tracking.reconnect_s=5"])) == sweep.config_hash(compose([]))
+    assert sweep.config_hash(compose_config(["tracking.reconnect_s=5"])) == sweep.config_hash(compose_config([]))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from tinyexp.core.config import (CsvDatasetConfig, DatasetConfig, DigitsDatasetConfig, NpzDatasetConfig,
                             SyntheticDatasetConfig)
@@ -14,11 +13,8 @@ from tinyexp.model.data import CLASSIFICATION, REGRESSION, make_dataset
 from tinyexp.core.errors import ConfigError
 
 
-def _cfg(schema: type, **values: object):  # noqa: ANN202 - DictConfig
-    cfg = OmegaConf.structured(schema)
-    for key, value in values.items():
-        cfg[key] = value
-    return cfg
+def _cfg(schema: type, **values: object):  # noqa: ANN202 - a dataset's typed config
+    return schema(**values)
 
 
 def test_sine_is_the_studys_regression_task() -> None:

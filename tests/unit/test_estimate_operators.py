@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -33,7 +34,7 @@ def models() -> dict[str, bytes]:
 
 
 def test_conv_on_the_l4r5zi_is_fitted_with_an_interval(models: dict[str, bytes]) -> None:
-    e = estimate_operators(models["conv_int8"], "nucleo_l4r5zi")
+    e = estimate_operators(models["conv_int8"], load_board("nucleo_l4r5zi"))
     assert e.source == "edgemark-l4r5zi-o3-cmsisnn" and e.latency_source == "estimate"
     assert [op.type for op in e.operators] == ["CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
     assert {op.basis for op in e.operators} == {"fitted"} and not e.transferred and not e.extrapolated
@@ -69,13 +70,13 @@ def test_int8_study_net_on_the_nano_transfers_the_dtype_and_says_so(models: dict
 
 
 def test_unknown_calibration_source_is_a_config_error(models: dict[str, bytes]) -> None:
-    board = {**load_board("nano33ble"), "name": "mystery_board", "latency_calibration": "nowhere"}
+    board = replace(load_board("nano33ble"), name="mystery_board", latency_calibration="nowhere")
     with pytest.raises(ConfigError, match="no latency calibration 'nowhere' for board 'mystery_board'"):
         estimate_operators(models["dense_float32"], board)
 
 
 def test_a_board_may_name_any_v2_source(models: dict[str, bytes]) -> None:
-    board = {**load_board("nano33ble"), "latency_calibration": "sudharsan2021-nano33"}
+    board = replace(load_board("nano33ble"), latency_calibration="sudharsan2021-nano33")
     e = estimate_operators(models["dense_float32"], board)
     assert e.source == "sudharsan2021-nano33" and e.method == "v2 per-operator"
 
@@ -104,7 +105,7 @@ def test_a_model_far_beyond_its_sources_networks_is_labelled_not_changed(models:
     assert small.size_range.within and "calibration" not in small.summary().split(" on ")[-1]
     conv_nano = estimate_operators(models["conv_int8"], board)  # Sudharsan 2021's nets: 70-1,220 MACs
     assert not conv_nano.size_range.within and "beyond its calibration" in conv_nano.summary()
-    assert estimate_operators(models["conv_int8"], "nucleo_l4r5zi").size_range.within
+    assert estimate_operators(models["conv_int8"], load_board("nucleo_l4r5zi")).size_range.within
 
 
 def test_a_model_far_below_its_sources_networks_is_labelled(models: dict[str, bytes]) -> None:

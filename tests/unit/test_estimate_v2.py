@@ -143,10 +143,11 @@ def test_a_bad_calibration_file_is_one_line(tmp_path, text: str, message: str) -
 
 
 def test_a_missing_board_calibration_file_is_a_config_error(tmp_path) -> None:  # noqa: ANN001
+    from tinyexp.core.config import BoardConfig
     from tinyexp.core.errors import ConfigError
     from tinyexp.estimate.per_operator import estimate_operators
 
-    board = {"name": "b", "clock_hz": 1_000_000, "calibration": str(tmp_path / "missing.json")}
+    board = BoardConfig(name="b", clock_hz=1_000_000, calibration=str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="board.calibration="):
         estimate_operators(b"", board)
 

@@ -13,6 +13,7 @@ import pytest
 
 from agent.session import Measurement, MeasurementError
 from tinyexp.core.errors import DeviceError
+from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.device.base import BoardMeasurement, DeployRequest, DeviceBackend, SessionSettings, load_backend
 from tinyexp.device.farm import PLACEMENT, FarmDevice
 from tinyexp.tflm.c_array import to_c_array
@@ -22,7 +23,7 @@ SEEN: list[dict[str, Any]] = []  # what the stub board was asked, on the "board 
 
 
 class StubBoard(DeviceBackend):
-    """A board that answers from its config: ``device.stub`` = ok | midway | unreachable."""
+    """A board that answers from its config: ``device.kind`` = ok | midway | unreachable."""
 
     estimated_clock = True
 
@@ -32,9 +33,9 @@ class StubBoard(DeviceBackend):
     def measure(self, request: DeployRequest, inputs: Sequence[Sequence[float]], input_dtype: str,
                 settings: SessionSettings) -> BoardMeasurement:
         SEEN.append({"workdir": request.workdir, "inputs": inputs, "dtype": input_dtype, "settings": settings})
-        if self.device["stub"] == "midway":
+        if self.device.kind == "midway":
             raise MeasurementError("the board stopped answering", ["> @1 HELLO", "< @1 OK"])
-        if self.device["stub"] == "unreachable":
+        if self.device.kind == "unreachable":
             raise DeviceError("cannot open stub-port")
         m = Measurement({"latency_source": "measured"}, {}, {"mean_us": 12.5}, [12.5], [-1.0], [[0.5]], ["> @1 HELLO"])
         return BoardMeasurement(m, flash_bytes=1000, ram_bytes=200)
@@ -74,9 +75,9 @@ def ray(monkeypatch: pytest.MonkeyPatch) -> _RayStandIn:
 
 
 def _farm(stub: str) -> DeviceBackend:
-    device = {"backend": f"{__name__}.StubBoard", "placement": PLACEMENT, "ray_resource": "board:stub",
-              "port": "stub-port", "stub": stub}
-    return load_backend(device, {"name": "stub"})
+    device = DeviceConfig(kind=stub, backend=f"{__name__}.StubBoard", placement=PLACEMENT,
+                          ray_resource="board:stub", port="stub-port")
+    return load_backend(device, BoardConfig(name="stub"))
 
 
 def _request(tmp_path: Path) -> DeployRequest:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from tinyexp.core.errors import ConfigError, DeviceError, TinyexpError
 from tinyexp.core.names import Tag
+from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.device.base import load_backend
 from tinyexp.device.farm import PLACEMENT, FarmDevice
 from tinyexp.device.serial import SerialDevice
@@ -92,14 +94,14 @@ def _in_ray_worker(monkeypatch: pytest.MonkeyPatch, resources: dict[str, float],
     monkeypatch.setitem(sys.modules, "ray", fake_ray)
 
 
-_SERIAL = {"kind": "serial", "backend": "tinyexp.device.serial.SerialDevice", "port": None,
-           "ray_resource": "board:nano33ble"}
-_NANO = {"name": "nano33ble", "fqbn": "arduino:mbed_nano:nano33ble"}
+_SERIAL = DeviceConfig(kind="serial", backend="tinyexp.device.serial.SerialDevice", port=None,
+                       ray_resource="board:nano33ble")
+_NANO = BoardConfig(name="nano33ble", fqbn="arduino:mbed_nano:nano33ble")
 
 
 def _serial(tmp_path: Path, placement: str | None = None):  # noqa: ANN202 - the backend the config picks
     missing_cli = str(tmp_path / "no-arduino-cli")  # check_ready on this node would fail
-    return load_backend({**_SERIAL, "arduino_cli": missing_cli, "placement": placement}, _NANO)
+    return load_backend(replace(_SERIAL, arduino_cli=missing_cli, placement=placement), _NANO)
 
 
 def test_in_a_farm_the_board_is_checked_on_its_node_not_where_the_job_trains(
@@ -120,7 +122,7 @@ def test_in_a_farm_the_board_is_checked_on_its_node_not_where_the_job_trains(
 def test_a_farm_job_without_a_board_resource_checks_its_backend_where_it_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _in_ray_worker(monkeypatch, {"CPU": 2.0})
-    device = {**_SERIAL, "ray_resource": None, "arduino_cli": str(tmp_path / "none"), "placement": PLACEMENT}
+    device = replace(_SERIAL, ray_resource=None, arduino_cli=str(tmp_path / "none"), placement=PLACEMENT)
     with pytest.raises(TinyexpError, match="arduino-cli was not found"):
         load_backend(device, _NANO).check_ready()
 

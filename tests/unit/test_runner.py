@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import devices
-from tinyexp.core.config import register_schema
+from tinyexp.cli.schema import register_schema, resolve
 from tinyexp.core.names import Artifact, Metric, Tag
 from tinyexp.core.resources import conf_dir
 from tinyexp.pipeline.runner import run_job
@@ -19,12 +19,12 @@ pytestmark = pytest.mark.slow
 PARSED: list[int] = []  # the size of every .tflite flatbuffer parsed while the job ran
 
 
-def _config(store: Path, *overrides: str):  # noqa: ANN202 - DictConfig
+def _config(store: Path, *overrides: str):  # noqa: ANN202 - tinyexp.core.config.Config
     register_schema()
     with initialize_config_dir(str(conf_dir()), version_base=None):
-        return compose("config", overrides=[
+        return resolve(compose("config", overrides=[
             "device.backend=tests.helpers.devices.ThreadBoardDevice", "train.epochs=5",
-            f"tracking.uri=sqlite:///{store}", *overrides])
+            f"tracking.uri=sqlite:///{store}", *overrides]))
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from tests.helpers import compose
+from tests.helpers import compose_config
 from tinyexp.core.config import QuantMode
 from tinyexp.model.convert import convert
 from tinyexp.model.data import make_dataset
@@ -18,7 +20,7 @@ from tinyexp.model.train import cache_key, train
 
 @pytest.fixture(scope="module")
 def cfg():
-    c = compose([])  # the model and dataset schemas come with their config group's option
+    c = compose_config([])  # the model and dataset typed by their config group's option
     c.train.epochs = 40
     return c
 
@@ -73,11 +75,9 @@ def test_training_is_deterministic_for_a_seed(cfg, trained, tmp_path, monkeypatc
 
 
 def test_cache_key_changes_with_what_shapes_the_weights(cfg):
-    other = cfg.copy()
-    other.train.seed = 7
+    other = replace(cfg, train=replace(cfg.train, seed=7))
     assert cache_key(cfg.dataset, cfg.model, cfg.train) != cache_key(other.dataset, other.model, other.train)
-    other = cfg.copy()
-    other.quant.mode = QuantMode.int8  # quantisation happens after training
+    other = replace(cfg, quant=replace(cfg.quant, mode=QuantMode.int8))  # quantisation happens after training
     assert cache_key(cfg.dataset, cfg.model, cfg.train) == cache_key(other.dataset, other.model, other.train)
 
 

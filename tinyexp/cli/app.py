@@ -18,8 +18,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from tinyexp.cli.outcomes import JobEnd, record_outcome
+from tinyexp.cli.schema import register_schema, resolve
 from tinyexp.core.cli_args import EXIT_FAILED, print_error
-from tinyexp.core.config import register_schema
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import conf_dir
 
@@ -28,13 +28,14 @@ register_schema()
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)
 def task(cfg: DictConfig) -> JobEnd:
-    """Run one job; return how it ended (its MLflow run id if it did not fail)."""
+    """Run one job; return how it ended (its MLflow run id if it did not fail). The composed
+    config is resolved here, once, into the typed Config the job's layers are given."""
     from tinyexp.pipeline.runner import run_job
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        outcome = run_job(cfg, list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir if multirun else None)
+        outcome = run_job(resolve(cfg), list(hydra_cfg.overrides.task), hydra_cfg.sweep.dir if multirun else None)
     except Exception as exc:  # noqa: BLE001 - every job's failure is counted, then re-raised or shown
         if not multirun and not isinstance(exc, TinyexpError):
             raise

@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_USAGE, print_error
-from tinyexp.core.config import to_container
+from tinyexp.core.config import Config
 from tinyexp.core.errors import TinyexpError
 
-Check = Callable[[Any], str]
+Check = Callable[[Config], str]
 
 
-def check_store(cfg: Any) -> str:  # noqa: ANN401
+def check_store(cfg: Config) -> str:
     from tinyexp.tracking import lost_runs, sqlite_store
     from tinyexp.tracking.reach import check_server
     from tinyexp.tracking.store import default_tracking_uri, existing_store_client
@@ -46,7 +46,7 @@ def check_store(cfg: Any) -> str:  # noqa: ANN401
     return f"{uri}: {len(experiments)} experiments, {len(running)} runs RUNNING now{settling}"
 
 
-def check_cache(cfg: Any) -> str:  # noqa: ANN401, ARG001 - same signature as the other checks
+def check_cache(cfg: Config) -> str:  # noqa: ARG001 - same signature as the other checks
     from tinyexp.model.train import cache_dir, entry_problem
 
     folder = cache_dir()
@@ -60,24 +60,24 @@ def check_cache(cfg: Any) -> str:  # noqa: ANN401, ARG001 - same signature as th
     return f"{folder}: {len(entries)} trained models, {size / 2**20:.1f} MiB, all checksums match"
 
 
-def check_toolchain(cfg: Any) -> str:  # noqa: ANN401
+def check_toolchain(cfg: Config) -> str:
     from tinyexp.device.base import load_backend
 
-    tags = load_backend(to_container(cfg.device), to_container(cfg.board)).check_ready()
+    tags = load_backend(cfg.device, cfg.board).check_ready()
     host = "g++ and make for the firmware's host build" if shutil.which("g++") and shutil.which("make") \
         else "no g++/make (the firmware's host tests cannot build)"
     shown = ", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or "nothing more to check"
     return f"device={cfg.device.kind} backend ready ({shown}); {host}"
 
 
-def check_board(cfg: Any) -> str:  # noqa: ANN401
+def check_board(cfg: Config) -> str:
     if cfg.device.kind == "virtual":
         return "the virtual board (a process on a pseudo-terminal): nothing to reach"
     from agent.client import BoardClient
     from agent.errors import DeviceError
     from tinyexp.device.base import load_backend
 
-    port = load_backend(to_container(cfg.device), to_container(cfg.board)).check_ready().get("device.port")
+    port = load_backend(cfg.device, cfg.board).check_ready().get("device.port")
     try:
         with BoardClient(str(port), baud=int(cfg.device.baud), timeout_s=min(float(cfg.device.timeout_s), 5.0),
                          retries=int(cfg.device.retries)) as client:
@@ -91,7 +91,7 @@ CHECKS: dict[str, Check] = {"store": check_store, "cache": check_cache, "toolcha
                             "board": check_board}
 
 
-def main(argv: Sequence[str], preflight: Callable[[list[str], bool], list[Any]]) -> int:
+def main(argv: Sequence[str], preflight: Callable[[list[str], bool], list[Config]]) -> int:
     """Run every check on the config ``preflight`` (the command line's) composes from the
     overrides; print one line each; exit 0, 1 (a problem) or 2 (bad configuration)."""
     parser = argparse.ArgumentParser(

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
-from tinyexp.core.config import register_schema, schema_keys, validate
+from tinyexp.cli.schema import register_schema, resolve
+from tinyexp.core.config import Config, schema_keys, validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.cli.board_files import check_board_files
 from tinyexp.core.resources import conf_dir
@@ -149,8 +150,9 @@ def expand_sweep(overrides: list[str], sweeper_params: Any) -> list[list[str]]:
     return [job + more for job in _expand(overrides) for more in (_expand(extra) if extra else [[]])]
 
 
-def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Any]:
-    """Compose and validate every job the command line describes; return their configs."""
+def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] = ()) -> list[Config]:
+    """Compose, resolve (tinyexp.cli.schema) and validate every job the command line
+    describes; return their typed configs."""
     register_schema()
     refuse_internal_options(overrides, search_dirs)
     try:
@@ -163,9 +165,9 @@ def preflight(overrides: list[str], multirun: bool, search_dirs: Sequence[str] =
 
 
 def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: bool,
-                   search_dirs: Sequence[str] = ()) -> list[Any]:
-    """Every job's config, validated: its board file and latency calibration usable, its device
-    backend importable, its model and data opened."""
+                   search_dirs: Sequence[str] = ()) -> list[Config]:
+    """Every job's config, resolved and validated: its board file and latency calibration
+    usable, its device backend importable, its model and data opened."""
     from tinyexp.device.base import backend_class
     from tinyexp.estimate.per_operator import check_calibration
 
@@ -183,7 +185,7 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
     configs = []
     for job in jobs:
         try:
-            cfg = compose(job)
+            cfg = resolve(compose(job))
         except TinyexpError:
             raise
         except Exception as exc:  # Hydra/OmegaConf raise many types; all become one line
@@ -198,7 +200,7 @@ def _composed_jobs(compose: Callable[..., Any], overrides: list[str], multirun: 
     return configs
 
 
-def finished_sweep(configs: Sequence[Any], overrides: Sequence[str]) -> str | None:
+def finished_sweep(configs: Sequence[Config], overrides: Sequence[str]) -> str | None:
     """The sweep's id if every one of its jobs already FINISHED in it (so there is nothing to
     run or launch), else None. One query of the store; no job process, no TensorFlow, and for
     a local SQLite store not even MLflow."""

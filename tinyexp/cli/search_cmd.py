@@ -109,13 +109,16 @@ def _composer(explain: Callable[[Exception, Sequence[str]], str]) -> Iterator[Ca
     """compose(overrides) -> a trial's validated config, Hydra's errors as one line."""
     from hydra import compose, initialize_config_dir
 
-    from tinyexp.core.config import register_schema, validate
+    from tinyexp.cli.schema import register_schema, resolve
+    from tinyexp.core.config import Config, validate
 
     register_schema()
 
-    def composed(overrides: list[str]) -> Any:
+    def composed(overrides: list[str]) -> Config:
         try:
-            cfg = compose("config", overrides=overrides)
+            cfg = resolve(compose("config", overrides=overrides))
+        except TinyexpError:
+            raise
         except Exception as exc:  # Hydra/OmegaConf raise many types; all become one line
             raise ConfigError(explain(exc, overrides)) from exc
         validate(cfg)

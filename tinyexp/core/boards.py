@@ -1,16 +1,18 @@
 """Board descriptions (conf/board/*.yaml) for tools that run outside a Hydra run.
 
-The estimate CLI and the virtual board need a board's clock, limits and latency calibration
-without composing the whole Hydra config; reading the same YAML through the same schema
-(:class:`~tinyexp.core.config.BoardConfig`) keeps them from drifting apart from a real run.
+The estimate CLI, calibrate, the virtual board process and doctor name a board and need its
+clock, limits and latency calibration without composing the whole Hydra config. They read
+the same YAML into the same schema (:class:`~tinyexp.core.config.BoardConfig`) a run is
+resolved into, with the checks Hydra would make (no unknown key, each value of its field's
+type), so the two cannot drift apart; the name is looked up by those tools, at their edge.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+from typing import Any, Mapping
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+import yaml
 
 from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import ConfigError
@@ -24,8 +26,8 @@ def available_boards() -> list[str]:
     return sorted(path.stem for path in BOARD_DIR.glob("*.yaml"))
 
 
-def load_board(name: str) -> dict[str, Any]:
-    """The board's description as plain data, checked against the BoardConfig schema."""
+def load_board(name: str) -> BoardConfig:
+    """The board conf/board/<name>.yaml describes, checked against the BoardConfig schema."""
     boards = available_boards()
     if name not in boards:
         raise ConfigError(
@@ -33,7 +35,33 @@ def load_board(name: str) -> dict[str, Any]:
             f" (conf/board/*.yaml)")
     path = BOARD_DIR / f"{name}.yaml"
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(BoardConfig), OmegaConf.load(path))
-    except (OmegaConfBaseException, OSError, ValueError) as exc:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"invalid board file {path}: {exc}".replace("\n", " ")) from exc
-    return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+    return board_from_mapping(data, str(path))
+
+
+def _accepts(hint: Any, value: Any) -> bool:  # noqa: ANN401 - a field's type and any value
+    """Whether ``value`` is of the field's type (a bool is no int; Optional allows None)."""
+    if typing.get_origin(hint) is typing.Union:
+        return any(_accepts(arm, value) for arm in typing.get_args(hint))
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def board_from_mapping(data: Any, source: str) -> BoardConfig:  # noqa: ANN401 - parsed YAML/JSON
+    """A board description (parsed YAML or JSON) as a BoardConfig; a key outside the schema
+    or a value of the wrong type is a ConfigError naming ``source`` and the key."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"invalid board file {source}: not a mapping of board fields")
+    hints = typing.get_type_hints(BoardConfig)
+    for key, value in data.items():
+        if key not in hints:
+            raise ConfigError(f"invalid board file {source}: {key}: unknown key; allowed keys are "
+                              + ", ".join(sorted(hints)))
+        if not _accepts(hints[key], value):
+            raise ConfigError(f"invalid board file {source}: {key}={value!r} is not of type "
+                              f"{getattr(hints[key], '__name__', str(hints[key]))}")
+    return BoardConfig(**data)
+

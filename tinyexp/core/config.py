@@ -1,25 +1,28 @@
-"""Typed schema of the Hydra configuration, and the checks that run before any work.
+"""Typed schema of the configuration, and the checks that run before any work.
 
-Hydra merges the YAML files in conf/ onto these dataclasses, so an unknown key or a value
-of the wrong type is refused by OmegaConf itself. What types cannot say (a width of zero, a
-split that does not sum to one) is checked by :func:`validate`, which raises
+Hydra merges the YAML files in conf/ onto these dataclasses (registered by tinyexp.cli.schema),
+so an unknown key or a value of the wrong type is refused at the entry; the entry then resolves
+the composed config once into a :class:`Config` of these dataclasses, and only that travels
+down the layers (nothing below the entry imports Hydra or OmegaConf). What types cannot say (a
+width of zero, a split that does not sum to one) is checked by :func:`validate`, which raises
 :class:`~tinyexp.core.errors.ConfigError` with a one-line message naming the key and what is
-allowed.
+allowed. :func:`as_plain` is the config as plain data: MLflow params, config.yaml, hashes.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
-from typing import Any, Dict, Optional
-
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from typing import Any, Dict, Optional, Union
 
 from tinyexp.core.errors import ConfigError
-from tinyexp.core.limits import check_across, check_known_keys, check_names, check_ranges
+from tinyexp.core.limits import check_across, check_names, check_ranges
+
+
+# OmegaConf's marker for a value that must be filled: the chosen model and dataset options fill it.
+MISSING = "???"
 
 
 class QuantMode(str, Enum):
@@ -82,6 +85,8 @@ class TfliteModelConfig:
     path: Optional[str] = None
 
 
+# The model's source, typed by its option's schema.
+ModelSource = Union[ModelConfig, LayersModelConfig, KerasModelConfig, TfliteModelConfig]
 MODEL_SCHEMAS = {"dense": ModelConfig, "layers": LayersModelConfig, "keras": KerasModelConfig,
                  "tflite": TfliteModelConfig}
 
@@ -234,6 +239,8 @@ class SyntheticDatasetConfig:
     seed: int = 1
 
 
+# The dataset, typed by its option's schema.
+DatasetSpec = Union[DatasetConfig, NpzDatasetConfig, CsvDatasetConfig, DigitsDatasetConfig, SyntheticDatasetConfig]
 DATASET_SCHEMAS = {"sine": DatasetConfig, "npz": NpzDatasetConfig, "csv": CsvDatasetConfig,
                    "digits": DigitsDatasetConfig, "synthetic": SyntheticDatasetConfig}
 
@@ -272,7 +279,8 @@ class SweepConfig:
 @dataclass
 class Config:
     # model and dataset are typed by the chosen option's schema (MODEL_SCHEMAS, DATASET_SCHEMAS),
-    # which its YAML file names first in its defaults list.
+    # which its YAML file names first in its defaults list: a ModelSource and a DatasetSpec once
+    # resolved (annotated Any because OmegaConf takes no union of dataclasses).
     model: Any = MISSING
     quant: QuantConfig = field(default_factory=QuantConfig)
     board: BoardConfig = field(default_factory=BoardConfig)
@@ -298,23 +306,25 @@ SWEEP_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SWEEP_ID_RULE = "use 1-64 letters, digits, '_', '.' or '-'"
 
 
-def register_schema() -> None:
-    """Register the schema under the name conf/config.yaml lists first in its defaults, and
-    each model and dataset option's schema as `<option>_schema` in its group."""
-    store = ConfigStore.instance()
-    store.store(name="tinyexp_schema", node=Config)
-    for group, schemas in (("model", MODEL_SCHEMAS), ("dataset", DATASET_SCHEMAS)):
-        for option, node in schemas.items():
-            store.store(group=group, name=f"{option}_schema", node=node)
+def default_config() -> Config:
+    """The schema's defaults with the default options (model=dense, dataset=sine), for tools
+    and tests that build a config without Hydra."""
+    return Config(model=ModelConfig(), dataset=DatasetConfig())
 
 
-def default_config() -> DictConfig:
-    """The schema's defaults with the default options (model=dense, dataset=sine) filled in,
-    for tools that build a config without Hydra."""
-    cfg = OmegaConf.structured(Config)
-    cfg.model = OmegaConf.structured(ModelConfig)
-    cfg.dataset = OmegaConf.structured(DatasetConfig)
-    return cfg
+def as_plain(config: Any) -> Any:  # noqa: ANN401 - a config dataclass, or any value inside one
+    """A typed config (or any part of it) as plain data: dicts in field order, lists, enums as
+    their values; the shape OmegaConf's to_container(resolve=True, enum_to_str=True) gave, so
+    MLflow params, config.yaml, the config hash and the training cache key stay as they were."""
+    if is_dataclass(config) and not isinstance(config, type):
+        return {f.name: as_plain(getattr(config, f.name)) for f in fields(config)}
+    if isinstance(config, Enum):
+        return config.value
+    if isinstance(config, dict):
+        return {key: as_plain(value) for key, value in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [as_plain(value) for value in config]
+    return config
 
 
 def schema_keys(group: str, option: str | None = None) -> list[str]:
@@ -329,7 +339,7 @@ def schema_keys(group: str, option: str | None = None) -> list[str]:
     return sorted(f.name for f in fields(found.default_factory()))  # type: ignore[misc]
 
 
-def hidden_widths(model: Any) -> list[int]:
+def hidden_widths(model: ModelConfig) -> list[int]:
     """The widths of the hidden layers: the explicit list, or hidden_layers x neurons."""
     if model.widths is not None:
         return [int(w) for w in model.widths]
@@ -345,7 +355,7 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     _require(value in allowed, key, value, "allowed values are " + ", ".join(allowed))
 
 
-def _validate_model(cfg: DictConfig) -> None:
+def _validate_model(cfg: Config) -> None:
     """The model group: its own keys, and the combinations with quant and train it allows."""
     m = cfg.model
     _choice("model.name", m.name, MODELS)
@@ -368,7 +378,7 @@ def _validate_model(cfg: DictConfig) -> None:
              cfg.train.epochs, epochs_rule)
 
 
-def _validate_dataset(d: Any) -> None:
+def _validate_dataset(d: DatasetSpec) -> None:
     """The dataset group's choices and what its ranges (tinyexp.core.limits) cannot say."""
     _choice("dataset.name", d.name, DATASETS)
     split = list(d.split)
@@ -399,16 +409,11 @@ def _validate_board_power(b: Any) -> None:
              nominal, f"must lie within active_current_low_ma={low} and active_current_high_ma={high}")
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: Config) -> None:
     """Check what the schema's types cannot; raise ConfigError naming the key and the rule.
 
-    Numeric ranges, names and checks across fields are declared in tinyexp.core.limits; the
-    model and dataset groups are checked against their chosen option's schema."""
-    check_known_keys(cfg, Config)
-    for group, schemas in (("model", MODEL_SCHEMAS), ("dataset", DATASET_SCHEMAS)):
-        schema = schemas.get(str(cfg[group].name))
-        if schema is not None:
-            check_known_keys(cfg[group], schema, group + ".")
+    Numeric ranges, names and checks across fields are declared in tinyexp.core.limits (keys
+    outside the schema are refused at the entry, on the composed config, before it is typed)."""
     check_ranges(cfg)
     check_names(cfg)
     _validate_model(cfg)
@@ -424,8 +429,3 @@ def validate(cfg: DictConfig) -> None:
         _require(SWEEP_ID_PATTERN.fullmatch(str(cfg.sweep.id)) is not None, "sweep.id", cfg.sweep.id,
                  SWEEP_ID_RULE)
     check_across(cfg, hidden_widths(cfg.model) if cfg.model.name == "dense" else [])
-
-
-def to_container(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain Python data (enums as their string values)."""
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]

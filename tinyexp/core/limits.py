@@ -117,7 +117,7 @@ def _fail(key: str, value: Any, rule: str) -> ConfigError:
 def _get(cfg: Any, path: str) -> Any:  # noqa: ANN401 - any config value
     node = cfg
     for part in path.split("."):
-        node = node[part]
+        node = getattr(node, part)
     return node
 
 
@@ -125,7 +125,7 @@ def check_ranges(cfg: Any) -> None:
     """Every declared field (None allowed where the schema is Optional) within its range."""
     for path, rule in RANGES.items():
         group, _, key = path.partition(".")
-        if key not in cfg[group]:  # a field of another option of the group (model.neurons for layers)
+        if not hasattr(getattr(cfg, group), key):  # a field of another option of the group (model.neurons for layers)
             continue
         value = _get(cfg, path)
         is_list = isinstance(value, Sequence) and not isinstance(value, str)
@@ -138,7 +138,8 @@ def check_ranges(cfg: Any) -> None:
 
 
 def check_known_keys(cfg: Any, schema: Any, prefix: str = "") -> None:  # noqa: ANN401
-    """No key outside the schema (Hydra's `+model.extra=1` adds one past OmegaConf's check)."""
+    """No key outside the schema (Hydra's `+model.extra=1` adds one past OmegaConf's check):
+    run at the entry on the composed mapping, before it becomes typed."""
     allowed = {f.name: f for f in dataclasses.fields(schema)}
     for key in cfg.keys():
         name = f"{prefix}{key}"
@@ -211,7 +212,7 @@ def check_across(cfg: Any, widths: Sequence[int],
         for key, want, what in zip(("model.inputs", "model.outputs"), shape, ("inputs", "outputs")):
             if int(_get(cfg, key)) != want:
                 raise _fail(key, int(_get(cfg, key)), f"the dataset {cfg.dataset.name} has {want} {what}")
-    if "samples" not in cfg.dataset:  # a file's or a package's dataset: sized when it is read
+    if not hasattr(cfg.dataset, "samples"):  # a file's or a package's dataset: sized when it is read
         return
     n_train, n_val, n_test = split_sizes(int(cfg.dataset.samples), list(cfg.dataset.split))
     if n_train < int(cfg.train.batch_size):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from agent.session import Measurement, measure_board
+from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.core.errors import ConfigError
 from tinyexp.tflm.c_array import CArray
 
@@ -73,13 +74,13 @@ class BoardMeasurement:
 
 
 class DeviceBackend(abc.ABC):
-    """A way to reach a board. ``device`` and ``board`` are the resolved config groups."""
+    """A way to reach a board. ``device`` and ``board`` are the job's typed config groups."""
 
     # True when the board's clock is modelled: the pipeline then computes the latency
     # estimate once and hands it over with the model.
     estimated_clock: bool = False
 
-    def __init__(self, device: Mapping[str, Any], board: Mapping[str, Any]) -> None:
+    def __init__(self, device: DeviceConfig, board: BoardConfig) -> None:
         self.device = device
         self.board = board
 
@@ -124,12 +125,12 @@ class PortBackend(DeviceBackend):
         return BoardMeasurement(m, deployment.flash_bytes, deployment.ram_bytes)
 
 
-def load_backend(device: Mapping[str, Any], board: Mapping[str, Any]) -> DeviceBackend:
+def load_backend(device: DeviceConfig, board: BoardConfig) -> DeviceBackend:
     """The backend the config chooses, constructed: the placement (``device.placement``) when
     one is set, which wraps the backend it names in ``device.backend``; else that backend."""
-    if device.get("placement"):
-        return backend_class(str(device["placement"]), "device.placement")(device, board)
-    return backend_class(str(device["backend"]))(device, board)
+    if device.placement:
+        return backend_class(device.placement, "device.placement")(device, board)
+    return backend_class(device.backend)(device, board)
 
 
 def backend_class(path: str, key: str = "device.backend") -> type[DeviceBackend]:

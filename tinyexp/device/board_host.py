@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from omegaconf import OmegaConf
+import yaml
 
 from tinyexp.core.errors import ConfigError
 
@@ -36,8 +36,8 @@ def board_resource(board_name: str) -> str:
 def load(path: Path) -> list[tuple[str, str | None]]:
     """The (board, port) pairs of a board-host file; ConfigError naming what is wrong."""
     try:
-        data = OmegaConf.to_container(OmegaConf.load(path))
-    except (OSError, ValueError) as exc:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"board-host file {path}: {exc}") from exc
     entries = data.get("boards") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:

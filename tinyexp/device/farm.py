@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from agent.errors import DeviceError as AgentDeviceError
 from agent.session import MeasurementError
+from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.core.errors import ConfigError, DeviceError, TinyexpError
 from tinyexp.device import ray_cluster
 from tinyexp.device.base import BoardMeasurement, DeployRequest, DeviceBackend, SessionSettings, backend_class
@@ -47,29 +48,27 @@ class NodeOutcome:
     transcript: tuple[str, ...] = ()
 
 
-def task_options(device: Mapping[str, Any]) -> dict[str, Any]:
+def task_options(device: DeviceConfig) -> dict[str, Any]:
     """Ray options of the measuring task: the board's resource and no CPU, or one CPU.
 
     No retries: a task lost with its node is reported as this job's failure, and a re-run
     of the sweep measures it again (resume skips only FINISHED jobs)."""
-    resource = device.get("ray_resource")
-    if resource:
-        return {"num_cpus": 0, "resources": {str(resource): 1}, "max_retries": 0}
+    if device.ray_resource:
+        return {"num_cpus": 0, "resources": {device.ray_resource: 1}, "max_retries": 0}
     return {"num_cpus": 1, "max_retries": 0}
 
 
-def measure_on_this_node(device: Mapping[str, Any], board: Mapping[str, Any], request: DeployRequest,
+def measure_on_this_node(device: DeviceConfig, board: BoardConfig, request: DeployRequest,
                          inputs: Sequence[Sequence[float]], input_dtype: str,
                          settings: SessionSettings) -> NodeOutcome:
     """The Ray task, on the board node: check the board is ready, deploy and measure with the
     backend ``device.backend`` names, report (never raise: the job says what failed)."""
     node = ray_cluster.node_name()
-    device = dict(device)
     readiness: dict[str, str] = {}
     try:
-        if not device.get("port") and os.environ.get(BOARD_HOST_ENV):
-            device["port"] = free_port_for(Path(os.environ[BOARD_HOST_ENV]), str(board["name"]))
-        backend = backend_class(str(device["backend"]))(device, board)
+        if not device.port and os.environ.get(BOARD_HOST_ENV):
+            device = replace(device, port=free_port_for(Path(os.environ[BOARD_HOST_ENV]), board.name))
+        backend = backend_class(device.backend)(device, board)
         readiness = backend.check_ready()
         with tempfile.TemporaryDirectory(prefix="tinyexp-farm-") as tmp:
             result = backend.measure(replace(request, workdir=Path(tmp)), inputs, input_dtype, settings)
@@ -101,11 +100,11 @@ class FarmDevice(DeviceBackend):
     """device.placement=tinyexp.device.farm.FarmDevice: ``device.backend``'s deploy-and-measure
     as a Ray task on a node offering ``device.ray_resource``."""
 
-    def __init__(self, device: Mapping[str, Any], board: Mapping[str, Any]) -> None:
+    def __init__(self, device: DeviceConfig, board: BoardConfig) -> None:
         super().__init__(device, board)
-        self.placed = backend_class(str(device["backend"]))  # constructed on the board node
+        self.placed = backend_class(device.backend)  # constructed on the board node
         self.estimated_clock = self.placed.estimated_clock
-        self.resource = str(device["ray_resource"]) if device.get("ray_resource") else None
+        self.resource = device.ray_resource or None
 
     def check_tracking(self, uri: str | None) -> None:
         """A Ray job's directory is the node's, not the user's: the default store (mlruns/
@@ -139,7 +138,7 @@ class FarmDevice(DeviceBackend):
         import ray
 
         task = ray.remote(**task_options(self.device))(measure_on_this_node)
-        ref = task.remote(dict(self.device), dict(self.board), request, [list(s) for s in inputs],
+        ref = task.remote(self.device, self.board, request, [list(s) for s in inputs],
                           input_dtype, settings)
         outcome = _wait(ref, self.resource)
         if outcome.result is None:

@@ -14,6 +14,7 @@ import importlib
 from types import ModuleType
 from typing import Any, Callable, Mapping, TypeVar
 
+from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.core.errors import ConfigError
 from tinyexp.device.power_trace import MeasuredEnergy, PowerTrace, energy_per_inference
 
@@ -35,11 +36,11 @@ def import_meter_package(module: str, meter: str) -> ModuleType:
 class PowerMonitor(abc.ABC):
     """A current meter on the board's supply, read while the board runs its timed invokes."""
 
-    def __init__(self, device: Mapping[str, Any], board: Mapping[str, Any]) -> None:
-        self.port = device.get("power_monitor_port")
-        self.channel = int(device.get("power_trigger_channel", 0))
-        self.windows = int(device.get("power_windows", 5))
-        self.supply_voltage_v = board.get("supply_voltage_v")
+    def __init__(self, device: DeviceConfig, board: BoardConfig) -> None:
+        self.port = device.power_monitor_port
+        self.channel = int(device.power_trigger_channel)
+        self.windows = int(device.power_windows)
+        self.supply_voltage_v = board.supply_voltage_v
 
     @abc.abstractmethod
     def check_package(self) -> None:
@@ -63,20 +64,20 @@ class PowerMonitor(abc.ABC):
         return result, energy_per_inference(trace, invokes, self.windows)
 
 
-def load_power_monitor(device: Mapping[str, Any], board: Mapping[str, Any],
+def load_power_monitor(device: DeviceConfig, board: BoardConfig,
                        estimated_clock: bool) -> PowerMonitor | None:
     """The configured meter's reader (its package imported now, before any training), or None.
     A virtual board has no current to measure, and a meter needs the board's supply voltage."""
-    name = str(device.get("power_monitor", NONE))
+    name = str(device.power_monitor)
     if name == NONE:
         return None
     if estimated_clock:
         raise ConfigError(f"device.power_monitor={name} measures a real board; the virtual board draws no "
                           f"current (use device=serial, or power_monitor=none for an estimate)")
-    if device.get("placement"):
+    if device.placement:
         raise ConfigError(f"device.power_monitor={name} reads a meter attached to this machine; a placed "
                           f"backend (device.placement) measures on another node")
-    if board.get("supply_voltage_v") is None:
+    if board.supply_voltage_v is None:
         raise ConfigError(f"device.power_monitor={name} needs board.supply_voltage_v (the meter's supply "
                           f"or reference voltage)")
     module_name, _, class_name = _READERS[name].rpartition(".")

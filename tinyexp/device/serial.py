@@ -34,12 +34,12 @@ class SerialDevice(PortBackend):
     """device=serial: arduino-cli with the pinned core and library, the board found by USB id."""
 
     def _port(self) -> str:
-        return find_port(int(self.board["usb_vid"]), int(self.board["usb_pid"]), self.device.get("port"))
+        return find_port(self.board.usb_vid, self.board.usb_pid, self.device.port)
 
     def check_ready(self) -> dict[str, str]:
         """arduino-cli, the pinned core and library, and a port: checked before training."""
-        toolchain = check_toolchain(self.board["fqbn"], firmware_dir() / "versions.json",
-                                    cli=self.device.get("arduino_cli"))
+        toolchain = check_toolchain(self.board.fqbn, firmware_dir() / "versions.json",
+                                    cli=self.device.arduino_cli)
         return {**toolchain.tags(), "device.port": self._port()}
 
     @contextlib.contextmanager
@@ -49,6 +49,6 @@ class SerialDevice(PortBackend):
         sketch = prepare_sketch(firmware_dir() / "tinyexp_firmware", model_files,
                                 request.workdir / "sketch")
         with port_lock(port):
-            build = build_and_upload(sketch, self.board["fqbn"], port, request.workdir / "build",
-                                     cli=self.device.get("arduino_cli"))
+            build = build_and_upload(sketch, self.board.fqbn, port, request.workdir / "build",
+                                     cli=self.device.arduino_cli)
             yield Deployment(build.upload_port or port, build.flash_bytes, build.ram_bytes)

@@ -30,9 +30,11 @@ import select
 import sys
 import tty
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from agent import protocol as p
+from tinyexp.core.boards import board_from_mapping, load_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import TinyexpError
 from tinyexp.device.virtual_clock import OperatorsFn, estimate_from_model, fixed_latency, operators_from_model
 from tinyexp.device.virtual_commands import BoardState
@@ -65,8 +67,9 @@ def _write_lines(fd: int, lines: Sequence[str]) -> None:
         data = data[os.write(fd, data):]
 
 
-def board_from_arg(value: str) -> dict[str, Any]:
-    """A board name from conf/board/, or the board's description as a JSON object."""
+def board_from_arg(value: str) -> BoardConfig:
+    """A board name from conf/board/ (looked up here, at the process's edge), or the board's
+    description as a JSON object, checked against the BoardConfig schema."""
     if value.lstrip().startswith("{"):
         board = json.loads(value)
         if not isinstance(board, dict):
@@ -74,9 +77,7 @@ def board_from_arg(value: str) -> dict[str, Any]:
         missing = [k for k in ("name", "clock_hz", "flash_bytes", "ram_bytes") if k not in board]
         if missing:
             raise TinyexpError(f"--board JSON lacks {', '.join(missing)}")
-        return board
-    from tinyexp.core.boards import load_board
-
+        return board_from_mapping(board, "--board JSON")
     return load_board(value)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.units import us_to_cycles
 
 
@@ -23,9 +24,9 @@ class LatencyEstimate(Protocol):
     cycles: float
 
 
-LatencyFn = Callable[[bytes, Mapping[str, Any]], LatencyEstimate]
+LatencyFn = Callable[[bytes, BoardConfig], LatencyEstimate]
 # Per-operator estimates for PROF: (operator name, cycles) in execution order.
-OperatorsFn = Callable[[bytes, Mapping[str, Any]], Sequence[tuple[str, float]]]
+OperatorsFn = Callable[[bytes, BoardConfig], Sequence[tuple[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,14 @@ class FixedLatency:
     cycles: float
 
 
-def estimate_from_model(model: bytes, board: Mapping[str, Any]) -> LatencyEstimate:
+def estimate_from_model(model: bytes, board: BoardConfig) -> LatencyEstimate:
     """The default latency model: the per-operator estimate (tinyexp.estimate.per_operator)."""
     from tinyexp.estimate.per_operator import estimate_operators
 
     return estimate_operators(model, board)
 
 
-def operators_from_model(model: bytes, board: Mapping[str, Any]) -> list[tuple[str, float]]:
+def operators_from_model(model: bytes, board: BoardConfig) -> list[tuple[str, float]]:
     """The default per-operator figures: tinyexp.estimate.operator_split (estimates, labelled so)."""
     from tinyexp.estimate.operator_split import estimate_operator_latency
 
@@ -52,7 +53,7 @@ def operators_from_model(model: bytes, board: Mapping[str, Any]) -> list[tuple[s
 
 def fixed_latency(latency_us: float) -> LatencyFn:
     """A LatencyFn that always answers ``latency_us`` (cycles from the board's clock)."""
-    return lambda _model, board: FixedLatency(latency_us, us_to_cycles(latency_us, board["clock_hz"]))
+    return lambda _model, board: FixedLatency(latency_us, us_to_cycles(latency_us, board.clock_hz))
 
 
 def whole_ticks(operators: Sequence[tuple[str, float]]) -> tuple[tuple[str, int], ...]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import time
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 import tinyexp
 from agent import protocol as p
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual_clock import LatencyFn, OperatorsFn
 from tinyexp.device.virtual_limits import LoadedModel, Refused, load_model, sketch_base
 
@@ -29,7 +30,7 @@ def token(value: object) -> str:
 class BoardState:
     """The firmware's command handling, without I/O: one received line in, frames out."""
 
-    def __init__(self, model: bytes | None, board: Mapping[str, Any], latency_fn: LatencyFn,
+    def __init__(self, model: bytes | None, board: BoardConfig, latency_fn: LatencyFn,
                  arena_bytes: int | None = None, operators_fn: OperatorsFn | None = None,
                  proto: int = p.PROTO_VERSION, realtime: bool = False) -> None:
         if proto not in p.SUPPORTED_PROTOS:
@@ -37,7 +38,7 @@ class BoardState:
         self.board = board
         self.proto = proto
         self.realtime = realtime
-        ram_free = int(board["ram_bytes"]) - sketch_base(board, "ram")
+        ram_free = board.ram_bytes - sketch_base(board, "ram")
         self.arena_bytes = arena_bytes if arena_bytes is not None else max(ram_free, 0)
         self.model: LoadedModel | None = None
         self.refusal: Refused | None = None
@@ -54,16 +55,16 @@ class BoardState:
 
     def boot(self) -> list[str]:
         """What a board prints after reset: a line of boot text, then the BOOT frame."""
-        return [f"tinyexp virtual board {token(self.board['name'])} (estimated clock)",
+        return [f"tinyexp virtual board {token(self.board.name)} (estimated clock)",
                 p.encode_frame(0, "BOOT", {"proto": str(self.proto), "fw": self._fw(),
                                            "model": self._model_state()})]
 
     def identity(self) -> dict[str, str]:
         """HELLO's fields; the clock is an estimate, and says so."""
         return {
-            "proto": str(self.proto), "fw": self._fw(), "board": token(self.board["name"]),
-            "mcu": token(self.board.get("mcu", "unknown")),
-            "clock_hz": str(int(self.board["clock_hz"])),
+            "proto": str(self.proto), "fw": self._fw(), "board": token(self.board.name),
+            "mcu": token(self.board.mcu),
+            "clock_hz": str(self.board.clock_hz),
             "tflm": token(importlib.metadata.version("tflite-micro")),
             "compiler": token(f"cpython-{platform.python_version()}"),
             "timer": "estimate", "latency_source": "estimate",
@@ -154,7 +155,7 @@ class BoardState:
                                             f"({p.MAX_PROFILED_OPS})", cmd.seq)
         self._invoke(cmd, model)
         return p.encode_profile(cmd.seq, [(token(op), ticks, ticks) for op, ticks in model.operators],
-                                int(self.board["clock_hz"]), model.latency_us, model.cycles)
+                                self.board.clock_hz, model.latency_us, model.cycles)
 
 
 def bench_stats(per_us: Sequence[float], mean_cycles: float) -> dict[str, str]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import numpy as np
 
 from agent import protocol as p
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual_clock import LatencyFn, OperatorsFn, whole_ticks
 from tinyexp.tflm.graph import read_graph
 from tinyexp.tflm.runtime import TflmModel, TflmRefusal, check_support
@@ -39,12 +39,12 @@ class LoadedModel:
     operators: tuple[tuple[str, int], ...] | None  # (name, cycles) for PROF; None: no figures
 
 
-def sketch_base(board: Mapping[str, Any], memory: str) -> int:
+def sketch_base(board: BoardConfig, memory: str) -> int:
     """Bytes of flash or RAM the sketch takes besides model and arena; 0 while unknown (null)."""
-    return int(board.get(f"sketch_{memory}_bytes") or 0)
+    return int(getattr(board, f"sketch_{memory}_bytes") or 0)
 
 
-def load_model(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_given: bool,
+def load_model(model: bytes, board: BoardConfig, arena_bytes: int, arena_given: bool,
                latency_fn: LatencyFn, operators_fn: OperatorsFn | None) -> LoadedModel:
     """Check the model as the firmware and its build would, cheapest check first.
 
@@ -53,13 +53,13 @@ def load_model(model: bytes, board: Mapping[str, Any], arena_bytes: int, arena_g
     probed here first, for a model given by hand.
     """
     flash_base, ram_base = sketch_base(board, "flash"), sketch_base(board, "ram")
-    if len(model) + flash_base > board["flash_bytes"]:
+    if len(model) + flash_base > board.flash_bytes:
         raise Refused("too_big", f"flash: model {len(model)} + sketch {flash_base} > "
-                                 f"{board['flash_bytes']} bytes")
+                                 f"{board.flash_bytes} bytes")
     needed = arena_bytes if arena_given else _probed_arena(model)
-    if needed + ram_base > board["ram_bytes"]:
+    if needed + ram_base > board.ram_bytes:
         raise Refused("too_big", f"RAM: arena {needed} + sketch {ram_base} > "
-                                 f"{board['ram_bytes']} bytes")
+                                 f"{board.ram_bytes} bytes")
     if needed > arena_bytes:
         raise Refused("model_refused", f"needs a {needed}-byte arena, the sketch has {arena_bytes}")
     try:

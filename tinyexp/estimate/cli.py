@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from tinyexp.core.boards import load_board
 from tinyexp.core.cli_args import EXIT_USAGE, print_error, split_config_args
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.per_operator import calibration_set, estimate_operators
 from tinyexp.estimate.validate import validation_table
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def estimate_report(model_path: Path, board: Mapping[str, Any], calibration: Path | None) -> dict[str, Any]:
+def estimate_report(model_path: Path, board: BoardConfig, calibration: Path | None) -> dict[str, Any]:
     """The CLI's JSON for one model on one board (docs/estimate.md)."""
     try:
         blob = model_path.read_bytes()

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from tinyexp.core.config import BoardConfig
+
 ESTIMATE = "estimate"
 MEASURED = "measured"
 
@@ -57,14 +59,14 @@ class Energy:
     high_uj: float | None = None
 
 
-def board_power(board: Mapping[str, Any]) -> BoardPower | None:
+def board_power(board: BoardConfig) -> BoardPower | None:
     """The board's declared power, or None where the profile declares no voltage or current."""
-    voltage, current = board.get("supply_voltage_v"), board.get("active_current_ma")
+    voltage, current = board.supply_voltage_v, board.active_current_ma
     if voltage is None or current is None:
         return None
-    low, high = board.get("active_current_low_ma"), board.get("active_current_high_ma")
+    low, high = board.active_current_low_ma, board.active_current_high_ma
     return BoardPower(float(voltage), float(current), float(current if low is None else low),
-                      float(current if high is None else high), str(board.get("power_source") or "not stated"))
+                      float(current if high is None else high), str(board.power_source or "not stated"))
 
 
 def _uj(voltage_v: float, current_ma: float, latency_us: float) -> float:

@@ -9,8 +9,8 @@ board's MicroProfiler sees it. The operators plus that overhead add up to the es
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
+from tinyexp.core.config import BoardConfig
 from tinyexp.estimate.per_operator import Estimate, estimate_operators
 
 
@@ -43,6 +43,6 @@ def from_estimate(estimate: Estimate) -> OperatorLatency:
         method="per-operator model", provenance=estimate.provenance)
 
 
-def estimate_operator_latency(model: bytes, board: Mapping[str, Any]) -> OperatorLatency:
+def estimate_operator_latency(model: bytes, board: BoardConfig) -> OperatorLatency:
     """Per-operator estimates from the per-operator model (tinyexp.estimate.per_operator)."""
     return from_estimate(estimate_operators(model, board))

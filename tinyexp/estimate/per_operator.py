@@ -23,9 +23,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
 
-from tinyexp.core.boards import load_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
@@ -117,10 +116,6 @@ class Estimate:
         return f"{self.latency_us:.1f} us estimated ({self.qualifiers()})"
 
 
-def _board(board: Mapping[str, Any] | str) -> Mapping[str, Any]:
-    return load_board(board) if isinstance(board, str) else board
-
-
 @lru_cache(maxsize=8)
 def _user_calibration(path: str, mtime_ns: int, board_name: str | None) -> tuple[Calibration, CalibrationFile]:
     """The shipped rows plus a board's own file, priced together (cached per file version);
@@ -159,14 +154,14 @@ def calibration_set(path: str | Path | None) -> Calibration:
     return shipped_calibration() if path is None else _user_calibration_at(Path(path))[0]
 
 
-def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[Calibration, str, str]:
+def _source(board: BoardConfig, calibration: str | Path | None) -> tuple[Calibration, str, str]:
     """The calibration to price with, the source name, and where its rows came from."""
-    path = calibration if calibration is not None else board.get("calibration")
+    path = calibration if calibration is not None else board.calibration
     if path:
-        cal, own = _user_calibration_at(Path(path), str(board.get("name")))
+        cal, own = _user_calibration_at(Path(path), board.name)
         return cal, own.source, own.provenance
     cal = shipped_calibration()
-    name, wanted = str(board.get("name")), str(board.get("latency_calibration"))
+    name, wanted = board.name, board.latency_calibration
     source = V1_SOURCE_NAMES.get(wanted, wanted)
     if source not in cal.groups:
         raise ConfigError(f"no latency calibration {wanted!r} for board {name!r}: board.latency_calibration "
@@ -177,7 +172,7 @@ def _source(board: Mapping[str, Any], calibration: str | Path | None) -> tuple[C
                          f"(tinyexp/reference_data/latency_rows_v2.csv: {rows[0].build[:80]})")
 
 
-def check_calibration(board: Mapping[str, Any]) -> None:
+def check_calibration(board: BoardConfig) -> None:
     """The preflight of a board's latency calibration: its file (readable, of this board, with
     usable runs) or its named published source, so a bad one fails before training."""
     _source(board, None)
@@ -212,24 +207,23 @@ def _refuse_unrunnable(ops: tuple[Operator, ...]) -> None:
                 "kernels; dynamic-range and float16 models are refused)")
 
 
-def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | str,
+def estimate_operators(tflite: ModelGraph | bytes, board: BoardConfig,
                        calibration: str | Path | None = None) -> Estimate:
     """The v2 estimate of one inference (see module docstring). TinyexpError when the model
     is unreadable or an operator cannot be priced at all (the message names it)."""
-    board = _board(board)
     cal, source, provenance = _source(board, calibration)  # a bad config fails before any work
     graph = tflite if isinstance(tflite, ModelGraph) else read_graph(tflite)
     ops = graph_operators(graph)
     if not ops:
         raise TinyexpError("no latency estimate: the model has no operators")
     _refuse_unrunnable(ops)
-    if calibration is None and not board.get("calibration") and \
-            board.get("latency_calibration") == STUDY_CALIBRATION and _study_family(ops):
+    if calibration is None and not board.calibration and \
+            board.latency_calibration == STUDY_CALIBRATION and _study_family(ops):
         source = STUDY_SOURCE
         provenance = f"the study's {len(cal.groups[source])} timings (tinyexp/reference_data/latency_rows_v2.csv)"
     model = cal.model(source)
     cycles, bounds, priced = price_model(model, ops, cal.ops_of)
-    clock_hz = int(board["clock_hz"])
+    clock_hz = board.clock_hz
     to_us = cycles_to_us(1.0, clock_hz)
     loo = [abs(p.error_pct) for p in cal.loo(source)]
     size_range = calibration_range(cal.groups[source], cal.ops_of, ops)
@@ -242,7 +236,7 @@ def estimate_operators(tflite: ModelGraph | bytes, board: Mapping[str, Any] | st
     return Estimate(
         latency_us=cycles * to_us, low_us=cycles * to_us * math.exp(bounds.lo),
         high_us=cycles * to_us * math.exp(bounds.hi), cycles=cycles, clock_hz=clock_hz,
-        board=str(board.get("name")), source=source, method=METHOD,
+        board=board.name, source=source, method=METHOD,
         operators=tuple(_cost(p, to_us) for p in priced), overhead_us=model.fit.fixed_cycles(ops) * to_us,
         transferred=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "transferred")),
         extrapolated=tuple(dict.fromkeys(p.detail for p in priced if p.basis == "extrapolated")),

@@ -84,7 +84,7 @@ def withheld_dtypes(lender: str) -> frozenset[str]:
     """Kernel dtypes a same-board lender does not lend: those whose kernel library differs
     between its build and the build its board deploys (the board profile's `kernels`; an
     unlisted dtype runs reference kernels)."""
-    deployed = load_board(LENDER_BOARDS[lender]).get("kernels") or {}
+    deployed = load_board(LENDER_BOARDS[lender]).kernels or {}
     own = LENDER_KERNELS[lender]
     return frozenset(dtype for dtype in {*own, *deployed}
                      if own.get(dtype, "reference") != deployed.get(dtype, "reference"))

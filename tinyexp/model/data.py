@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyexp.core.config import (CsvDatasetConfig, DatasetConfig, DatasetSpec, DigitsDatasetConfig, NpzDatasetConfig,
+                                 SyntheticDatasetConfig)
 from tinyexp.core.errors import ConfigError
 
 REGRESSION = "regression"
@@ -75,7 +77,7 @@ def _shuffled(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.n
     return x[order], y[order]
 
 
-def _sine(cfg: Any) -> Dataset:
+def _sine(cfg: DatasetConfig) -> Dataset:
     rng = np.random.default_rng(cfg.seed)
     x = rng.uniform(cfg.x_min, cfg.x_max, size=(cfg.samples, 1))
     y = np.sin(x) + cfg.noise * rng.standard_normal(size=(cfg.samples, 1))
@@ -160,7 +162,7 @@ def _refuse_non_finite(values: np.ndarray, where: str, columns: list[str] | None
                           f"in sample {first[0]}{column}; remove or replace them before training")
 
 
-def _npz(cfg: Any) -> Dataset:
+def _npz(cfg: NpzDatasetConfig) -> Dataset:
     path = Path(cfg.path)
     arrays = npz_arrays(path)
     where = f"dataset.path={str(path)!r}"
@@ -177,7 +179,7 @@ def _npz(cfg: Any) -> Dataset:
     return _labelled(train, val, Split(arrays["x_test"].astype(np.float32), y_all[n_fit:]), task)
 
 
-def csv_columns(cfg: Any) -> tuple[list[str], str, list[list[str]]]:
+def csv_columns(cfg: CsvDatasetConfig) -> tuple[list[str], str, list[list[str]]]:
     """The feature columns, the target column and the data rows of a dataset CSV file."""
     path = Path(cfg.path)
     if not path.is_file():
@@ -213,7 +215,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _csv(cfg: Any) -> Dataset:
+def _csv(cfg: CsvDatasetConfig) -> Dataset:
     features, target, rows = csv_columns(cfg)
     header = [h.strip() for h in rows[0]]
     index = {h: i for i, h in enumerate(header)}
@@ -229,7 +231,7 @@ def _csv(cfg: Any) -> Dataset:
     return _labelled(*_split_by_fractions(x, y, cfg.split), task)
 
 
-def _digits(cfg: Any) -> Dataset:
+def _digits(cfg: DigitsDatasetConfig) -> Dataset:
     from sklearn.datasets import load_digits  # ships with scikit-learn: no download
 
     bunch = load_digits()
@@ -238,7 +240,7 @@ def _digits(cfg: Any) -> Dataset:
     return _labelled(*_split_by_fractions(x, y, cfg.split), CLASSIFICATION)
 
 
-def _synthetic(cfg: Any) -> Dataset:
+def _synthetic(cfg: SyntheticDatasetConfig) -> Dataset:
     """Classification: each class a fixed random prototype, each sample its class's prototype
     plus noise * N(0, 1), so the label is learnable from the input. A prototype is a random
     pattern plus a random level per channel: the pattern suits dense nets, the channel levels
@@ -287,7 +289,7 @@ def _refuse_beyond_float32(data: Dataset, where: str) -> None:
                           "(e.g. divide by their standard deviation) before training")
 
 
-def make_dataset(cfg: Any) -> Dataset:
+def make_dataset(cfg: DatasetSpec) -> Dataset:
     """Load or generate, and split, the dataset a dataset config node describes."""
     maker = _MAKERS.get(cfg.name)
     if maker is None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinyexp.core.config import hidden_widths, to_container
+from tinyexp.core.config import (Config, DatasetSpec, KerasModelConfig, LayersModelConfig, ModelConfig, ModelSource,
+                                 TfliteModelConfig, TrainConfig, as_plain, hidden_widths)
 from tinyexp.model.data import CLASSIFICATION, make_dataset
 from tinyexp.model.layer_sizes import check_spec_memory
 from tinyexp.core.errors import ConfigError, first_line
@@ -57,7 +58,7 @@ def import_tensorflow() -> None:
         import tensorflow  # noqa: F401
 
 
-def dense_model(model_cfg: Any):  # noqa: ANN201 - keras.Model
+def dense_model(model_cfg: ModelConfig):  # noqa: ANN201 - keras.Model
     """The dense network the config describes: inputs -> hidden widths -> outputs (linear)."""
     import keras
 
@@ -68,15 +69,15 @@ def dense_model(model_cfg: Any):  # noqa: ANN201 - keras.Model
     return keras.Sequential(layers, name=model_cfg.name)
 
 
-def layers_spec(model_cfg: Any, input_shape: tuple[int, ...]) -> dict[str, Any]:
+def layers_spec(model_cfg: LayersModelConfig, input_shape: tuple[int, ...]) -> dict[str, Any]:
     """The `layers` spec with its input shape filled from the dataset when it gives none."""
-    spec = to_container(model_cfg)
+    spec = as_plain(model_cfg)
     if spec.get("input_shape") is None:
         spec["input_shape"] = list(input_shape)
     return {"input_shape": spec["input_shape"], "layers": spec["layers"]}
 
 
-def _path(model_cfg: Any) -> Path:
+def _path(model_cfg: KerasModelConfig | TfliteModelConfig) -> Path:
     path = Path(str(model_cfg.path)).expanduser()
     if not path.exists():
         raise ConfigError(f"model.path={str(path)!r}: no such file or directory")
@@ -87,7 +88,7 @@ def is_saved_model(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
-def load_keras(model_cfg: Any):  # noqa: ANN201 - keras.Model
+def load_keras(model_cfg: KerasModelConfig):  # noqa: ANN201 - keras.Model
     """The Keras model in model.path (.keras or .h5), uncompiled; ConfigError if unreadable."""
     path = _path(model_cfg)
     if path.is_dir() or path.suffix.lower() not in KERAS_SUFFIXES:
@@ -141,7 +142,7 @@ def _known_dims(where: str, what: str, dims: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def read_tflite(model_cfg: Any) -> bytes:
+def read_tflite(model_cfg: TfliteModelConfig) -> bytes:
     """The bytes of the .tflite file in model.path (check_source has had TFLite load it)."""
     path = _path(model_cfg)
     try:
@@ -192,12 +193,12 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def trains(model_cfg: Any, train_cfg: Any) -> bool:
+def trains(model_cfg: ModelSource, train_cfg: TrainConfig) -> bool:
     """Whether the job trains: always for dense and layers, for keras when epochs > 0."""
     return model_cfg.name in ("dense", "layers") or (model_cfg.name == "keras" and int(train_cfg.epochs) > 0)
 
 
-def build(model_cfg: Any, input_shape: tuple[int, ...]):  # noqa: ANN201 - keras.Model
+def build(model_cfg: ModelSource, input_shape: tuple[int, ...]):  # noqa: ANN201 - keras.Model
     """The Keras model to train (dense, layers: fresh weights; keras: the file's weights)."""
     if model_cfg.name == "dense":
         return dense_model(model_cfg)
@@ -209,14 +210,14 @@ def build(model_cfg: Any, input_shape: tuple[int, ...]):  # noqa: ANN201 - keras
     return load_keras(model_cfg)
 
 
-def cache_identity(model_cfg: Any) -> dict[str, Any]:
+def cache_identity(model_cfg: ModelSource) -> dict[str, Any]:
     """What, besides the config, determines a trained model: a keras file's contents."""
     if model_cfg.name == "keras":
         return {"model_file_sha256": file_digest(_path(model_cfg))}
     return {}
 
 
-def describe(model_cfg: Any) -> str:
+def describe(model_cfg: ModelSource) -> str:
     """A short name of the network for summaries and progress bars: its source and its
     :func:`label`, the one name reports and MLflow know it by."""
     if model_cfg.name == "layers":
@@ -224,16 +225,16 @@ def describe(model_cfg: Any) -> str:
     return f"{model_cfg.name} {label(model_cfg)}"
 
 
-def label(model_cfg: Any) -> str:
+def label(model_cfg: ModelSource) -> str:
     """The model's name in reports: dense widths, the configured label, the file name, or
     for a `layers` spec "layers-" and a hash of it."""
     if model_cfg.name == "dense":
         return "-".join(str(w) for w in [model_cfg.inputs, *hidden_widths(model_cfg), model_cfg.outputs])
-    if model_cfg.get("label"):
+    if getattr(model_cfg, "label", None):
         return str(model_cfg.label)
     if model_cfg.name == "layers":
-        spec = json.dumps({"input_shape": to_container(model_cfg).get("input_shape"),
-                           "layers": to_container(model_cfg)["layers"]}, sort_keys=True)
+        plain = as_plain(model_cfg)
+        spec = json.dumps({"input_shape": plain.get("input_shape"), "layers": plain["layers"]}, sort_keys=True)
         return "layers-" + hashlib.sha256(spec.encode()).hexdigest()[:8]
     return Path(str(model_cfg.path)).name
 
@@ -244,7 +245,8 @@ def _keras_signature(model: Any, where: str) -> tuple[tuple[int, ...], int]:
             math.prod(_known_dims(where, "output", model.output_shape[1:])))
 
 
-def _model_signature(model_cfg: Any, train_cfg: Any, data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+def _model_signature(model_cfg: ModelSource, train_cfg: TrainConfig,
+                     data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
     if model_cfg.name == "dense":
         return (int(model_cfg.inputs),), int(model_cfg.outputs)
     if model_cfg.name == "tflite":
@@ -258,7 +260,7 @@ def _model_signature(model_cfg: Any, train_cfg: Any, data_shape: tuple[int, ...]
     return _keras_signature(build(model_cfg, data_shape), where)
 
 
-def _data_signature(dataset_cfg: Any) -> tuple[str, tuple[int, ...], int]:
+def _data_signature(dataset_cfg: DatasetSpec) -> tuple[str, tuple[int, ...], int]:
     """The dataset's task, input shape and output size (from its config where that says it)."""
     if dataset_cfg.name == "sine":
         return "regression", (1,), 1
@@ -271,12 +273,12 @@ def _data_signature(dataset_cfg: Any) -> tuple[str, tuple[int, ...], int]:
     return data.task, data.input_shape, data.output_size
 
 
-def check_source(cfg: Any) -> SourceCheck:
+def check_source(cfg: Config) -> SourceCheck:
     """Open or build the configured model and check it against the dataset (the preflight).
 
     Results are kept per process by config, so a sweep opens each model file once.
     """
-    key = json.dumps({"model": to_container(cfg.model), "dataset": to_container(cfg.dataset),
+    key = json.dumps({"model": as_plain(cfg.model), "dataset": as_plain(cfg.dataset),
                       "epochs": int(cfg.train.epochs)}, sort_keys=True)
     if key in _CHECKED:
         return _CHECKED[key]

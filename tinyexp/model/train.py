@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from tinyexp.core.config import CROSSENTROPY
+from tinyexp.core.config import CROSSENTROPY, DatasetSpec, ModelSource, TrainConfig, as_plain
 from tinyexp.core.errors import ConfigError, DivergenceError
 from tinyexp.core.progress import Advance, progress
 from tinyexp.model import sources
@@ -67,15 +67,13 @@ def _library_versions() -> dict[str, str]:
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
 
-def cache_key(dataset_cfg: Any, model_cfg: Any, train_cfg: Any) -> str:
+def cache_key(dataset_cfg: DatasetSpec, model_cfg: ModelSource, train_cfg: TrainConfig) -> str:
     """SHA-256 over the configs that determine the weights (and a model file's contents),
     and the library versions."""
-    from tinyexp.core.config import to_container
-
     payload: dict[str, Any] = {
-        "dataset": to_container(dataset_cfg),
-        "model": to_container(model_cfg),
-        "train": to_container(train_cfg),
+        "dataset": as_plain(dataset_cfg),
+        "model": as_plain(model_cfg),
+        "train": as_plain(train_cfg),
         "versions": _library_versions(),
         "trainer": 1,
     }
@@ -150,7 +148,7 @@ def divergence_advice(data: Dataset) -> str:
     return "lower the learning rate"
 
 
-def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = lambda n: None,
+def fit_compiled(model: Any, data: Dataset, train_cfg: TrainConfig, advance: Advance = lambda n: None,
                  xla: bool = True) -> float:
     """Run the epochs in a few calls of one XLA-compiled function; return the last batch's loss.
 
@@ -202,7 +200,7 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: Any, advance: Advance = l
     return float(final)
 
 
-def _validation_metrics(model: Any, data: Dataset, train_cfg: Any) -> dict[str, float]:
+def _validation_metrics(model: Any, data: Dataset, train_cfg: TrainConfig) -> dict[str, float]:
     """val_mse or val_accuracy; DivergenceError if the trained model's outputs are not finite."""
     pred = model.predict(data.validation.x, verbose=0, batch_size=1024)
     if not np.isfinite(pred).all():
@@ -214,7 +212,7 @@ def _validation_metrics(model: Any, data: Dataset, train_cfg: Any) -> dict[str, 
     return {"val_mse": float(np.mean((pred - data.validation.y) ** 2))}
 
 
-def _train_fresh(model_cfg: Any, train_cfg: Any, data: Dataset, out: Path) -> dict[str, Any]:
+def _train_fresh(model_cfg: ModelSource, train_cfg: TrainConfig, data: Dataset, out: Path) -> dict[str, Any]:
     import keras
 
     keras.utils.set_random_seed(int(train_cfg.seed))
@@ -253,7 +251,7 @@ def entry_problem(entry: Path) -> str | None:
     return None
 
 
-def train(model_cfg: Any, train_cfg: Any, dataset_cfg: Any, data: Dataset) -> TrainedModel:
+def train(model_cfg: ModelSource, train_cfg: TrainConfig, dataset_cfg: DatasetSpec, data: Dataset) -> TrainedModel:
     """Return the cached model for this config, training it (once, under a lock) if needed,
     or again if its cache entry fails its checksums."""
     key = cache_key(dataset_cfg, model_cfg, train_cfg)

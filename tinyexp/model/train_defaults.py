@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from omegaconf import OmegaConf
+import yaml
 
-from tinyexp.core.config import CROSSENTROPY
+from tinyexp.core.config import CROSSENTROPY, TrainConfig
 from tinyexp.core.resources import conf_dir
 from tinyexp.model.data import CLASSIFICATION
 
@@ -42,21 +42,21 @@ class TrainingChoice:
 
 def study_defaults() -> dict[str, Any]:
     """conf/train/default.yaml's values of the task-dependent keys."""
-    loaded = OmegaConf.to_container(OmegaConf.load(conf_dir() / "train" / "default.yaml"))
+    loaded = yaml.safe_load((conf_dir() / "train" / "default.yaml").read_text())
     assert isinstance(loaded, dict)
     return {key: loaded[key] for key in TASK_KEYS}
 
 
-def choose_training(train_cfg: Any, task: str, overrides: Sequence[str]) -> TrainingChoice:  # noqa: ANN401
+def choose_training(train_cfg: TrainConfig, task: str, overrides: Sequence[str]) -> TrainingChoice:
     """The training values for ``task``: the configured ones, with those left at the study's
     defaults (and set by no override) replaced by the task's defaults. The loss of a
     classification is always cross-entropy (it trains on labels)."""
     study = study_defaults()
     overridden = {o.split("=", 1)[0].lstrip("+~").removeprefix("train.") for o in overrides if "=" in o}
-    defaulted = tuple(k for k in TASK_KEYS if k not in overridden and train_cfg[k] == study[k])
+    defaulted = tuple(k for k in TASK_KEYS if k not in overridden and getattr(train_cfg, k) == study[k])
     classify = task == CLASSIFICATION
     task_defaults = CLASSIFICATION_DEFAULTS if classify else study
-    values = {k: task_defaults[k] if k in defaulted else train_cfg[k] for k in TASK_KEYS}
+    values = {k: task_defaults[k] if k in defaulted else getattr(train_cfg, k) for k in TASK_KEYS}
     if classify:
         values["loss"] = CROSSENTROPY
     basis = "classification defaults" if classify else "the study's regression defaults"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent.profile_table import outside_operators_us
+from tinyexp.core.config import BoardConfig
 from tinyexp.core.names import DEVICE_IDENTITY_TAGS, LATENCY_STAT_METRICS, Artifact, Metric, Tag
 from tinyexp.core.units import us_to_cycles
 from tinyexp.device.power_trace import MeasuredEnergy
@@ -136,7 +137,7 @@ def record_estimate(record: RunRecord, estimate: Estimate) -> None:
 
 
 def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStats,
-                       board: Mapping[str, Any]) -> None:
+                       board: BoardConfig) -> None:
     """The board's memory and identity, and, when the board measured its timings (not a
     virtual board's modelled clock: latency_source "estimate"), the timings and the figures
     derived from them. An estimated run's latency is record_estimate's."""
@@ -158,7 +159,7 @@ def record_measurement(record: RunRecord, m: DeviceMeasurement, stats: ModelStat
         _record_timings(record, m, stats, board)
 
 
-def _record_timings(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, board: Mapping[str, Any]) -> None:
+def _record_timings(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, board: BoardConfig) -> None:
     """A measured run's timings: the statistics over its invokes, cycles, the figures per MAC
     and the per-invoke rows."""
     for key, name in LATENCY_STAT_METRICS.items():
@@ -170,7 +171,7 @@ def _record_timings(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, 
         cycles = None
     record.metric(Metric.LATENCY_MEAN_CYCLES, cycles)
     if mean_us and stats.macs:
-        clock_hz = int(board["clock_hz"])
+        clock_hz = board.clock_hz
         record.metric(Metric.MACS_PER_SECOND, stats.macs / (mean_us * 1e-6))
         record.metric(Metric.CYCLES_PER_MAC,
                       (cycles if cycles is not None else us_to_cycles(mean_us, clock_hz)) / stats.macs)
@@ -202,7 +203,7 @@ def _optional_int(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-def record_energy(record: RunRecord, board: Mapping[str, Any], m: DeviceMeasurement | None,
+def record_energy(record: RunRecord, board: BoardConfig, m: DeviceMeasurement | None,
                   estimate: Estimate | None, metered: MeasuredEnergy | None) -> Energy:
     """Energy per inference with its source: a meter's reading (measured), else the run's latency
     times the board's declared power (an estimate, even on a measured latency: the current was
@@ -216,7 +217,7 @@ def record_energy(record: RunRecord, board: Mapping[str, Any], m: DeviceMeasurem
     return energy
 
 
-def _energy(board: Mapping[str, Any], m: DeviceMeasurement | None, estimate: Estimate | None,
+def _energy(board: BoardConfig, m: DeviceMeasurement | None, estimate: Estimate | None,
             metered: MeasuredEnergy | None) -> Energy:
     if m is None:
         return no_energy("not deployed: no inference ran")
@@ -224,7 +225,7 @@ def _energy(board: Mapping[str, Any], m: DeviceMeasurement | None, estimate: Est
         return Energy(ENERGY_MEASURED, metered.describe(), metered.uj)
     power = board_power(board)
     if power is None:
-        return no_energy(f"board {board.get('name')} declares no supply_voltage_v and active_current_ma")
+        return no_energy(f"board {board.name} declares no supply_voltage_v and active_current_ma")
     mean_us = m.stats.get("mean_us")
     if m.latency_source == MEASURED and mean_us:
         return estimate_energy(power, float(mean_us), latency_measured=True)

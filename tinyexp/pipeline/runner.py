@@ -16,13 +16,13 @@ import json
 import signal
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+import yaml
 
-from tinyexp.core.config import QuantMode, TrackingConfig, to_container, validate
+from tinyexp.core.config import Config, QuantMode, as_plain, validate
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
@@ -57,7 +57,7 @@ class JobOutcome:
     skipped: bool = False
 
 
-def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tflite: bytes | None,
+def _write_artifacts(out: Path, cfg: Config, model: ConvertedModel, float_tflite: bytes | None,
                      keras_file: Path | None, c_array: CArray | None) -> list[Path]:
     """The files a run keeps; the C array (None: not made) is the very one the device is given."""
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def _write_artifacts(out: Path, cfg: DictConfig, model: ConvertedModel, float_tf
         for name, text in c_array.files().items():
             (c_dir / name).write_text(text)
         paths.append(c_dir)
-    (out / Artifact.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (out / Artifact.CONFIG).write_text(yaml.safe_dump(as_plain(cfg), sort_keys=False))
     (out / Artifact.MODEL_STATS).write_text(json.dumps(model.stats.as_dict(), indent=2, sort_keys=True))
     paths += [out / Artifact.CONFIG, out / Artifact.MODEL_STATS]
     if keras_file is not None and keras_file.suffix == ".keras" and keras_file.is_file():
@@ -93,7 +93,7 @@ def _operator_table(graph: ModelGraph, workdir: Path) -> Path:
     return path
 
 
-def _keras_model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[Any, Path | None]:
+def _keras_model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[Any, Path | None]:
     """The Keras model to convert (or the SavedModel directory) and the file it was read from:
     trained (cached) when the source trains, else the user's file as it is."""
     import keras
@@ -108,7 +108,7 @@ def _keras_model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[Any
     return sources.load_keras(cfg.model), path
 
 
-def _model(cfg: DictConfig, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
+def _model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
     """The model to deploy, its float32 reference (None for a .tflite used as it is) and the
     Keras file behind it."""
     if cfg.model.name == "tflite":
@@ -148,12 +148,12 @@ def _write_package(workdir: Path, package: ModelPackage) -> Path:
     return folder
 
 
-def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
+def _measure(cfg: Config, backend: DeviceBackend, model: ConvertedModel, c_array: CArray,
              package: ModelPackage, host: HostModel, data: Dataset, record: RunRecord, workdir: Path,
              monitor: PowerMonitor | None) -> str:
     """Deploy and measure (with the current meter reading, if there is one); the estimate a
     virtual clock needs is computed here, once."""
-    board = to_container(cfg.board)
+    board = cfg.board
     estimate = estimate_operators(model.graph, board) if backend.estimated_clock else None
     operators = from_estimate(estimate) if estimate is not None else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
@@ -170,7 +170,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     except DeviceMeasurementError as exc:  # keep what the board said up to the failure
         record.artifacts.append(exc.transcript_path)
         raise
-    recorder.record_measurement(record, m, model.stats, board)
+    recorder.record_measurement(record, m, model.stats, cfg.board)
     recorder.record_profile(record, m, model.stats, workdir)
     recorder.record_energy(record, board, m, estimate if m.latency_source == "estimate" else None, metered)
     if m.latency_source == "estimate" and estimate is not None and operators is not None:
@@ -181,7 +181,7 @@ def _measure(cfg: DictConfig, backend: DeviceBackend, model: ConvertedModel, c_a
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 
 
-def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBackend,
+def execute(cfg: Config, record: RunRecord, workdir: Path, backend: DeviceBackend,
             overrides: Sequence[str] = (), monitor: PowerMonitor | None = None) -> str:
     """Run every stage of one job, filling `record`; return a one-paragraph summary. The
     training values the config leaves at their defaults are the dataset's task's
@@ -191,7 +191,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     training = choose_training(cfg.train, data.task, overrides)
     record.params.update({f"train.{key}": str(value) for key, value in training.values.items()})
     record.tags[Tag.TRAIN_DEFAULTS] = training.describe() if cfg.model.name != "tflite" else "none: not trained"
-    cfg = OmegaConf.merge(cfg, {"train": training.values})  # the config as it runs (and config.yaml)
+    cfg = replace(cfg, train=replace(cfg.train, **training.values))  # the config as it runs (and config.yaml)
     model, float_tflite, keras_file = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
                           cfg.model.name == "dense")
@@ -212,7 +212,7 @@ def execute(cfg: DictConfig, record: RunRecord, workdir: Path, backend: DeviceBa
     recorder.record_deployability(record, why_not)
     if why_not is not None or c_array is None:
         latency = f"not measured: {why_not}"
-        recorder.record_energy(record, to_container(cfg.board), None, None, None)
+        recorder.record_energy(record, cfg.board, None, None, None)
     else:
         package = build_package(model.graph, c_array, int(model.support.arena_bytes or 0), description)
         record.artifacts.append(_write_package(workdir, package))
@@ -245,7 +245,7 @@ def _install_sigterm_handler() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
+def run_job(cfg: Config, overrides: list[str], sweep_dir: str | None = None) -> JobOutcome:
     """Validate, then execute one job inside its own MLflow run (tinyexp.tracking.job_run).
 
     In a sweep (`sweep_dir` given) the run is nested under the sweep's parent run, and when
@@ -255,15 +255,15 @@ def run_job(cfg: DictConfig, overrides: list[str], sweep_dir: str | None = None)
     validate(cfg)
     sources.import_tensorflow()  # first, so its start-up banner stays off the console
     sources.check_source(cfg)
-    backend = load_backend(to_container(cfg.device), to_container(cfg.board))
+    backend = load_backend(cfg.device, cfg.board)
     backend.check_tracking(cfg.tracking.uri)
-    monitor = load_power_monitor(to_container(cfg.device), to_container(cfg.board), backend.estimated_clock)
-    place = JobPlace(TrackingConfig(**to_container(cfg.tracking)), sweep.config_hash(cfg),
+    monitor = load_power_monitor(cfg.device, cfg.board, backend.estimated_clock)
+    place = JobPlace(cfg.tracking, sweep.config_hash(cfg),
                      sweep_id=sweep.sweep_id(cfg, sweep_dir) if sweep_dir is not None else None,
                      resume=bool(cfg.sweep.resume), ray_node=backend.job_node(),
                      dead_ray_nodes=frozenset(backend.dead_nodes()))
     record = RunRecord()
-    record.params.update(flatten(to_container(cfg)))
+    record.params.update(flatten(as_plain(cfg)))
     for key in TASK_KEYS:  # logged once the dataset's task says what trains (execute)
         del record.params[f"train.{key}"]
     record.tags.update(provenance_tags())

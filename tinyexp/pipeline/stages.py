@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tinyexp.core.config import QuantMode
+from tinyexp.core.config import Config, QuantConfig, QuantMode
 from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import Dataset
@@ -37,7 +37,7 @@ def _analysed(mode: QuantMode, tflite: bytes) -> ConvertedModel:
     return ConvertedModel(mode, tflite, graph, model_stats(graph), check_support(tflite))
 
 
-def convert_and_analyse(keras_model: Any, quant: Any, data: Dataset, batch_one: bool = False) -> ConvertedModel:
+def convert_and_analyse(keras_model: Any, quant: QuantConfig, data: Dataset, batch_one: bool = False) -> ConvertedModel:
     """Convert with the configured quantisation; inspect the flatbuffer; load it in TFLM."""
     mode = QuantMode(quant.mode)
     tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings,
@@ -50,7 +50,7 @@ def as_is(tflite: bytes) -> ConvertedModel:
     return _analysed(QuantMode.as_is, tflite)
 
 
-def describe(cfg: Any) -> str:
+def describe(cfg: Config) -> str:
     """One line naming the network and its quantisation, e.g. "dense 1-16-16-1, quant=int8, per-tensor"."""
     quant = QuantMode(cfg.quant.mode)
     if quant is QuantMode.as_is:

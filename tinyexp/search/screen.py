@@ -13,7 +13,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from tinyexp.core.config import to_container
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import sources
@@ -62,7 +61,7 @@ def screen(cfg: Any, limits: Limits) -> Screen:
     if not model.support.runs:
         return found
     try:
-        estimate = estimate_operators(model.data, to_container(cfg.board))
+        estimate = estimate_operators(model.graph, cfg.board)
     except TinyexpError as exc:
         return _with_latency(found, None, None, None, str(exc))
     return _with_latency(found, estimate.latency_us / 1e3, estimate.low_us / 1e3, estimate.high_us / 1e3, None)

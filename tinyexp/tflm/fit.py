@@ -9,7 +9,8 @@ never stronger than the evidence behind it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from tinyexp.core.config import BoardConfig
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class FitCheck:
         return "does not fit: " + "; ".join(problems) + f" (counted: {self.basis})"
 
 
-def check_fit(model_bytes: int, arena_bytes: int | None, board: Any) -> FitCheck:
+def check_fit(model_bytes: int, arena_bytes: int | None, board: BoardConfig) -> FitCheck:
     """Compare the model's flash and RAM needs with the board's limits."""
     known = board.sketch_flash_bytes is not None and board.sketch_ram_bytes is not None
     flash = model_bytes + (board.sketch_flash_bytes or 0)
     ram = None if arena_bytes is None else arena_bytes + (board.sketch_ram_bytes or 0)
-    return FitCheck(flash, int(board.flash_bytes), ram, int(board.ram_bytes),
+    return FitCheck(flash, board.flash_bytes, ram, board.ram_bytes,
                     "model+sketch" if known else "model_only")

@@ -25,10 +25,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Collection, Iterable
 
+import yaml
 from filelock import FileLock
-from omegaconf import OmegaConf
 
-from tinyexp.core.config import to_container
+from tinyexp.core.config import Config, as_plain
 from tinyexp.core.names import Tag
 from tinyexp.core.processes import alive
 from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
@@ -52,10 +52,10 @@ _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 COMMAND_ID_ENV = "TINYEXP_COMMAND_ID"
 
 
-def config_hash(cfg: Any) -> str:
+def config_hash(cfg: Config) -> str:
     """SHA-256 of the resolved config minus where it is tracked, which sweep ran it, and where
     and at what pace it ran."""
-    data = {k: v for k, v in to_container(cfg).items() if k not in _UNHASHED_GROUPS}
+    data = {k: v for k, v in as_plain(cfg).items() if k not in _UNHASHED_GROUPS}
     for group, keys in _UNHASHED_KEYS.items():
         data[group] = {k: v for k, v in data.get(group, {}).items() if k not in keys}
     for group, defaults in _HASHED_UNLESS.items():
@@ -70,7 +70,7 @@ def is_unhashed_param(key: str) -> bool:
     return group in _UNHASHED_GROUPS or name in _UNHASHED_KEYS.get(group, ())
 
 
-def sweep_id(cfg: Any, sweep_dir: str) -> str:
+def sweep_id(cfg: Config, sweep_dir: str) -> str:
     """The configured sweep id, or one derived from the sweep's command line.
 
     The same command line gives the same id, so running a sweep again resumes it. Hydra
@@ -84,7 +84,7 @@ def sweep_id(cfg: Any, sweep_dir: str) -> str:
     saved = Path(sweep_dir) / "multirun.yaml"
     if not saved.exists():
         return re.sub(r"[^A-Za-z0-9_.-]", "_", "sweep-" + "_".join(Path(sweep_dir).parts[-2:]))[:64]
-    return sweep_id_from_overrides(OmegaConf.load(saved).hydra.overrides.task)
+    return sweep_id_from_overrides(yaml.safe_load(saved.read_text())["hydra"]["overrides"]["task"])
 
 
 def sweep_id_from_overrides(overrides: Iterable[Any]) -> str:
