@@ -8,11 +8,14 @@ none of them is a capture from a device.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from tinyexp.core.config import BoardConfig, DeviceConfig
 
 from tests.helpers.power_recordings import Scenario, write_joulescope_recording, write_ppk2_recording
 from tinyexp.core.boards import load_board
@@ -75,7 +78,7 @@ class _RecordedMonitor(PowerMonitor):
     """A reader that replays a recorded stream: the interface's start/measure/stop flow without a meter."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__({"power_trigger_channel": PPK2.channel, "power_windows": 5}, {"supply_voltage_v": 3.3})
+        super().__init__(DeviceConfig(power_trigger_channel=PPK2.channel, power_windows=5), BoardConfig(supply_voltage_v=3.3))
         self.path, self.started = path, False
 
     def check_package(self) -> None:
@@ -98,13 +101,13 @@ def test_a_monitor_reads_around_the_session_and_gives_the_session_result(tmp_pat
 @pytest.mark.parametrize("meter", ["ppk2", "joulescope"])
 def test_a_missing_meter_package_is_one_line_naming_the_extra(meter: str) -> None:
     with pytest.raises(ConfigError, match=r"pip install 'tinyexp\[power\]'"):
-        load_power_monitor({"power_monitor": meter}, load_board("nano33ble"), estimated_clock=False)
+        load_power_monitor(DeviceConfig(power_monitor=meter), load_board("nano33ble"), estimated_clock=False)
 
 
 def test_a_meter_on_the_virtual_board_is_refused() -> None:
     with pytest.raises(ConfigError, match="virtual board draws no current"):
-        load_power_monitor({"power_monitor": "ppk2"}, load_board("nano33ble"), estimated_clock=True)
-    assert load_power_monitor({"power_monitor": "none"}, load_board("nano33ble"), estimated_clock=True) is None
+        load_power_monitor(DeviceConfig(power_monitor="ppk2"), load_board("nano33ble"), estimated_clock=True)
+    assert load_power_monitor(DeviceConfig(power_monitor="none"), load_board("nano33ble"), estimated_clock=True) is None
 
 
 @pytest.mark.parametrize("name", ["nano33ble", "nucleo_l4r5zi"])
@@ -139,7 +142,8 @@ def test_a_measured_latency_without_a_meter_is_an_estimate_that_says_so() -> Non
 
 def test_a_run_without_energy_says_why() -> None:
     undeclared, not_deployed = RunRecord(), RunRecord()
-    board = dict(load_board("nano33ble"), supply_voltage_v=None)
+    board = replace(load_board("nano33ble"), supply_voltage_v=None, active_current_ma=None,
+                    active_current_low_ma=None, active_current_high_ma=None)
     recorder.record_energy(undeclared, board, _measurement("measured", 2000.0), None, None)
     recorder.record_energy(not_deployed, load_board("nano33ble"), None, None, None)
     assert undeclared.tags[Tag.ENERGY_SOURCE].startswith("none: board nano33ble declares no")
@@ -183,7 +187,7 @@ def test_the_energy_figure_without_energy_says_why_instead_of_empty_axes() -> No
 
 
 def test_a_meter_changes_the_jobs_hash_and_the_declared_power_does_not() -> None:
-    from tests.helpers import compose
+    from tests.helpers import compose_config as compose
     from tinyexp.tracking import sweep
 
     base = sweep.config_hash(compose([]))

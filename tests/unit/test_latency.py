@@ -46,7 +46,7 @@ def cli_json(capsys: pytest.CaptureFixture, *args: str) -> dict:
 def test_the_studys_given_points_are_what_the_nano_estimates(models: dict[str, Path], n: int) -> None:
     """The study's three timings fit the dense-net formula's four prices exactly, so its
     table (every 1-n-n-1 float32 net on the nano33ble) keeps the figures v1 gave it."""
-    e = estimate_operators(models[f"{n}_float32"].read_bytes(), "nano33ble")
+    e = estimate_operators(models[f"{n}_float32"].read_bytes(), load_board("nano33ble"))
     assert e.source == STUDY_SOURCE
     assert e.latency_us == pytest.approx(STUDY_POINTS[f"dense_1-{n}-{n}-1"], rel=1e-6)
 
@@ -92,7 +92,7 @@ def test_validate_prints_both_held_out_tables(capsys: pytest.CaptureFixture) -> 
 @pytest.mark.parametrize("key, kind", [("64_dynamic", "int8 weights"), ("16_float16", "float16 weights")])
 def test_models_tflm_cannot_run_are_refused(models: dict[str, Path], key: str, kind: str) -> None:
     with pytest.raises(TinyexpError, match=f"{kind}, which TFLM cannot run"):
-        estimate_operators(models[key].read_bytes(), "nano33ble")
+        estimate_operators(models[key].read_bytes(), load_board("nano33ble"))
 
 
 def test_unknown_board_lists_the_available_ones() -> None:

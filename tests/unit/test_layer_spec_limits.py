@@ -63,7 +63,7 @@ def test_a_spec_too_big_to_train_is_refused_from_the_spec() -> None:
 
 
 def test_the_preflight_bounds_a_layers_spec_before_building_it() -> None:
-    from tests.helpers import compose
+    from tests.helpers import compose_config as compose
     from tinyexp.model.sources import check_source
 
     cfg = compose(["model=layers", "dataset=synthetic", "dataset.input_shape=[100000]",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import compose
+from tests.helpers import compose_config as compose
 from tinyexp.core.errors import ConfigError
 from tinyexp.model import sources
 

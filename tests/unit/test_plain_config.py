@@ -33,9 +33,13 @@ CONFIGS = [
 
 
 def _old_hash(old: dict[str, Any]) -> str:
-    """The config hash as tinyexp computed it from to_container before the typed entry."""
+    """The config hash as tinyexp computed it from to_container before the typed entry (the
+    same rules for what is left out: where and how a job runs, fields added since the study)."""
     data = {k: v for k, v in old.items() if k not in ("tracking", "sweep")}
-    data["device"] = {k: v for k, v in data["device"].items() if k not in ("realtime", "ray_resource", "placement")}
+    for group, keys in sweep._UNHASHED_KEYS.items():
+        data[group] = {k: v for k, v in data[group].items() if k not in keys}
+    for group, defaults in sweep._HASHED_UNLESS.items():
+        data[group] = {k: v for k, v in data[group].items() if k not in defaults or v != defaults[k]}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
 

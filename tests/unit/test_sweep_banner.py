@@ -11,7 +11,7 @@ import pytest
 
 from tinyexp.cli.main import _composer
 from tinyexp.cli.sweep_banner import sweep_lines
-from tinyexp.core.config import register_schema
+from tinyexp.cli.schema import register_schema
 from tinyexp.core.names import ExperimentTag
 from tinyexp.tracking.experiment_view import VIEW_KEY, experiment_tags, runs_link, set_view
 from tinyexp.tracking.sweep import sweep_id_from_overrides

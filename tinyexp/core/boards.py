@@ -47,6 +47,13 @@ def _accepts(hint: Any, value: Any) -> bool:  # noqa: ANN401 - a field's type an
         return any(_accepts(arm, value) for arm in typing.get_args(hint))
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # YAML writes 3.3 V as a float and 5 V as an int
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        return isinstance(value, dict) and all(_accepts(key_type, k) and _accepts(value_type, v)
+                                               for k, v in value.items())
     return isinstance(value, hint)
 
 
