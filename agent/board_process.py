@@ -17,12 +17,12 @@ import tempfile
 import time
 from typing import IO, Iterator, Mapping, Sequence
 
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 
 _MAX_PATH_LINE = 4096
 
 
-class BoardStartError(DeviceError):
+class BoardStartError(BoardLinkError):
     """The board process ended before announcing its port; ``status`` is its exit status
     (negative: killed by that signal; None: still running but silent). Status 2 means it
     refused its arguments."""

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 from agent import protocol as p
 from agent.board_process import BoardStartError, board_process
 from agent.client import MIN_TIMEOUT_S, write_transcript
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from agent.profile_table import format_profile, profile_rows
 from agent.session import Measurement, MeasurementError, measure_board
 
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.status == 2:  # the virtual board refused its arguments (--board, --model)
             ap.error(f"argument --board or --model: {exc}")
         return _fail(exc)
-    except (DeviceError, OSError) as exc:
+    except (BoardLinkError, OSError) as exc:
         return _fail(exc)
     finally:
         if args.transcript and transcript:

@@ -4,7 +4,7 @@ A v1 board is still measured (every v1 command is unchanged); it only has no PRO
 :attr:`BoardClient.supports_profile` tells after the handshake.
 
 Every answer is read through a bounded line reader under a deadline on time.monotonic(), so a
-silent, chatty or corrupted link ends in one DeviceError that names the port, the command and
+silent, chatty or corrupted link ends in one BoardLinkError that names the port, the command and
 the likely causes, never in a hang: each command has one deadline, fixed when it is sent,
 that nothing the board sends can extend, and a command takes no more DATA lines than it asked
 for. Every figure is checked (agent/figures.py) before it is returned. Every line sent and
@@ -27,7 +27,7 @@ import serial.rfc2217
 
 from agent import figures
 from agent import protocol as p
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 
 _READ_SLICE_S = 0.05  # longest a single read blocks; the deadline is checked between reads
 _READ_MAX_BYTES = 4096  # most taken from the port at once, however much a chatty board queued
@@ -43,7 +43,7 @@ _IMPOSSIBLE_CAUSES = "a firmware bug, a wrong timer, or a corrupted link"
 STAT_KEYS = ("n", "mean_us", "std_us", "min_us", "median_us", "p95_us", "max_us", "mean_cycles")
 
 
-class BoardRefused(DeviceError):
+class BoardRefused(BoardLinkError):
     """The board answered ERR; ``code`` is the protocol's error code (e.g. no_profile)."""
 
     def __init__(self, message: str, code: str) -> None:
@@ -87,7 +87,7 @@ class BoardClient:
 
     Use as a context manager; call :meth:`hello` first. ``timeout_s`` is the deadline of each
     command (and of the whole handshake, split over ``retries`` tries of HELLO); it must be
-    finite and at least MIN_TIMEOUT_S, else DeviceError says so before the port is opened.
+    finite and at least MIN_TIMEOUT_S, else BoardLinkError says so before the port is opened.
     """
 
     def __init__(self, port: str, baud: int = p.DEFAULT_BAUD, timeout_s: float = 5.0,
@@ -96,7 +96,7 @@ class BoardClient:
         self.baud = baud
         self.timeout_s = _checked_timeout(timeout_s)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
-            raise DeviceError(f"retries={retries!r} is not usable: give a whole number >= 1")
+            raise BoardLinkError(f"retries={retries!r} is not usable: give a whole number >= 1")
         self.retries = retries
         self.transcript: list[str] = []
         self._lines = p.LineAssembler()
@@ -115,7 +115,7 @@ class BoardClient:
                 self._link.write_timeout = self.timeout_s
             self._link.open()
         except (serial.SerialException, ValueError, OSError) as exc:
-            raise DeviceError(
+            raise BoardLinkError(
                 f"cannot open serial port {port}: {_one_line(exc)}; likely causes: wrong port "
                 "(list ports with `python -m serial.tools.list_ports`), the port is busy (close "
                 "any serial monitor), or no permission (join the dialout group)") from exc
@@ -155,7 +155,7 @@ class BoardClient:
                     return self._identity
         heard = (f"; heard {seen['junk']} non-frame lines and {seen['corrupt']} corrupted frames"
                  if seen["junk"] or seen["corrupt"] else "")
-        raise DeviceError(
+        raise BoardLinkError(
             f"no answer to HELLO on {self.port} within {self.timeout_s:g} s ({self.retries} "
             f"tries){heard}{self._unterminated() or ('' if heard else '; the board sent nothing')}"
             f"; likely causes: {_SILENT_CAUSES.format(baud=self.baud)}")
@@ -178,7 +178,7 @@ class BoardClient:
         info = self.info()
         host_crc = f"{p.crc32(model_bytes):08x}"
         if info["model_crc32"] != host_crc or info["model_bytes"] != str(len(model_bytes)):
-            raise DeviceError(
+            raise BoardLinkError(
                 f"the board on {self.port} runs a different model: board model_crc32="
                 f"{info['model_crc32']} ({info['model_bytes']} bytes), host model crc32="
                 f"{host_crc} ({len(model_bytes)} bytes); flash the model being measured")
@@ -188,7 +188,7 @@ class BoardClient:
         info = self.info()
         flat = list(values)
         if dtype != info["in_dtype"] or len(flat) != int(info["in_len"]):
-            raise DeviceError(
+            raise BoardLinkError(
                 f"input mismatch for the board on {self.port}: host gives {len(flat)} x {dtype}, "
                 f"the model takes {info['in_len']} x {info['in_dtype']}")
         tokens = p.encode_values(flat, dtype)
@@ -251,7 +251,7 @@ class BoardClient:
     def profile(self) -> p.Profile:
         """One invoke of the stored input with the board's per-operator profiler (PROF, v2)."""
         if not self.supports_profile:
-            raise DeviceError(f"the board on {self.port} speaks protocol {self.proto}, which has "
+            raise BoardLinkError(f"the board on {self.port} speaks protocol {self.proto}, which has "
                               f"no per-operator profile (PROF needs {p.PROF_MIN_PROTO}); flash "
                               "the firmware that ships with this tinyexp for one")
         expected_s = 2 * self._last_invoke_s
@@ -275,7 +275,7 @@ class BoardClient:
     def _request(self, verb: str, args: Sequence[str], extra_s: float = 0.0,
                  max_data: int = 0) -> _Answer:
         """Send one command and collect its DATA frames (at most ``max_data``) up to its OK,
-        all before one deadline fixed here; ERR becomes DeviceError."""
+        all before one deadline fixed here; ERR becomes BoardLinkError."""
         start = time.monotonic()
         seq = self._send(verb, args)
         allowed_s = self.timeout_s + extra_s
@@ -333,7 +333,7 @@ class BoardClient:
 
     def _next_frame(self, deadline: float, verb: str, tolerate: dict[str, int] | None) -> dict | None:
         """The next valid frame before the deadline, or None. Junk is skipped; a corrupted line
-        raises DeviceError unless ``tolerate`` is given, which then counts it instead."""
+        raises BoardLinkError unless ``tolerate`` is given, which then counts it instead."""
         while (line := self._next_line(deadline)) is not None:
             text = line.prefix if isinstance(line, p.TooLong) else line
             self.transcript.append("< " + text)
@@ -357,7 +357,7 @@ class BoardClient:
             try:
                 chunk = self._link.read(min(max(1, self._link.in_waiting), _READ_MAX_BYTES))
             except (serial.SerialException, OSError) as exc:
-                raise DeviceError(f"reading {self.port} failed: {_one_line(exc)}"
+                raise BoardLinkError(f"reading {self.port} failed: {_one_line(exc)}"
                                   f"{self._unterminated()}; likely causes: the board was "
                                   "unplugged, reset, or another program opened the port") from exc
             self._pending.extend(self._lines.feed(chunk))
@@ -366,10 +366,10 @@ class BoardClient:
     def _check_identity(self, frame: dict) -> dict[str, str]:
         fields = frame["fields"]
         if frame["kind"] == "ERR":
-            raise DeviceError(f"the board on {self.port} refused HELLO: {fields.get('code')}: "
+            raise BoardLinkError(f"the board on {self.port} refused HELLO: {fields.get('code')}: "
                               f"{fields.get('msg', '')}")
         if fields.get("proto") not in [str(v) for v in p.SUPPORTED_PROTOS]:
-            raise DeviceError(
+            raise BoardLinkError(
                 f"the board on {self.port} speaks protocol version {fields.get('proto', '?')}, "
                 f"this host speaks version {p.PROTO_VERSION} (and reads "
                 f"{', '.join(map(str, p.SUPPORTED_PROTOS))}); flash the firmware that ships "
@@ -390,8 +390,8 @@ class BoardClient:
             raise self._error(verb, f"malformed answer: {_one_line(exc)}",
                               "a firmware bug or another protocol version") from exc
 
-    def _error(self, verb: str, problem: str, causes: str) -> DeviceError:
-        return DeviceError(f"{self.port}: {verb}: {problem}; likely causes: {causes}")
+    def _error(self, verb: str, problem: str, causes: str) -> BoardLinkError:
+        return BoardLinkError(f"{self.port}: {verb}: {problem}; likely causes: {causes}")
 
 
 def _assemble(data: list[dict[str, str]], dtype: str, out_len: int) -> list[float] | list[int]:
@@ -417,7 +417,7 @@ def _checked_timeout(timeout_s: float) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value) or value < MIN_TIMEOUT_S:
-        raise DeviceError(f"timeout_s={timeout_s!r} is not a usable deadline: give a finite "
+        raise BoardLinkError(f"timeout_s={timeout_s!r} is not a usable deadline: give a finite "
                           f"number of seconds >= {MIN_TIMEOUT_S:g} per command")
     return value
 

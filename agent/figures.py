@@ -3,7 +3,7 @@
 A board's numbers are untrusted input like its bytes: a firmware bug, a wrong timer or a
 corrupted link can produce a CRC-valid frame that says something impossible (a negative
 mean, a summary its own rows contradict, every row labelled i=0, a NaN output). Each check
-here raises ValueError naming the figure, so the client can turn it into one DeviceError and
+here raises ValueError naming the figure, so the client can turn it into one BoardLinkError and
 no such figure is ever recorded. Pure functions of the standard library: no I/O, no clocks.
 """
 

@@ -14,11 +14,11 @@ from typing import Sequence
 
 from agent import protocol as p
 from agent.client import BoardClient, BoardRefused
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 
 
-class MeasurementError(DeviceError):
-    """A DeviceError raised mid-session; ``transcript`` holds every line up to the failure."""
+class MeasurementError(BoardLinkError):
+    """A BoardLinkError raised mid-session; ``transcript`` holds every line up to the failure."""
 
     def __init__(self, message: str, transcript: list[str]) -> None:
         super().__init__(message)
@@ -51,14 +51,14 @@ def measure_board(port: str, model_bytes: bytes, samples: Sequence[Sequence[floa
     ``samples`` is k flat inputs already in the model's input dtype, named by
     ``sample_dtype`` ('float32' or 'int8'), or a count k of all-zero inputs in whatever dtype
     the board's model takes. The returned ``outputs`` holds k flat outputs in the raw output
-    dtype. Raises DeviceError if the port cannot be opened, MeasurementError (a DeviceError
+    dtype. Raises BoardLinkError if the port cannot be opened, MeasurementError (a BoardLinkError
     with the transcript) if the board cannot be reached, holds another model, or refuses it.
     """
     count = samples if isinstance(samples, int) else len(samples)
     if count < 1:
-        raise DeviceError(f"at least one parity sample is needed, got {count}")
+        raise BoardLinkError(f"at least one parity sample is needed, got {count}")
     if not isinstance(samples, int) and sample_dtype is None:
-        raise DeviceError("sample_dtype must name the dtype of the given samples")
+        raise BoardLinkError("sample_dtype must name the dtype of the given samples")
     with BoardClient(port, baud=baud, timeout_s=timeout_s, retries=retries) as client:
         try:
             identity = client.hello()
@@ -72,7 +72,7 @@ def measure_board(port: str, model_bytes: bytes, samples: Sequence[Sequence[floa
                 outputs.append(client.run()[0])
             bench = client.bench(warmup, invokes, raw=True)
             profile, why_not = _profile(client)
-        except DeviceError as exc:
+        except BoardLinkError as exc:
             raise MeasurementError(str(exc), list(client.transcript)) from exc
     return Measurement(identity, info, bench.stats, bench.per_invoke_us, bench.per_invoke_cycles,
                        outputs, list(client.transcript), profile, why_not)

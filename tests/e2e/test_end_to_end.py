@@ -45,7 +45,7 @@ def test_int8_job_is_measured_on_the_virtual_board(int8_run):
     for name in ("latency_us", "latency_estimate_us", "latency_estimate_low_us", "latency_estimate_high_us",
                  "arena_required_bytes",
                  "arena_host_reported_bytes", "arena_board_used_bytes", "arena_configured_bytes",
-                 "parity_max_abs_error", "model_bytes", "float_model_bytes", "size_ratio", "params", "macs",
+                 "parity_max_abs_error", "model_bytes", "float_model_bytes", "size_ratio", "parameter_count", "macs",
                  "test_mse", "test_mae", "train_seconds"):
         assert name in m, name
     assert m["macs"] == 32 + 32 * 32 + 32

@@ -16,10 +16,10 @@ from typing import IO, Iterator
 
 from agent.board_process import board_process
 from tests.helpers import ROOT
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual import virtual_board_command
 
-BOARD = {"name": "remoteboard", "mcu": "virtual", "clock_hz": 64_000_000,
-         "flash_bytes": 983_040, "ram_bytes": 262_144}
+BOARD = BoardConfig(name="remoteboard", mcu="virtual", clock_hz=64_000_000, flash_bytes=983_040, ram_bytes=262_144)
 LATENCY_US = 321.0
 
 

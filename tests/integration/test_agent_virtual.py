@@ -1,5 +1,5 @@
 """The host agent against the virtual board over real pseudo-terminals, and against scripted
-faulty peers: every fault must end in one clear DeviceError within a bounded time."""
+faulty peers: every fault must end in one clear BoardLinkError within a bounded time."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from agent import protocol as p
 from agent.board_process import board_process
 from agent.client import BoardClient
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from agent.session import MeasurementError, measure_board
 from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual import virtual_board_command
@@ -132,7 +132,7 @@ def test_realtime_invokes_take_their_estimated_latency(agent_models: dict[str, P
 
 def test_virtual_board_reports_a_start_failure_quickly(tmp_path: Path) -> None:
     start = time.monotonic()
-    with pytest.raises(DeviceError, match="exited with status 2 .*No such file"):
+    with pytest.raises(BoardLinkError, match="exited with status 2 .*No such file"):
         with _started(tmp_path / "missing.tflite", BOARD, latency_us=1.0):
             pass
     assert time.monotonic() - start < 30
@@ -147,7 +147,7 @@ def test_serve_loop_with_injected_latency_model(agent_models: dict[str, Path]) -
         client.set_input(np.arange(3, dtype=np.float32).tolist(), "float32")
         outputs, us, cycles = client.run()
         bench = client.bench(0, 3, raw=False)
-        with pytest.raises(DeviceError, match="refused IN: bad_args"):
+        with pytest.raises(BoardLinkError, match="refused IN: bad_args"):
             client._request("IN", ("2", "3f800000", "3f800000"))
     assert us == LATENCY_US and cycles == 16000 and len(outputs) == 20
     assert bench.stats["mean_cycles"] == 16000 and bench.per_invoke_us == []
@@ -222,10 +222,10 @@ def _script(**answers: Callable[[int], list[str]]) -> Responder:
 
 
 def _fails_quickly(respond: Responder, match: str, action: Callable[[BoardClient], object],
-                   timeout_s: float = 1.0) -> DeviceError:
+                   timeout_s: float = 1.0) -> BoardLinkError:
     start = time.monotonic()
     with _peer(respond) as port, BoardClient(port, timeout_s=timeout_s, retries=2) as client:
-        with pytest.raises(DeviceError, match=match) as info:
+        with pytest.raises(BoardLinkError, match=match) as info:
             action(client)
     assert time.monotonic() - start < timeout_s + 2
     return info.value

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tinyexp.estimate.per_operator import estimate_operators
-from tinyexp.estimate.sources import architectures
+from tinyexp.estimate.calibration_rows import architectures
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

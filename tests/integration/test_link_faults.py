@@ -2,7 +2,7 @@
 
 A scripted board (a thread on the master side of a pty) plays one fault during a full
 measuring session (measure_board: HELLO, INFO, IN, RUN, BENCH RAW). Each fault must end in
-one DeviceError within an asserted bound, with the transcript kept, and no figure returned.
+one BoardLinkError within an asserted bound, with the transcript kept, and no figure returned.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from agent import protocol as p
 from agent.client import BoardClient
 from agent.session import MeasurementError, measure_board
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from tests.helpers.scripted_board import Link, scripted_board
 
 TIMEOUT_S = 1.0
@@ -154,7 +154,7 @@ def test_an_endless_data_stream_cannot_extend_the_deadline() -> None:
     with served(Board(BENCH=endless)) as port, BoardClient(port, timeout_s=TIMEOUT_S) as client:
         client.hello()
         start = time.monotonic()
-        with pytest.raises(DeviceError, match="BENCH: no answer within 1 s"):
+        with pytest.raises(BoardLinkError, match="BENCH: no answer within 1 s"):
             client.bench(0, 1000)
         assert time.monotonic() - start < BOUND_S
 
@@ -215,6 +215,6 @@ def test_impossible_bench_figures(board: Callable, words: str) -> None:
 
 @pytest.mark.parametrize("timeout_s", [1e-9, 0.0, -1.0, float("nan"), float("inf"), "soon"])
 def test_an_unusable_timeout_is_named_not_blamed_on_the_board(timeout_s: object) -> None:
-    with pytest.raises(DeviceError, match=r"timeout_s=.* is not a usable deadline") as info:
+    with pytest.raises(BoardLinkError, match=r"timeout_s=.* is not a usable deadline") as info:
         BoardClient("/dev/null", timeout_s=timeout_s)  # type: ignore[arg-type]
     assert "unplugged" not in str(info.value)

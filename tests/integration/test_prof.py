@@ -1,7 +1,7 @@
 """Protocol v2's per-operator profile (PROF): the virtual board over a real pty, a v1 board
 without it, the codec's checks, `python -m agent`'s table and the run's MLflow table and chart.
 
-The virtual board's figures are estimates (tinyexp.estimate.operator_split); these tests check that
+The virtual board's figures are estimates (tinyexp.estimate.per_operator); these tests check that
 they are the estimate's own figures, carried intact through the protocol, not their accuracy.
 """
 
@@ -18,13 +18,13 @@ import pytest
 from agent import protocol as p
 from agent.board_process import board_process
 from agent.client import BoardClient
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from agent.session import measure_board
 from tinyexp.core.boards import load_board
+from tinyexp.core.config import BoardConfig
 from tinyexp.device.virtual import virtual_board_command
 from tinyexp.device.virtual_clock import estimate_from_model, fixed_latency, operators_from_model
 from tinyexp.device.virtual_commands import BoardState
-from tinyexp.estimate.operator_split import estimate_operator_latency
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.tflm.inspect import inspect_model
 
@@ -32,7 +32,7 @@ TRANSCRIPTS = Path(__file__).parents[1] / "transcripts"
 
 
 @pytest.fixture(scope="module")
-def board() -> dict:
+def board() -> BoardConfig:
     return load_board("nano33ble")
 
 
@@ -65,26 +65,25 @@ def _prof(state: BoardState, seq: int = 1) -> p.Profile:
 # ------------------------------------------------------------ the estimate behind PROF
 
 
-def test_operator_figures_add_up_to_the_whole_estimate(int8_model: Path, board: dict) -> None:
+def test_operator_figures_add_up_to_the_whole_estimate(int8_model: Path, board: BoardConfig) -> None:
     model = int8_model.read_bytes()
     stats = inspect_model(model)
-    whole = estimate_operators(model, board)
-    split = estimate_operator_latency(model, board)
+    split = estimate_operators(model, board)
     assert [o.type for o in split.operators] == list(stats.ops)
     assert [o.macs for o in split.operators if o.type == "FULLY_CONNECTED"] == [l.macs for l in stats.layers]
     assert all(o.macs == 0 for o in split.operators if o.type != "FULLY_CONNECTED")
-    overhead = whole.overhead_us * board["clock_hz"] / 1e6
-    assert sum(o.cycles for o in split.operators) + overhead == pytest.approx(whole.cycles, rel=1e-12)
+    overhead = split.overhead_us * board.clock_hz / 1e6
+    assert sum(o.cycles for o in split.operators) + overhead == pytest.approx(split.cycles, rel=1e-12)
     # A bigger layer costs more: the split follows the MACs, not an even share.
     fc = [o for o in split.operators if o.type == "FULLY_CONNECTED"]
     assert max(fc, key=lambda o: o.cycles) is max(fc, key=lambda o: o.macs)
-    assert split.method == "per-operator model" and split.provenance.startswith("estimate, not a measurement")
+    assert split.method == "v2 per-operator" and split.provenance.startswith("estimate, not a measurement")
 
 
 # ------------------------------------------------------------ over a real pty
 
 
-def test_virtual_board_profiles_every_operator_over_a_pty(int8_model: Path, board: dict) -> None:
+def test_virtual_board_profiles_every_operator_over_a_pty(int8_model: Path, board: BoardConfig) -> None:
     model = int8_model.read_bytes()
     with board_process(virtual_board_command(str(int8_model), board)) as port:
         m = measure_board(port, model, 1, warmup=0, invokes=3, timeout_s=20)
@@ -94,28 +93,28 @@ def test_virtual_board_profiles_every_operator_over_a_pty(int8_model: Path, boar
     assert [o.op for o in profile.operators] == list(inspect_model(model).ops)
     # The figures are the estimate's, in whole cycles of the board's clock (ticks = cycles).
     expected = operators_from_model(model, board)
-    assert profile.ticks_per_s == board["clock_hz"]
+    assert profile.ticks_per_s == board.clock_hz
     for timing, (_, cycles) in zip(profile.operators, expected):
         assert timing.cycles == timing.ticks and abs(timing.ticks - cycles) <= 1
-        assert timing.us == pytest.approx(timing.ticks / board["clock_hz"] * 1e6, abs=5e-4)
+        assert timing.us == pytest.approx(timing.ticks / board.clock_hz * 1e6, abs=5e-4)
     assert profile.ticks == math.floor(sum(c for _, c in expected))
     assert profile.invoke_us == pytest.approx(m.stats["mean_us"], abs=5e-4)
     assert profile.us <= profile.invoke_us + 5e-4
 
 
-def test_a_v1_board_is_measured_without_a_profile(int8_model: Path, board: dict) -> None:
+def test_a_v1_board_is_measured_without_a_profile(int8_model: Path, board: BoardConfig) -> None:
     model = int8_model.read_bytes()
     with board_process(virtual_board_command(str(int8_model), board) + ["--proto", "1"]) as port:
         m = measure_board(port, model, 1, warmup=0, invokes=3, timeout_s=20)
         with BoardClient(port, timeout_s=20) as client:
             assert client.hello()["proto"] == "1" and not client.supports_profile
-            with pytest.raises(DeviceError, match="speaks protocol 1, which has no per-operator"):
+            with pytest.raises(BoardLinkError, match="speaks protocol 1, which has no per-operator"):
                 client.profile()
     assert m.profile is None and "protocol 1" in (m.no_profile_reason or "")
     assert m.stats["n"] == 3 and not any("PROF" in line for line in m.transcript)
 
 
-def test_a_v1_board_does_not_know_prof(int8_model: Path, board: dict) -> None:
+def test_a_v1_board_does_not_know_prof(int8_model: Path, board: BoardConfig) -> None:
     state = BoardState(int8_model.read_bytes(), board, estimate_from_model, operators_fn=operators_from_model,
                        proto=1)
     (frame,) = [p.decode_line(f) for f in state.handle("4 PROF")]
@@ -123,13 +122,13 @@ def test_a_v1_board_does_not_know_prof(int8_model: Path, board: dict) -> None:
     assert p.decode_line(state.boot()[1])["fields"]["proto"] == "1"
 
 
-def test_fixed_latency_board_has_no_profile_and_says_so(int8_model: Path, board: dict) -> None:
+def test_fixed_latency_board_has_no_profile_and_says_so(int8_model: Path, board: BoardConfig) -> None:
     state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0))
     (frame,) = [p.decode_line(f) for f in state.handle("2 PROF")]
     assert frame["kind"] == "ERR" and frame["fields"]["code"] == "no_profile"
 
 
-def test_operator_names_given_by_hand_become_frame_tokens_in_whole_ticks(int8_model: Path, board: dict) -> None:
+def test_operator_names_given_by_hand_become_frame_tokens_in_whole_ticks(int8_model: Path, board: BoardConfig) -> None:
     """--operator-cycles is user data: a name with spaces is sent as one token, and the cycles
     are whole ticks that add up to the whole part of their sum."""
     state = BoardState(int8_model.read_bytes(), board, fixed_latency(100.0),
@@ -168,7 +167,7 @@ def test_agent_cli_prints_the_per_operator_table(int8_model: Path, capsys: pytes
 # ------------------------------------------------------------ MLflow
 
 
-def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: dict, tmp_path: Path) -> None:
+def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: BoardConfig, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from tinyexp.core.names import Artifact, Metric, Tag
@@ -203,7 +202,7 @@ def test_profile_is_logged_as_a_table_and_a_chart(int8_model: Path, board: dict,
     assert run.data.metrics[Metric.LATENCY_PROFILE_OPERATORS_US] == profile.us
 
 
-def test_macs_are_left_out_when_the_board_ran_other_operators(int8_model: Path, board: dict) -> None:
+def test_macs_are_left_out_when_the_board_ran_other_operators(int8_model: Path, board: BoardConfig) -> None:
     from tinyexp.pipeline.profile import profile_table
 
     model = int8_model.read_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from agent.session import measure_board
 from tests.helpers import ROOT
 from tests.helpers.remote_board import LATENCY_US, rfc2217_server, virtual_board
@@ -44,7 +44,7 @@ def test_a_stopped_server_is_one_clear_error(tiny_model: Path) -> None:
         pass
     assert proc.returncode == 0, proc.stderr.read().decode()
     start = time.monotonic()
-    with pytest.raises(DeviceError, match=f"cannot open serial port {url}"):
+    with pytest.raises(BoardLinkError, match=f"cannot open serial port {url}"):
         measure_board(url, tiny_model.read_bytes(), 1, warmup=0, invokes=1, timeout_s=5)
     assert time.monotonic() - start < 15
 

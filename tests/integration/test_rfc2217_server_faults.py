@@ -22,7 +22,7 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from agent.rfc2217_server import BUSY_MESSAGE
 from agent.session import measure_board
 from tests.helpers.remote_board import LATENCY_US, rfc2217_server, virtual_board
@@ -174,7 +174,7 @@ def test_a_second_client_is_refused_in_a_line_and_the_first_goes_on(served_board
             second.settimeout(5)
             assert second.recv(len(BUSY_MESSAGE)) == BUSY_MESSAGE
         started = time.monotonic()
-        with pytest.raises(DeviceError, match="cannot open serial port"):
+        with pytest.raises(BoardLinkError, match="cannot open serial port"):
             measure_board(_url(address), tiny_model.read_bytes(), 1, warmup=0, invokes=1, timeout_s=5)
         assert time.monotonic() - started < 15 and proc.poll() is None
         first.write(b"HELLO\n")  # the first client still talks to the board

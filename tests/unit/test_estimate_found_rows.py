@@ -9,7 +9,7 @@ import pytest
 from tinyexp.estimate.calibration import shipped_calibration
 from tinyexp.estimate.opcost import live_fraction, operator_features
 from tinyexp.estimate.predict import price_model
-from tinyexp.estimate.sources import (BOARD_LENDERS, CHECKS, V1_SOURCE_NAMES, cached_operators, published_rows,
+from tinyexp.estimate.calibration_rows import (BOARD_LENDERS, CHECKS, V1_SOURCE_NAMES, cached_operators, published_rows,
                                       withheld_dtypes)
 from tinyexp.tflm.operators import Operator, Tensor
 

@@ -10,11 +10,11 @@ import pytest
 
 from tinyexp.core.errors import TinyexpError
 from tinyexp.estimate.calibration import calibration_ops, shipped_calibration
-from tinyexp.estimate.fit import fit_full, fit_profiled
+from tinyexp.estimate.price_fit import fit_full, fit_profiled
 from tinyexp.estimate.opcost import model_features, operator_features
 from tinyexp.estimate.predict import Bounds, SourceModel, price_model
 from tinyexp.estimate.rebuild import differences
-from tinyexp.estimate.sources import Row, architectures, cached_operators, published_rows
+from tinyexp.estimate.calibration_rows import Row, architectures, cached_operators, published_rows
 from tinyexp.tflm.operators import Operator, Tensor, total_macs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -14,7 +14,7 @@ import pytest
 from tinyexp.cli.doctor import main as doctor
 from tinyexp.cli.main import preflight
 from tinyexp.core.errors import ConfigError, TinyexpError
-from tinyexp.estimate.calibrate import _with_usable_latency, calibrate
+from tinyexp.estimate.calibrate import _with_usable_latency
 from tinyexp.estimate.calibrate import main as calibrate_main
 from tinyexp.estimate.calibration_file import FORMAT, MeasuredRun, read_calibration, write_calibration
 from tinyexp.cli.report import main as report_main

@@ -18,7 +18,7 @@ from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.estimate.calibration import shipped_calibration
 from tinyexp.estimate.cli import SCHEMA_VERSION, main
 from tinyexp.estimate.per_operator import estimate_operators
-from tinyexp.estimate.sources import STUDY_SOURCE
+from tinyexp.estimate.calibration_rows import STUDY_SOURCE
 
 REPO = Path(__file__).resolve().parents[2]
 ESTIMATE_DOC = REPO / "docs" / "estimate.md"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.client import BoardRefused
-from agent.errors import DeviceError
+from agent.errors import BoardLinkError
 from agent.session import _profile
 
 
@@ -31,5 +31,5 @@ def test_a_refused_prof_leaves_the_measurement_without_a_profile_and_says_why(co
 
 
 def test_a_link_failure_during_prof_is_still_an_error() -> None:
-    with pytest.raises(DeviceError, match="link dropped"):
-        _profile(_Board(DeviceError("link dropped")))
+    with pytest.raises(BoardLinkError, match="link dropped"):
+        _profile(_Board(BoardLinkError("link dropped")))

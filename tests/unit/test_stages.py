@@ -12,7 +12,7 @@ from tinyexp.core.config import QuantMode
 from tinyexp.model.convert import convert
 from tinyexp.model.data import make_dataset
 from tinyexp.tflm.evaluate import accuracy, host_model
-from tinyexp.tflm.fit import check_fit
+from tinyexp.tflm.board_fit import check_fit
 from tinyexp.tflm.inspect import inspect_model
 from tinyexp.tflm.runtime import check_support
 from tinyexp.model.train import cache_key, train

@@ -74,7 +74,7 @@ def check_board(cfg: Config) -> str:
     if cfg.device.kind == "virtual":
         return "the virtual board (a process on a pseudo-terminal): nothing to reach"
     from agent.client import BoardClient
-    from agent.errors import DeviceError
+    from agent.errors import BoardLinkError
     from tinyexp.device.base import load_backend
 
     port = load_backend(cfg.device, cfg.board).check_ready().get("device.port")
@@ -82,7 +82,7 @@ def check_board(cfg: Config) -> str:
         with BoardClient(str(port), baud=int(cfg.device.baud), timeout_s=min(float(cfg.device.timeout_s), 5.0),
                          retries=int(cfg.device.retries)) as client:
             hello = client.hello()
-    except DeviceError as exc:
+    except BoardLinkError as exc:
         raise TinyexpError(str(exc)) from exc
     return f"{port}: firmware {hello.get('fw', '?')}, protocol {hello.get('proto', '?')}, board {hello.get('board', '?')}"
 

@@ -17,7 +17,7 @@ class Metric:
     MODEL_BYTES: Final = "model_bytes"
     FLOAT_MODEL_BYTES: Final = "float_model_bytes"
     SIZE_RATIO: Final = "size_ratio"  # float32 bytes / this model's bytes
-    PARAMS: Final = "params"
+    PARAMS: Final = "parameter_count"  # weights and biases; not MLflow's params (the config)
     MACS: Final = "macs"
     HIDDEN_TO_HIDDEN_WEIGHTS: Final = "hidden_to_hidden_weights"
     # The four arena figures, each a different question:
@@ -53,8 +53,8 @@ class Metric:
     MACS_PER_SECOND: Final = "macs_per_second"
     CYCLES_PER_MAC: Final = "cycles_per_mac"
     PARITY_MAX_ABS_ERROR: Final = "parity_max_abs_error"
-    BUILD_FLASH_BYTES: Final = "flash_bytes"  # a real build's sketch size (arduino-cli)
-    BUILD_RAM_BYTES: Final = "ram_bytes"  # a real build's static RAM (arduino-cli)
+    BUILD_FLASH_BYTES: Final = "build_flash_bytes"  # a real build's sketch size (arduino-cli), not board.flash_bytes
+    BUILD_RAM_BYTES: Final = "build_ram_bytes"  # a real build's static RAM (arduino-cli), not board.ram_bytes
     LATENCY_ESTIMATE_LOO_MAX_ERROR_PCT: Final = "latency_estimate_loo_max_error_pct"
     # The per-operator profile (PROF, protocol 2): how many operators, their total time, and
     # the invoke's time outside them (the interpreter's own work).
@@ -191,6 +191,10 @@ OLD_METRIC_NAMES: Final[Mapping[str, str]] = {
     "arena_bytes": Metric.ARENA_REQUIRED_BYTES,
     "arena_reported_bytes": Metric.ARENA_HOST_REPORTED_BYTES,
     "arena_used_bytes": Metric.ARENA_BOARD_USED_BYTES,
+    # renamed so a metric never shares a name with a config param (board.flash_bytes: a limit)
+    "flash_bytes": Metric.BUILD_FLASH_BYTES,
+    "ram_bytes": Metric.BUILD_RAM_BYTES,
+    "params": Metric.PARAMS,
 }
 # Today's names a run logged before them lacks, read from the old name it did log, which
 # keeps its meaning: runs before latency_us logged every latency, measured or estimated, as

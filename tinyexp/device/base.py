@@ -18,7 +18,7 @@ import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from agent.session import Measurement, measure_board
 from tinyexp.core.config import BoardConfig, DeviceConfig

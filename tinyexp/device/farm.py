@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from agent.errors import DeviceError as AgentDeviceError
+from agent.errors import BoardLinkError
 from agent.session import MeasurementError
 from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.core.errors import ConfigError, DeviceError, TinyexpError
@@ -74,7 +74,7 @@ def measure_on_this_node(device: DeviceConfig, board: BoardConfig, request: Depl
             result = backend.measure(replace(request, workdir=Path(tmp)), inputs, input_dtype, settings)
     except MeasurementError as exc:
         return NodeOutcome(node, readiness, error=str(exc), transcript=tuple(exc.transcript))
-    except (AgentDeviceError, TinyexpError, OSError) as exc:
+    except (BoardLinkError, TinyexpError, OSError) as exc:
         return NodeOutcome(node, readiness, error=str(exc))
     return NodeOutcome(node, readiness, result)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import importlib
 from types import ModuleType
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Callable, TypeVar
 
 from tinyexp.core.config import BoardConfig, DeviceConfig
 from tinyexp.core.errors import ConfigError

@@ -13,7 +13,7 @@ import sys
 from typing import Iterator, Sequence
 
 from agent.board_process import board_process
-from agent.errors import DeviceError as AgentDeviceError
+from agent.errors import BoardLinkError
 from tinyexp.core.config import BoardConfig, as_plain
 from tinyexp.core.errors import DeviceError
 from tinyexp.device.base import DeployRequest, Deployment, PortBackend
@@ -50,5 +50,5 @@ class VirtualDevice(PortBackend):
         try:
             with board_process(cmd) as port:
                 yield Deployment(port)
-        except AgentDeviceError as exc:
+        except BoardLinkError as exc:
             raise DeviceError(str(exc)) from exc

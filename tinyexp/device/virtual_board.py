@@ -7,7 +7,7 @@ limits, refuses what TFLM refuses with the firmware's ERR codes, and really invo
 for RUN and BENCH. Only its clock is modelled: timings come from a latency estimate, the
 same for every invoke (no invented jitter), and HELLO says ``timer=estimate
 latency_source=estimate`` so no figure can pass for a measurement. PROF answers the
-per-operator estimates of tinyexp.estimate.operator_split, in ticks of the board's clock.
+per-operator estimates of tinyexp.estimate.per_operator, in ticks of the board's clock.
 ``--proto 1`` makes it a board of protocol v1 (no PROF), as old firmware is. With
 ``--realtime`` each invoke also takes its estimated latency in wall-clock time (it sleeps
 what the host's invoke did not use), so a farm of virtual boards is as busy as one of real

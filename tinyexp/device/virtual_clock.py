@@ -45,10 +45,12 @@ def estimate_from_model(model: bytes, board: BoardConfig) -> LatencyEstimate:
 
 
 def operators_from_model(model: bytes, board: BoardConfig) -> list[tuple[str, float]]:
-    """The default per-operator figures: tinyexp.estimate.operator_split (estimates, labelled so)."""
-    from tinyexp.estimate.operator_split import estimate_operator_latency
+    """The default per-operator figures: the estimate's own operators (estimates, labelled so); the
+    invoke's cost outside them is the estimate's overhead, in no operator's row, as a board's
+    MicroProfiler sees it."""
+    from tinyexp.estimate.per_operator import estimate_operators
 
-    return [(o.type, o.cycles) for o in estimate_operator_latency(model, board).operators]
+    return [(o.type, o.cycles) for o in estimate_operators(model, board).operators]
 
 
 def fixed_latency(latency_us: float) -> LatencyFn:

@@ -9,7 +9,7 @@ logged one, its per-operator profile (the per_operator_profile.json table, time_
 operator in execution order), and writes a calibration file (tinyexp.estimate.calibration_file).
 A board config with `calibration: PATH` (board.calibration=PATH) then prices models with that
 board's own fit: per-operator prices from the profiles when every run has one, else the
-published reference source's prices scaled by factors fitted to the runs (tinyexp.estimate.fit).
+published reference source's prices scaled by factors fitted to the runs (tinyexp.estimate.price_fit).
 Every estimate names the file and how many runs it came from.
 """
 

@@ -24,10 +24,10 @@ from typing import Callable, Mapping, Sequence
 
 from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration_range import calibration_range
-from tinyexp.estimate.fit import (check_one_source, fit_formula, fit_full, fit_profiled, fit_scaled, fit_shrunk,
+from tinyexp.estimate.price_fit import (check_one_source, fit_formula, fit_full, fit_profiled, fit_scaled, fit_shrunk,
                                   scaled_prices)
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
-from tinyexp.estimate.sources import (BOARD_LENDERS, FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family,
+from tinyexp.estimate.calibration_rows import (BOARD_LENDERS, FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family,
                                       published_rows, withheld_dtypes)
 from tinyexp.tflm.operators import Operator
 
@@ -94,7 +94,7 @@ class Calibration:
                 plain = SourceModel(self._fit(self.groups[source]), Bounds(0.0, 0.0))
                 residuals = [p.log_residual for p in self._held_out(source, id, ())]
                 self.references[source] = SourceModel(plain.fit, Bounds.from_residuals(residuals))
-        # Same-board sources (sources.BOARD_LENDERS) lend before the references; what they
+        # Same-board sources (calibration_rows.BOARD_LENDERS) lend before the references; what they
         # lack themselves they price as any source does, on the references.
         self.lenders: dict[str, SourceModel] = {}
         for source in dict.fromkeys(name for names in BOARD_LENDERS.values() for name in names):
@@ -171,7 +171,7 @@ class Calibration:
 
     def checked_on(self, source: str, board_source: str) -> list[Prediction]:
         """Every row of `source` priced on `board_source`'s model, with the interval an
-        estimate from it would carry (sources.CHECKS: rows that check a board's estimate)."""
+        estimate from it would carry (calibration_rows.CHECKS: rows that check a board's estimate)."""
         model, train = self.model(board_source), self.groups[board_source]
         return [self._predict(model, row, train) for row in self.groups[source]]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from tinyexp.core.errors import TinyexpError
-from tinyexp.estimate.sources import Row
+from tinyexp.estimate.calibration_rows import Row
 from tinyexp.tflm.operators import Operator
 
 FORMAT = "tinyexp-latency-calibration/1"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from tinyexp.estimate.predict import Bounds
-from tinyexp.estimate.sources import Row
+from tinyexp.estimate.calibration_rows import Row
 from tinyexp.tflm.operators import Operator
 
 # Within a factor of FAR of the smallest and largest calibrated network counts as inside.

@@ -24,7 +24,6 @@ Units: us x mA x V = nJ, so uJ = V * mA * us / 1000.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 from tinyexp.core.config import BoardConfig
 

@@ -26,7 +26,7 @@ import math
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-from tinyexp.tflm.operators import MAC_OPERATORS, Operator
+from tinyexp.tflm.operators import Operator
 
 SHARED_TERMS = ("invoke", "per_operator")
 # CMSIS-NN's s16 convolution wrapper runs its DSP kernel only when the kernel volume
@@ -137,6 +137,3 @@ def model_features(ops: Sequence[Operator]) -> dict[str, float]:
 def groups(ops: Iterable[Operator]) -> set[tuple[str, str]]:
     return {group(op) for op in ops if op.type not in _NO_WORK}
 
-
-def is_mac_operator(op: Operator) -> bool:
-    return op.type in MAC_OPERATORS

@@ -9,7 +9,7 @@ measurement (latency_source "estimate").
 the .tflite bytes, for callers that hold nothing else. `board` is a board description
 (conf/board/*.yaml as a mapping, or its name). Its source:
 a `calibration` file when the board config sets one (tinyexp calibrate writes it), else the
-board's `latency_calibration` (sources.V1_SOURCE_NAMES). On a board calibrated on the 2020
+board's `latency_calibration` (calibration_rows.V1_SOURCE_NAMES). On a board calibrated on the 2020
 study (latency_calibration dokic2020, the nano33ble) a net of the study's family
 (FULLY_CONNECTED layers only, one input, one output) is priced on the study's source, whose
 three float32 timings are fitted by the dense-net formula (fit.fit_formula; its leave-one-out
@@ -31,7 +31,7 @@ from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_c
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.calibration_range import CalibrationRange, calibration_range
 from tinyexp.estimate.predict import Priced, SourceModel, price_model
-from tinyexp.estimate.sources import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_NAMES, Row, published_rows
+from tinyexp.estimate.calibration_rows import STUDY_CALIBRATION, STUDY_SOURCE, V1_SOURCE_NAMES, Row, published_rows
 from tinyexp.tflm.graph import MAC_OPERATORS, ModelGraph, read_graph
 from tinyexp.tflm.operators import Operator, graph_operators
 

@@ -5,7 +5,7 @@ Each operator's cycles come from one of three bases, in this order:
 1. fitted: the source's rows contained operators of its (type, dtype); when they all come
    from one network, its interval is at least EXTRAPOLATED_BOUNDS (one network cannot
    separate that operator's price from the rest of its cost);
-2. transferred: a lender of the same board (sources.BOARD_LENDERS) or a reference source
+2. transferred: a lender of the same board (calibration_rows.BOARD_LENDERS) or a reference source
    (sources.REFERENCE_SOURCES), in that order, has data for it. The rule: the lender's or
    reference's price for the operator times k. From a same-board lender k = 1 (same clock,
    flash, FPU and kernel library as far as known: the rows support no other factor). From
@@ -45,7 +45,7 @@ from typing import Sequence
 import numpy as np
 
 from tinyexp.core.errors import TinyexpError
-from tinyexp.estimate.fit import FullFit, Reference, ScaledFit
+from tinyexp.estimate.price_fit import FullFit, Reference, ScaledFit
 from tinyexp.estimate.opcost import group
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator
 
@@ -121,7 +121,7 @@ class SourceModel:
     fit: Fit
     bounds: Bounds
     references: tuple["SourceModel", ...] = ()
-    # A lender measured on the same board as the sources it lends to (sources.BOARD_LENDERS):
+    # A lender measured on the same board as the sources it lends to (calibration_rows.BOARD_LENDERS):
     # its prices transfer at x1 (transfer_rule), except in the kernel dtypes it withholds
     # (another kernel library than the board deploys: sources.withheld_dtypes).
     same_board: bool = False

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from tinyexp.estimate.convert_modes import convert_mode
-from tinyexp.estimate.sources import OPERATORS_JSON, architectures, cached_operators, operator_key, published_rows
+from tinyexp.estimate.calibration_rows import OPERATORS_JSON, architectures, cached_operators, operator_key, published_rows
 from tinyexp.model.layers import build_layers
 from tinyexp.tflm.operators import Operator, analyse_operators
 

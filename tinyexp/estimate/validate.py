@@ -8,7 +8,7 @@
    the source held out at once and priced on the rest, with the interval a user's estimate
    would get (Calibration.lofo_intervals): the share within 15%, the median error and the
    interval's coverage; then the coverage pooled over every source, against TARGET_COVERAGE.
-3. Checks, per row: the rows of a source that lends nothing (sources.CHECKS) priced on the
+3. Checks, per row: the rows of a source that lends nothing (calibration_rows.CHECKS) priced on the
    source of the board they were measured on, as a user's model is: an out-of-sample test
    of that board's estimate.
 """
@@ -20,7 +20,7 @@ from typing import Sequence
 
 from tinyexp.estimate.calibration import Calibration, Prediction, shipped_calibration
 from tinyexp.estimate.predict import family_of
-from tinyexp.estimate.sources import CHECKS
+from tinyexp.estimate.calibration_rows import CHECKS
 
 WITHIN_PCT = 15.0
 TARGET_COVERAGE = 80.0

@@ -15,7 +15,7 @@ import numpy as np
 
 from agent import protocol as p
 from agent.client import write_transcript
-from agent.errors import DeviceError as AgentDeviceError
+from agent.errors import BoardLinkError
 from agent.session import MeasurementError
 from tinyexp.core.errors import DeviceError
 from tinyexp.core.names import Artifact
@@ -62,7 +62,7 @@ def measure(backend: DeviceBackend, request: DeployRequest, host: HostModel, sam
     except MeasurementError as exc:
         write_transcript(transcript, exc.transcript)
         raise DeviceMeasurementError(str(exc), transcript) from exc
-    except AgentDeviceError as exc:
+    except BoardLinkError as exc:
         raise DeviceError(str(exc)) from exc
     m = board.measurement
     write_transcript(transcript, m.transcript)

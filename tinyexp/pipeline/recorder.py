@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
 
 from agent.profile_table import outside_operators_us
 from tinyexp.core.config import BoardConfig
@@ -18,14 +17,13 @@ from tinyexp.core.units import us_to_cycles
 from tinyexp.device.power_trace import MeasuredEnergy
 from tinyexp.estimate.energy import MEASURED as ENERGY_MEASURED
 from tinyexp.estimate.energy import Energy, board_power, estimate_energy, no_energy
-from tinyexp.estimate.operator_split import OperatorLatency
 from tinyexp.estimate.per_operator import Estimate
 from tinyexp.model.train import TrainedModel
 from tinyexp.pipeline.measure import DeviceMeasurement
 from tinyexp.pipeline.profile import bar_chart, profile_table
 from tinyexp.pipeline.stages import ConvertedModel
 from tinyexp.tflm.evaluate import Accuracy
-from tinyexp.tflm.fit import FitCheck
+from tinyexp.tflm.board_fit import FitCheck
 from tinyexp.tflm.inspect import ModelStats
 from tinyexp.tracking.store import RunRecord
 
@@ -193,8 +191,8 @@ def record_profile(record: RunRecord, m: DeviceMeasurement, stats: ModelStats, w
     record.metric(Metric.LATENCY_PROFILE_OUTSIDE_OPERATORS_US, outside_operators_us(m.profile))
 
 
-def record_operator_estimate(record: RunRecord, estimate: OperatorLatency) -> None:
-    """How an estimated per-operator profile was made."""
+def record_operator_estimate(record: RunRecord, estimate: Estimate) -> None:
+    """How an estimated per-operator profile was made: the estimate's own operators."""
     record.tags[Tag.LATENCY_PROFILE_METHOD] = estimate.method
     record.tags[Tag.LATENCY_PROFILE_PROVENANCE] = estimate.provenance[:_MAX_TAG_CHARS]
 

@@ -27,7 +27,6 @@ from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
 from tinyexp.device.power_monitor import PowerMonitor, load_power_monitor
-from tinyexp.estimate.operator_split import from_estimate
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
@@ -40,7 +39,7 @@ from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, 
 from tinyexp.tflm import evaluate as evaluate_stage
 from tinyexp.tflm.c_array import CArray, to_c_array
 from tinyexp.tflm.evaluate import HostModel
-from tinyexp.tflm.fit import check_fit
+from tinyexp.tflm.board_fit import check_fit
 from tinyexp.tflm.graph import ModelGraph
 from tinyexp.tflm.operators import graph_operators, operator_table
 from tinyexp.tflm.package import ModelPackage, build_package
@@ -155,12 +154,12 @@ def _measure(cfg: Config, backend: DeviceBackend, model: ConvertedModel, c_array
     virtual clock needs is computed here, once."""
     board = cfg.board
     estimate = estimate_operators(model.graph, board) if backend.estimated_clock else None
-    operators = from_estimate(estimate) if estimate is not None else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
                             estimate.latency_us if estimate else None, workdir,
-                            tuple((o.type, o.cycles) for o in operators.operators) if operators else None,
+                            tuple((o.type, o.cycles) for o in estimate.operators) if estimate else None,
                             package.sketch_files())
     dev = cfg.device
+
     def session() -> DeviceMeasurement:
         return measure(backend, request, host, data.test.x[: dev.parity_samples], dev.warmup, dev.invokes,
                        dev.baud, dev.timeout_s, dev.retries)
@@ -173,10 +172,10 @@ def _measure(cfg: Config, backend: DeviceBackend, model: ConvertedModel, c_array
     recorder.record_measurement(record, m, model.stats, cfg.board)
     recorder.record_profile(record, m, model.stats, workdir)
     recorder.record_energy(record, board, m, estimate if m.latency_source == "estimate" else None, metered)
-    if m.latency_source == "estimate" and estimate is not None and operators is not None:
+    if m.latency_source == "estimate" and estimate is not None:
         recorder.record_estimate(record, estimate)
         if m.profile is not None:
-            recorder.record_operator_estimate(record, operators)
+            recorder.record_operator_estimate(record, estimate)
         return estimate.summary()
     return f"{m.stats.get('mean_us', float('nan')):.1f} us mean ({m.latency_source})"
 

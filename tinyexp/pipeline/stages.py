@@ -13,7 +13,7 @@ from tinyexp.core.config import Config, QuantConfig, QuantMode
 from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
 from tinyexp.model.data import Dataset
-from tinyexp.tflm.fit import FitCheck
+from tinyexp.tflm.board_fit import FitCheck
 from tinyexp.tflm.graph import ModelGraph, read_graph
 from tinyexp.tflm.inspect import ModelStats, model_stats
 from tinyexp.tflm.runtime import TflmSupport, check_support

@@ -19,7 +19,7 @@ from tinyexp.model import sources
 from tinyexp.model.data import make_dataset
 from tinyexp.pipeline.stages import convert_and_analyse
 from tinyexp.search.space import Limits
-from tinyexp.tflm.fit import check_fit
+from tinyexp.tflm.board_fit import check_fit
 
 
 @dataclass(frozen=True)

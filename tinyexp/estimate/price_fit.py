@@ -36,7 +36,7 @@ from scipy.optimize import nnls
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.units import us_to_cycles
 from tinyexp.estimate.opcost import SHARED_TERMS, groups, model_features, operator_features
-from tinyexp.estimate.sources import Row
+from tinyexp.estimate.calibration_rows import Row
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator
 
 FINE_MIN_ROWS = 20

@@ -150,14 +150,6 @@ def read_rows(path: Path) -> tuple[Row, ...]:
     return tuple(rows)
 
 
-def write_rows(path: Path, rows: tuple[Row, ...]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=ROW_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({name: getattr(row, name) for name in ROW_COLUMNS})
-
-
 @lru_cache(maxsize=1)
 def published_rows() -> tuple[Row, ...]:
     return read_rows(ROWS_CSV)
