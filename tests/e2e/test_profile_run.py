@@ -16,7 +16,7 @@ def test_an_estimated_run_has_its_per_operator_table(run_tinyexp, tinyexp_home: 
     assert result.returncode == 0, result.stderr[-2000:]
     run = next(r for r in store_runs(tinyexp_home)
                if r.info.run_name and r.data.tags.get(Tag.LATENCY_PROFILE_SOURCE) == "estimate")
-    assert run.data.tags[Tag.LATENCY_PROFILE_METHOD] == "per-operator model"
+    assert run.data.tags[Tag.LATENCY_PROFILE_METHOD] == "v2 per-operator"
     assert "estimate, not a measurement" in run.data.tags[Tag.LATENCY_PROFILE_PROVENANCE]
     names = {a.path for a in store_client(tinyexp_home).list_artifacts(run.info.run_id)}
     assert {Artifact.PER_OPERATOR_TABLE, Artifact.PER_OPERATOR_CHART} <= names

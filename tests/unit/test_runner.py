@@ -93,7 +93,7 @@ def test_the_estimated_per_operator_profile_is_logged(int8_job) -> None:  # noqa
     (request,) = deployed
     t = run.data.tags
     assert t[Tag.LATENCY_PROFILE_SOURCE] == "estimate" and t[Tag.LATENCY_PROFILE_MACS] == "matched"
-    assert t[Tag.LATENCY_PROFILE_METHOD] == "per-operator model"
+    assert t[Tag.LATENCY_PROFILE_METHOD] == "v2 per-operator"
     artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
     table = json.loads((artifacts / Artifact.PER_OPERATOR_TABLE).read_text())
     rows = [dict(zip(table["columns"], row)) for row in table["data"]]
