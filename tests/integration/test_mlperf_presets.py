@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import compose, compose_config
-from tinyexp.core.config import QuantMode, validate
+from tinyexp.core.config import QuantMode
+from tinyexp.core.validation import validate
 from tinyexp.model.convert import convert
 from tinyexp.model import sources
 from tinyexp.tflm.inspect import inspect_model

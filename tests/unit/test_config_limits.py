@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinyexp.cli.main import preflight
-from tinyexp.core import config, limits
+from tinyexp.core import config, limits, validation
 from tinyexp.core.errors import ConfigError
 
 NUMERIC = (int, float)
@@ -183,7 +183,7 @@ def test_random_overrides_end_in_one_line_or_a_valid_config(overrides: list[str]
         assert str(exc) and "\n" not in str(exc), repr(str(exc))
         return
     for cfg in configs:  # accepted: it must pass its own checks, every figure finite
-        config.validate(cfg)
+        validation.validate(cfg)
         for path in limits.RANGES:
             group, _, key = path.partition(".")
             if not hasattr(getattr(cfg, group), key):  # a field of another option of the group

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from tinyexp.core.cli_args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from tinyexp.cli.schema import register_schema, resolve
-from tinyexp.core.config import Config, schema_keys, validate
+from tinyexp.core.config import Config, schema_keys
+from tinyexp.core.validation import validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.cli.board_files import check_board_files
 from tinyexp.core.resources import conf_dir

@@ -110,7 +110,8 @@ def _composer(explain: Callable[[Exception, Sequence[str]], str]) -> Iterator[Ca
     from hydra import compose, initialize_config_dir
 
     from tinyexp.cli.schema import register_schema, resolve
-    from tinyexp.core.config import Config, validate
+    from tinyexp.core.config import Config
+    from tinyexp.core.validation import validate
 
     register_schema()
 

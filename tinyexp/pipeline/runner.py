@@ -22,7 +22,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from tinyexp.core.config import Config, QuantMode, as_plain, validate
+from tinyexp.core.config import Config, QuantMode, as_plain
+from tinyexp.core.validation import validate
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
