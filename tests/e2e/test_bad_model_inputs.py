@@ -23,7 +23,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 CASES = [
     (["model=keras", "model.path={d}/missing.keras"], "model.path='{d}/missing.keras': no such file or directory"),
-    (["model=keras", "model.path={d}/corrupt.keras"], "model.path='{d}/corrupt.keras': Keras cannot load it"),
+    (["model=keras", "model.path={d}/corrupt.keras"], "model.path='{d}/corrupt.keras': truncated or damaged .keras file"),
     (["model=tflite", "model.path={d}/text.tflite"], "not a TFLite model"),
     (["model=tflite", "model.path={d}/corrupt.tflite"], "damaged TFLite model"),
     (["model=keras"], "model.path=None is invalid: model=keras needs the path of the model file"),

@@ -16,7 +16,7 @@ BAD = [
     (["model.neurons=-16"], "model.neurons=-16 is invalid: must be an integer >= 1"),
     (["model.widths=[16,0]"], "model.widths[1]=0 is invalid"),
     (["model.neurons=abc"], "model.neurons=abc is invalid"),
-    (["quant=int4"], "quant=int4 is invalid: allowed values are as_is, dynamic, float16, float32, int8, none"),
+    (["quant=int4"], "quant=int4 is invalid: allowed values are as_is, dynamic, float16, float32, int16x8, int8, none"),
     (["quant.mode=int4"], "quant.mode=int4 is invalid: Invalid value 'int4', expected one of"),
     (["board=esp32"], "board=esp32 is invalid: allowed values are nano33ble, nucleo_l4r5zi"),
     (["device=usb"], "device=usb is invalid: allowed values are serial, virtual"),
