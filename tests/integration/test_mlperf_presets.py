@@ -50,7 +50,7 @@ def test_preset_converted_with_a_free_batch_gets_an_estimate(preset: str) -> Non
     nano33ble, whose own free-batch rows (Adin et al. 2023) price them, by transfer."""
     from tinyexp.estimate.per_operator import estimate_operators
 
-    cfg = compose([f"experiment={preset}"])
+    cfg = compose_config([f"experiment={preset}"])
     check = sources.check_source(cfg)
     model = sources.build(cfg.model, check.input_shape)
     tflite = convert(model, QuantMode.float32, False, np.zeros((1, *check.input_shape), np.float32))
