@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from tinyexp.core.boards import load_board
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.estimate.calibration_rows import architectures
 
@@ -35,5 +36,5 @@ def _distinct_architectures() -> list[str]:
 def test_every_architecture_with_a_free_batch_is_estimated(name: str) -> None:
     tflite = _free_batch(architectures()[name]["spec"])
     for board in ("nano33ble", "nucleo_l4r5zi"):
-        e = estimate_operators(tflite, board)
+        e = estimate_operators(tflite, load_board(board))
         assert 0 < e.low_us < e.latency_us < e.high_us, (name, board)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import compose, compose_config
+from tinyexp.core.boards import load_board
 from tinyexp.core.config import QuantMode
 from tinyexp.core.validation import validate
 from tinyexp.model.convert import convert
@@ -55,7 +56,7 @@ def test_preset_converted_with_a_free_batch_gets_an_estimate(preset: str) -> Non
     model = sources.build(cfg.model, check.input_shape)
     tflite = convert(model, QuantMode.float32, False, np.zeros((1, *check.input_shape), np.float32))
     for board in ("nano33ble", "nucleo_l4r5zi"):
-        e = estimate_operators(tflite, board)
+        e = estimate_operators(tflite, load_board(board))
         assert 0 < e.low_us < e.latency_us < e.high_us
         for op in e.operators:
             if op.type in ("SHAPE", "STRIDED_SLICE", "PACK") and board == "nano33ble":
