@@ -94,7 +94,7 @@ def test_installed_from_the_wheel_not_the_checkout(fresh_env: dict[str, Path]) -
 def test_main_job_runs_from_an_empty_directory(fresh_env: dict[str, Path]) -> None:
     done = _run(fresh_env, str(fresh_env["python"]), "-m", "tinyexp", "train.epochs=5")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "us mean (estimate" in done.stdout
+    assert "us estimated (80% interval" in done.stdout
     assert ("train.epochs=5", "FINISHED") in _finished_runs(fresh_env["work"] / "mlruns" / "mlflow.db")
 
 

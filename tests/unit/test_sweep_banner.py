@@ -58,7 +58,7 @@ def test_the_experiment_opens_on_its_runs_with_a_description_and_columns() -> No
     assert client.tags[ExperimentTag.KIND] == "custom_model_development"
     assert runs_link("3") in client.tags[ExperimentTag.NOTE]
     view = json.loads(client.tags[ExperimentTag.SHARED_VIEW_PREFIX + VIEW_KEY])
-    assert {"metrics.`latency_mean_us`", "tags.`latency_source`", "metrics.`model_bytes`", "metrics.`arena_required_bytes`",
+    assert {"metrics.`latency_us`", "tags.`latency_source`", "metrics.`model_bytes`", "metrics.`arena_required_bytes`",
             "metrics.`test_accuracy`", "metrics.`test_mse`", "params.`quant.mode`", "params.`board.name`"} <= set(
         view["selectedColumns"])
 

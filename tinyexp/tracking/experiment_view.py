@@ -25,7 +25,7 @@ VIEW_KEY = "tinyexp"
 VIEW_COLUMNS = (
     *(f"tags.`{name}`" for name in (Tag.MODEL_LABEL,)),
     *(f"params.`{name}`" for name in ("quant.mode", "board.name")),
-    *(f"metrics.`{name}`" for name in (Metric.LATENCY_MEAN_US, Metric.LATENCY_ESTIMATE_LOW_US,
+    *(f"metrics.`{name}`" for name in (Metric.LATENCY_US, Metric.LATENCY_ESTIMATE_LOW_US,
                                        Metric.LATENCY_ESTIMATE_HIGH_US)),
     f"tags.`{Tag.LATENCY_SOURCE}`",
     *(f"metrics.`{name}`" for name in (Metric.MODEL_BYTES, Metric.ARENA_REQUIRED_BYTES, Metric.MACS,
@@ -54,7 +54,7 @@ def description(experiment_id: str) -> str:
         "**tinyexp**: each run trains, converts and measures one network on one board and quantisation "
         "(a sweep is a parent run with its jobs nested under it, tag `sweep_id`).\n\n"
         f"[Open the runs with tinyexp's columns]({runs_link(experiment_id)}): "
-        "model, quantisation, board, latency (`latency_mean_us`, its 80% interval where it is an estimate, "
+        "model, quantisation, board, latency (`latency_us`, measured or estimated, its 80% interval where it is an estimate, "
         "and `latency_source`: measured | estimate | not_measured), model bytes, arena, MACs, "
         "accuracy (classification) or mse (regression), and whether it fits the board's flash and RAM.\n\n"
         "A sweep's tables and figures: `tinyexp report sweep.id=<sweep>`.")
