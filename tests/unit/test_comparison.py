@@ -54,6 +54,18 @@ def test_any_sweep_report_has_comparison_and_no_study_tables(tmp_path: Path) -> 
     assert "test_mse" not in (tmp_path / "comparison.csv").read_text().splitlines()[0]
 
 
+def test_a_quantised_classifiers_accuracy_change_stands_beside_its_accuracy(tmp_path: Path) -> None:
+    """int8 and int16x8 read against float32 in one table: each quantised run's own change."""
+    rows = [_row("cnn", "float32", test_accuracy=0.94), _row("cnn", "int8", test_accuracy=0.90,
+                                                              test_accuracy_change_vs_float32=-0.04),
+            _row("cnn", "int16x8", test_accuracy=0.94, test_accuracy_change_vs_float32=0.0)]
+    write_report(rows, tmp_path)
+    table = {r["variant"]: r for r in csv.DictReader((tmp_path / "comparison.csv").open())}
+    assert table["int8"]["test_accuracy_change_vs_float32"] == "-0.04"
+    assert table["int16x8"]["test_accuracy_change_vs_float32"] == "0"
+    assert table["float32"]["test_accuracy_change_vs_float32"] == ""
+
+
 @pytest.mark.parametrize(("values_us", "unit"), [
     ([192.0, 534.0, 999.0], "us"), ([192.0, 2588.0, 23285.0], "ms"), ([4.0e5, 1.0e6, 2.0e6], "s"),
     ([4.0e5, 6.0e5, 9.0e5], "ms"), ([], "us"), ([None, 3.0e6], "s")])

@@ -13,8 +13,11 @@ from typing import Any, Iterable, Mapping, Sequence
 from tinyexp.report.tables import Table
 from tinyexp.tracking.report_runs import Row, is_missing, latency_us
 
+# A quantised classifier's accuracy change against its own float32 reference sits beside its
+# accuracy, so int8 and int16x8 read side by side (the column is dropped where no run has it).
 COMPARISON_COLUMNS = ("model", "variant", "board", "model_bytes", "arena_required_bytes", "macs", "latency_us",
-                      "latency_source", "energy_per_inference_uj", "energy_source", "test_accuracy", "test_auc", "test_mse", "fits_flash", "fits_ram",
+                      "latency_source", "energy_per_inference_uj", "energy_source", "test_accuracy",
+                      "test_accuracy_change_vs_float32", "test_auc", "test_mse", "fits_flash", "fits_ram",
                       "run_id")
 
 
