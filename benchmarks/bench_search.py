@@ -1,6 +1,6 @@
 """`tinyexp search` against a hand grid at the same training budget, in one run (issue 19).
 
-    .venv/bin/python benchmarks/bench_search.py [--trials 24] [--epochs 10] [--latency-ms 3] [--seed 0]
+    .venv/bin/python benchmarks/bench_search.py [--trials 24] [--epochs 10] [--latency-ms 10] [--seed 0]
                                                [--json PATH] [--keep-workdir]
 
 Both sides search the cnn_digits space (conf/search/cnn_digits.yaml, its fixed overrides:
@@ -88,12 +88,13 @@ def _board_flash() -> int:
 
 
 def _sizes(n: int, limits: Sequence[int]) -> tuple[int, ...]:
-    """Values per grid axis whose product is n: the most axes varied, then the most even split."""
+    """Values per grid axis whose product is n: the most axes varied, then the most even split,
+    then the earlier axes of GRID_AXES varied first."""
     fits = [k for k in itertools.product(*(range(1, m + 1) for m in limits)) if math.prod(k) == n]
     if not fits:
         raise SystemExit(f"bench_search: error: --trials {n} is no product of a grid over {GRID_AXES} "
                          f"(at most {limits} values each); try 4, 8, 12, 16, 24 or 32")
-    return max(fits, key=lambda k: (sum(v > 1 for v in k), -max(k) + min(k)))
+    return max(fits, key=lambda k: (sum(v > 1 for v in k), min(k) - max(k), k))
 
 
 def _spaced(param: Any, k: int) -> list[str]:
@@ -165,7 +166,9 @@ def front_and_hypervolume(runs: Sequence[TrainedRun], latency_ms: float, flash: 
 
 
 def run_grid(home: Path, spec: Any, args: argparse.Namespace) -> Side:
-    sweep = [*spec.overrides, f"train.epochs={args.epochs}", *grid_overrides(spec, args.trials)]
+    from tinyexp.cli.search_cmd import job_overrides
+
+    sweep = [*job_overrides(spec.overrides, [f"train.epochs={args.epochs}"]), *grid_overrides(spec, args.trials)]
     print("(a) grid: python -m tinyexp -m " + " ".join(sweep), flush=True)
     started = time.perf_counter()
     code = _run(home, ["-m", *sweep], home / "grid.log")
@@ -229,11 +232,15 @@ def report(grid: Side, search: Side, breaking: list[str], args: argparse.Namespa
     print(f"  search: {search.pruned} of {candidates} candidates pruned before training "
           f"({search.pruned / candidates:.0%}), {search.failed} failed, {candidates / (search.wall_s / 60):.2f} "
           f"candidates/min, {search.commands} command(s)")
-    ratio = search.hypervolume / grid.hypervolume if grid.hypervolume else math.inf
+    if grid.hypervolume:
+        ratio = search.hypervolume / grid.hypervolume
+    else:  # the grid found nothing within the limits
+        ratio = math.inf if search.hypervolume else math.nan
     enough = search.trained >= args.trials
     print(f"hypervolume search/grid: {ratio:.3f}. Target >= 1: {'PASS' if ratio >= 1 else 'FAIL'}"
           + ("" if enough else f" (the search trained only {search.trained} of {args.trials})"))
-    print(f"every trial on the search's front meets every limit: {'yes' if not breaking else 'NO: ' + ', '.join(breaking)}")
+    verdict = "yes" if not breaking else "NO: " + ", ".join(breaking)
+    print(f"every trial on the search's front meets every limit: {verdict}")
     return ratio >= 1 and not breaking and enough
 
 
@@ -241,7 +248,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=24, help="trained trials a side (the training budget)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per training (the preset says 40)")
-    parser.add_argument("--latency-ms", type=float, default=3.0, help="the latency limit (ms, estimated)")
+    parser.add_argument("--latency-ms", type=float, default=10.0, help="the latency limit (ms, estimated)")
     parser.add_argument("--seed", type=int, default=0, help="the search's sampler seed")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary stores and logs")
