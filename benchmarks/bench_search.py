@@ -28,6 +28,7 @@ trial on the search's Optuna front breaks a limit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -39,7 +40,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import load_average_1min, machine_info  # noqa: E402
@@ -244,6 +245,19 @@ def report(grid: Side, search: Side, breaking: list[str], args: argparse.Namespa
     return ratio >= 1 and not breaking and enough
 
 
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    """A fresh temporary directory for both sides' stores, caches and logs; removed unless kept."""
+    work = Path(tempfile.mkdtemp(prefix="bench_search_"))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=24, help="trained trials a side (the training budget)")
@@ -259,8 +273,7 @@ def main() -> int:
     grid_overrides(spec, args.trials)  # a --trials no grid can have: one line before any work
     info = machine_info()
     print(f"machine: {info}")
-    work = Path(tempfile.mkdtemp(prefix="bench_search_"))
-    try:
+    with _workdir(args.keep_workdir) as work:
         (work / "grid").mkdir()
         (work / "search").mkdir()
         grid = run_grid(work / "grid", spec, args)
@@ -271,11 +284,6 @@ def main() -> int:
             args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "machine": info,
                                              "grid": asdict(grid), "search": asdict(search),
                                              "front_breaking_limits": breaking}, indent=2))
-    finally:
-        if args.keep_workdir:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
 
 
