@@ -9,8 +9,9 @@ training, each in a fresh temporary directory (its own MLflow store and training
 
 - (a) the baseline, a hand grid: one `python -m tinyexp -m ...` Hydra multirun whose product
   has exactly `--trials` configs, spread evenly over the space's axes (quant, the second
-  convolution's kind, both convolutions' filters, geometrically spaced in their ranges; the
-  kernels at their first choice, the learning rate at the geometric middle of its range).
+  convolution's kind, both convolutions' filters at the middles of equal log-scale slices of
+  their ranges; the kernels at their first choice, the learning rate at the geometric middle
+  of its range).
   Every config trains: a grid knows no limits.
 - (b) `tinyexp search search=cnn_digits` with the latency limit, run (and resumed) until its
   study holds `--trials` trained trials: its pruned candidates do not count against the
@@ -99,13 +100,12 @@ def _sizes(n: int, limits: Sequence[int]) -> tuple[int, ...]:
 
 
 def _spaced(param: Any, k: int) -> list[str]:
-    """k values of a searched key: its first k choices, or k geometrically spaced in its range."""
+    """k values of a searched key: its first k choices, or the geometric middles of k equal
+    log-scale slices of its range (k=2 in 4..64: 8, 32), as a hand grid keeps off the extremes."""
     if param.kind == "choices":
         return list(param.choices[:k])
-    if k == 1:
-        return [str(round(math.sqrt(param.low * param.high)))]
     ratio = param.high / param.low
-    return [str(round(param.low * ratio ** (i / (k - 1)))) for i in range(k)]
+    return [str(round(param.low * ratio ** ((i + 0.5) / k))) for i in range(k)]
 
 
 def grid_overrides(spec: Any, n: int) -> list[str]:
