@@ -1,6 +1,6 @@
 """`tinyexp search` against a hand grid at the same training budget, in one run (issue 19).
 
-    .venv/bin/python benchmarks/bench_search.py [--trials 24] [--epochs 10] [--latency-ms 10] [--seed 0]
+    .venv/bin/python benchmarks/bench_search.py [--trials 24] [--epochs 10] [--latency-ms 5] [--seed 0]
                                                [--json PATH] [--keep-workdir]
 
 Both sides search the cnn_digits space (conf/search/cnn_digits.yaml, its fixed overrides:
@@ -262,7 +262,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=24, help="trained trials a side (the training budget)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per training (the preset says 40)")
-    parser.add_argument("--latency-ms", type=float, default=10.0, help="the latency limit (ms, estimated)")
+    parser.add_argument("--latency-ms", type=float, default=5.0, help="the latency limit (ms, estimated)")
     parser.add_argument("--seed", type=int, default=0, help="the search's sampler seed")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary stores and logs")
