@@ -113,7 +113,8 @@ def test_sigterm_ends_the_open_run_as_killed(tmp_path):
     (tmp_path / "mlruns").mkdir()
     store_client(tmp_path).search_experiments()
     env = dict(os.environ, TINYEXP_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.Popen([sys.executable, "-m", "tinyexp", "model.neurons=8", "train.epochs=40000"], cwd=tmp_path,
+    # 1-64-64-1: training lasts minutes, so the SIGTERM always lands inside the run, even on a loaded machine
+    proc = subprocess.Popen([sys.executable, "-m", "tinyexp", "model.neurons=64", "train.epochs=40000"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
