@@ -123,7 +123,7 @@ class SourceModel:
     references: tuple["SourceModel", ...] = ()
     # A lender measured on the same board as the sources it lends to (calibration_rows.BOARD_LENDERS):
     # its prices transfer at x1 (transfer_rule), except in the kernel dtypes it withholds
-    # (another kernel library than the board deploys: sources.withheld_dtypes).
+    # (another kernel library than the board deploys: calibration_rows.withheld_dtypes).
     same_board: bool = False
     withheld: frozenset[str] = frozenset()
 

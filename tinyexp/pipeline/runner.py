@@ -153,8 +153,7 @@ def _measure(cfg: Config, backend: DeviceBackend, model: ConvertedModel, c_array
              monitor: PowerMonitor | None) -> str:
     """Deploy and measure (with the current meter reading, if there is one); the estimate a
     virtual clock needs is computed here, once."""
-    board = cfg.board
-    estimate = estimate_operators(model.graph, board) if backend.estimated_clock else None
+    estimate = estimate_operators(model.graph, cfg.board) if backend.estimated_clock else None
     request = DeployRequest(model.data, c_array, int(model.support.arena_bytes or 0),
                             estimate.latency_us if estimate else None, workdir,
                             tuple((o.type, o.cycles) for o in estimate.operators) if estimate else None,
@@ -172,7 +171,7 @@ def _measure(cfg: Config, backend: DeviceBackend, model: ConvertedModel, c_array
         raise
     recorder.record_measurement(record, m, model.stats, cfg.board)
     recorder.record_profile(record, m, model.stats, workdir)
-    recorder.record_energy(record, board, m, estimate if m.latency_source == "estimate" else None, metered)
+    recorder.record_energy(record, cfg.board, m, estimate if m.latency_source == "estimate" else None, metered)
     if m.latency_source == "estimate" and estimate is not None:
         recorder.record_estimate(record, estimate)
         if m.profile is not None:
