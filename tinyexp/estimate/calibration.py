@@ -1,8 +1,8 @@
 """Every source's model built from calibration rows, and its out-of-sample predictions.
 
 The first reference source (sources.REFERENCE_SOURCES) gets a full per-operator fit, the
-study's source (sources.FORMULA_SOURCES) the dense-net formula's four prices. Every other source is scaled on it (fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
-rows, refitted in full with its prices pulled towards that scaled fit (fit.fit_shrunk).
+study's source (calibration_rows.FORMULA_SOURCES) the dense-net formula's four prices. Every other source is scaled on it (price_fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
+rows, refitted in full with its prices pulled towards that scaled fit (price_fit.fit_shrunk).
 Each source's 80% interval comes from its leave-one-out residuals (predict.Bounds).
 
 Held-out predictions refit a source without the held-out rows and predict them:
@@ -32,7 +32,7 @@ from tinyexp.estimate.calibration_rows import (BOARD_LENDERS, FORMULA_SOURCES, R
 from tinyexp.tflm.operators import Operator
 
 # Sources with at least SHRINK_MIN_ROWS rows get a full fit pulled towards their scaled
-# fit (fit.fit_shrunk) with this strength; fewer rows, the scaled fit alone. 0.01 was chosen
+# fit (price_fit.fit_shrunk) with this strength; fewer rows, the scaled fit alone. 0.01 was chosen
 # from 0.003, 0.01, 0.03, 0.1, 0.3 and 1, and 5 rows from 5, 6 and 10, with the validation
 # table in view (LOO of the shrunk EdgeMark sources and Sudharsan's), so their LOO figures
 # are not a fully independent test.
@@ -81,7 +81,7 @@ class Calibration:
     def __init__(self, rows: Sequence[Row], ops_of: Callable[[Row], Sequence[Operator]],
                  profiles: Mapping[str, Callable[[Row], Sequence[float]]] | None = None) -> None:
         """profiles: source -> a row's per-operator times (us), for sources whose rows all
-        have them; those sources get a profiled fit (fit.fit_profiled)."""
+        have them; those sources get a profiled fit (price_fit.fit_profiled)."""
         self.rows = tuple(rows)
         self.ops_of = ops_of
         self.profiles = dict(profiles or {})

@@ -94,7 +94,7 @@ def withheld_dtypes(lender: str) -> frozenset[str]:
 # them priced on that board's source, as a user's model would be): rows measured on the
 # board, too uncertain to fit on.
 CHECKS: dict[str, str] = {"adin2023-sway-nano33ble": "sudharsan2021-nano33"}
-# Sources fitted by the dense-net formula (fit.fit_formula): one family of dense nets in one
+# Sources fitted by the dense-net formula (price_fit.fit_formula): one family of dense nets in one
 # dtype, too few rows for more than its four prices.
 FORMULA_SOURCES = (STUDY_SOURCE,)
 

@@ -12,7 +12,7 @@ a `calibration` file when the board config sets one (tinyexp calibrate writes it
 board's `latency_calibration` (calibration_rows.V1_SOURCE_NAMES). On a board calibrated on the 2020
 study (latency_calibration dokic2020, the nano33ble) a net of the study's family
 (FULLY_CONNECTED layers only, one input, one output) is priced on the study's source, whose
-three float32 timings are fitted by the dense-net formula (fit.fit_formula; its leave-one-out
+three float32 timings are fitted by the dense-net formula (price_fit.fit_formula; its leave-one-out
 errors there, -7, +2, -4%, beat any other source's; another dtype is transferred, labelled);
 every other model on the board's general source.
 """

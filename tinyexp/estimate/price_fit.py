@@ -17,7 +17,7 @@ invoke). How many factors depends on the rows:
 - "two" (>= 2 rows): fixed costs and all operator work;
 - "one": a single speed ratio.
 A *formula* fit is the third kind, for a source whose rows are one family of dense nets in
-one dtype (the 2020 study's three 1-n-n-1 timings, sources.FORMULA_SOURCES): NNLS on four
+one dtype (the 2020 study's three 1-n-n-1 timings, calibration_rows.FORMULA_SOURCES): NNLS on four
 prices only, cycles per invoke, per operator, per FC output and per FC MAC (the study's
 dense-net formula, docs/decisions/0001), because its few rows separate those and no more.
 Either way a fit prices operator lists; what it has no data for is transferred or
