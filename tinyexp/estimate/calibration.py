@@ -1,6 +1,6 @@
 """Every source's model built from calibration rows, and its out-of-sample predictions.
 
-The first reference source (sources.REFERENCE_SOURCES) gets a full per-operator fit, the
+The first reference source (calibration_rows.REFERENCE_SOURCES) gets a full per-operator fit, the
 study's source (calibration_rows.FORMULA_SOURCES) the dense-net formula's four prices. Every other source is scaled on it (price_fit.fit_scaled) and, with at least SHRINK_MIN_ROWS
 rows, refitted in full with its prices pulled towards that scaled fit (price_fit.fit_shrunk).
 Each source's 80% interval comes from its leave-one-out residuals (predict.Bounds).

@@ -6,7 +6,7 @@ Each operator's cycles come from one of three bases, in this order:
    from one network, its interval is at least EXTRAPOLATED_BOUNDS (one network cannot
    separate that operator's price from the rest of its cost);
 2. transferred: a lender of the same board (calibration_rows.BOARD_LENDERS) or a reference source
-   (sources.REFERENCE_SOURCES), in that order, has data for it. The rule: the lender's or
+   (calibration_rows.REFERENCE_SOURCES), in that order, has data for it. The rule: the lender's or
    reference's price for the operator times k. From a same-board lender k = 1 (same clock,
    flash, FPU and kernel library as far as known: the rows support no other factor). From
    a reference, k is the source's speed relative to the reference, the geometric mean over
