@@ -25,7 +25,7 @@ from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tinyexp.estimate.calibration import shipped_calibration  # noqa: E402
+from tinyexp.estimate.calibration_cache import shipped_calibration  # noqa: E402
 from tinyexp.estimate.calibration_rows import Row, family  # noqa: E402
 from tinyexp.tflm.operators import MAC_OPERATORS, Operator  # noqa: E402
 

@@ -22,7 +22,7 @@ BEFORE = {
 @pytest.mark.parametrize("overrides", list(BEFORE), ids=lambda o: " ".join(o) or "defaults")
 def test_study_config_hash_and_cache_key_unchanged(overrides: tuple[str, ...],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(train, "_library_versions", lambda: FIXED_VERSIONS)
+    monkeypatch.setattr(train, "training_library_versions", lambda: FIXED_VERSIONS)
     cfg = compose_config(list(overrides))
     assert (sweep.config_hash(cfg), train.cache_key(cfg.dataset, cfg.model, cfg.train)) == BEFORE[overrides]
 

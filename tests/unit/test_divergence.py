@@ -11,6 +11,7 @@ import pytest
 from tinyexp.core.errors import DivergenceError
 from tinyexp.model.data import Dataset, Split
 from tinyexp.model.train import divergence_advice
+from tinyexp.tflm.graph import read_graph
 from tinyexp.tflm.evaluate import Accuracy, check_result, degenerate_quantisation
 
 
@@ -34,25 +35,25 @@ def _int8_model(first_kernel: float | None) -> bytes:
 
 
 def test_int8_model_of_diverged_weights_is_degenerate() -> None:
-    assert degenerate_quantisation(_int8_model(None)) is None
-    why = degenerate_quantisation(_int8_model(np.inf))
+    assert degenerate_quantisation(read_graph(_int8_model(None))) is None
+    why = degenerate_quantisation(read_graph(_int8_model(np.inf)))
     assert why is not None and "scale inf" in why
     with pytest.raises(DivergenceError, match="quantisation is degenerate: tensor .* scale inf"):
-        check_result(_int8_model(np.inf), Accuracy({"test_mse": 0.1, "test_mae": 0.1}, "tflm"))
+        check_result(read_graph(_int8_model(np.inf)), Accuracy({"test_mse": 0.1, "test_mae": 0.1}, "tflm"))
 
 
 @pytest.mark.parametrize("metrics", [{"test_mse": float("nan"), "test_mae": 0.1}, {"test_accuracy": 0.1}])
 def test_non_finite_outputs_are_refused(metrics: dict[str, float]) -> None:
     with pytest.raises(DivergenceError, match="non-finite outputs on the test split .*its weights are not usable "
                                               r"\(training diverged, or the model file.s weights hold inf/NaN\)"):
-        check_result(b"", Accuracy(metrics, "tflite", finite=False))
+        check_result(read_graph(_int8_model(None)), Accuracy(metrics, "tflite", finite=False))
 
 
 def test_a_tflite_used_as_it_is_is_not_said_to_have_diverged_in_training() -> None:
     """Issue 17: with model=tflite (no training) the message blamed training."""
     with pytest.raises(DivergenceError, match=r"the .tflite model gives non-finite outputs .*not trained here.*"
                                               "check the model file") as caught:
-        check_result(b"", Accuracy({"test_mse": float("nan")}, "tflite", finite=False), trained=False)
+        check_result(read_graph(_int8_model(None)), Accuracy({"test_mse": float("nan")}, "tflite", finite=False), trained=False)
     assert "training diverged" not in str(caught.value)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tinyexp.estimate.calibration import shipped_calibration
+from tinyexp.estimate.calibration_cache import shipped_calibration
 from tinyexp.estimate.opcost import live_fraction, operator_features
 from tinyexp.estimate.predict import price_model
 from tinyexp.estimate.calibration_rows import (BOARD_LENDERS, CHECKS, V1_SOURCE_NAMES, cached_operators, published_rows,

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tinyexp.core.errors import TinyexpError
-from tinyexp.estimate.calibration import calibration_ops, shipped_calibration
+from tinyexp.estimate.calibration import calibration_ops
+from tinyexp.estimate.calibration_cache import shipped_calibration
 from tinyexp.estimate.price_fit import fit_full, fit_profiled
 from tinyexp.estimate.opcost import model_features, operator_features
 from tinyexp.estimate.predict import Bounds, SourceModel, price_model

@@ -15,7 +15,7 @@ from tests.helpers.models import convert_dense
 
 from tinyexp.core.boards import load_board
 from tinyexp.core.errors import ConfigError, TinyexpError
-from tinyexp.estimate.calibration import shipped_calibration
+from tinyexp.estimate.calibration_cache import shipped_calibration
 from tinyexp.estimate.cli import SCHEMA_VERSION, main
 from tinyexp.estimate.per_operator import estimate_operators
 from tinyexp.estimate.calibration_rows import STUDY_SOURCE

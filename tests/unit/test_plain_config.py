@@ -60,10 +60,10 @@ def test_plain_data_params_hash_and_cache_key_are_as_before(overrides: list[str]
     assert yaml.safe_load(written) == old
     if "'y'" not in before:
         assert written == before
-    monkeypatch.setattr(train, "_library_versions", lambda: {"tensorflow": "2.0", "keras": "3.0", "numpy": "1.0"})
+    monkeypatch.setattr(train, "training_library_versions", lambda: {"tensorflow": "2.0", "keras": "3.0", "numpy": "1.0"})
     if config.model.name != "tflite":  # a keras/tflite source's key reads the file
         old_key = hashlib.sha256(json.dumps({"dataset": old["dataset"], "model": old["model"], "train": old["train"],
-                                             "versions": train._library_versions(), "trainer": 1},
+                                             "versions": train.training_library_versions(), "trainer": 1},
                                             sort_keys=True).encode()).hexdigest()[:20]
         assert train.cache_key(config.dataset, config.model, config.train) == old_key
 

@@ -9,7 +9,9 @@ code 2, and nothing trained, tracked or half-written.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import importlib
 import itertools
 import os
@@ -235,8 +237,21 @@ def _is_multirun(argv: Sequence[str]) -> bool:
     return "-m" in argv or "--multirun" in argv
 
 
+def _skip_the_collection_at_exit() -> None:
+    """Freeze the heap as the last exit handler, so the interpreter's final garbage
+    collection has nothing to walk: with MLflow's store loaded it took about 0.4 s of every
+    command's wall time, to free memory the process is handing back anyway. The files and
+    runs are closed before this (MLflow's handlers run first); objects left in reference
+    cycles at exit are not finalised, which frees nothing a command needs."""
+    atexit.register(gc.freeze)
+
+
 def console_main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `tinyexp` and `python -m tinyexp`."""
+    _skip_the_collection_at_exit()
+    # MLflow's usage telemetry: a background thread that calls a remote server from every
+    # command (and waits on it at exit when there is no network). Off unless the user asks.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in SUBCOMMANDS and any(a in ("--help", "-h") for a in argv):
         print(main_help())

@@ -14,6 +14,11 @@ _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _CHECKOUT_DIR = _PACKAGE_DIR.parent
 
 
+def package_dir() -> Path:
+    """The tinyexp package's own folder (its modules and reference data)."""
+    return _PACKAGE_DIR
+
+
 def checkout_root() -> Path | None:
     """The source checkout tinyexp runs from, or None when it runs from an installed wheel."""
     if (_CHECKOUT_DIR / "pyproject.toml").is_file() and (_CHECKOUT_DIR / "conf").is_dir():

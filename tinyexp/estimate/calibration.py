@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 from tinyexp.core.units import cycles_to_us
@@ -28,7 +27,7 @@ from tinyexp.estimate.price_fit import (check_one_source, fit_formula, fit_full,
                                   scaled_prices)
 from tinyexp.estimate.predict import Bounds, Fit, SourceModel, as_reference, price_model
 from tinyexp.estimate.calibration_rows import (BOARD_LENDERS, FORMULA_SOURCES, REFERENCE_SOURCES, Row, cached_operators, family,
-                                      published_rows, withheld_dtypes)
+                                      withheld_dtypes)
 from tinyexp.tflm.operators import Operator
 
 # Sources with at least SHRINK_MIN_ROWS rows get a full fit pulled towards their scaled
@@ -104,6 +103,7 @@ class Calibration:
                 self.lenders[source] = SourceModel(self._fit(self.groups[source]), Bounds.from_residuals(residuals),
                                                    chain, same_board=True, withheld=withheld_dtypes(source))
         self._models: dict[str, SourceModel] = {}
+        self._loo: dict[str, list[Prediction]] = {}
 
     def _fit(self, rows: Sequence[Row]) -> Fit:
         check_one_source(rows)
@@ -176,7 +176,9 @@ class Calibration:
         return [self._predict(model, row, train) for row in self.groups[source]]
 
     def loo(self, source: str) -> list[Prediction]:
-        return self._held_out(source, id, self.chain(source))
+        if source not in self._loo:
+            self._loo[source] = self._held_out(source, id, self.chain(source))
+        return self._loo[source]
 
     def loao(self, source: str) -> list[Prediction]:
         return self._held_out(source, lambda r: r.architecture, self.chain(source))
@@ -205,7 +207,9 @@ class Calibration:
             covered.append(self._predict(model, held.row, train).covered)
         return covered
 
-
-@lru_cache(maxsize=1)
-def shipped_calibration() -> Calibration:
-    return Calibration(published_rows(), calibration_ops)
+    def fit_every_source(self) -> "Calibration":
+        """Every source's model and leave-one-out predictions fitted now (what a stored
+        calibration keeps, so that a job that reads it fits nothing)."""
+        for source in self.groups:
+            self.model(source)
+        return self

@@ -27,7 +27,8 @@ from pathlib import Path
 from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.units import cycles_to_us
-from tinyexp.estimate.calibration import Calibration, calibration_ops, shipped_calibration
+from tinyexp.estimate.calibration import Calibration, calibration_ops
+from tinyexp.estimate.calibration_cache import shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.calibration_range import CalibrationRange, calibration_range
 from tinyexp.estimate.predict import Priced, SourceModel, price_model

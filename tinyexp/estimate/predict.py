@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -335,7 +335,19 @@ def price_model(model: SourceModel, ops: Sequence[Operator], ops_of) -> tuple[fl
     return total, Bounds(math.log(low / total), math.log(high / total)), priced
 
 
+@dataclass(frozen=True)
+class _OperatorPrice:
+    """An operator's cycles on a source model (a class, not a closure, so that a fitted
+    calibration can be stored: calibration_cache)."""
+
+    model: SourceModel
+    ops_of: Callable[[Any], Sequence[Operator]]
+
+    def __call__(self, op: Operator) -> float:
+        return price_operator(self.model, op, self.ops_of).cycles
+
+
 def as_reference(model: SourceModel, ops_of) -> Reference:  # noqa: ANN001
     """The reference's pricing as a scaled fit uses it (with its own extrapolations)."""
     return Reference(model.fit.source, model.fit.fixed_cycles, model.fit.per_operator_cycles,
-                     lambda op: price_operator(model, op, ops_of).cycles)
+                     _OperatorPrice(model, ops_of))

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import nnls
 
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.units import us_to_cycles
@@ -46,6 +45,14 @@ _FIXED = "fixed"
 # Not a factor: the source's own cycles per invoke, added (harness and interpreter set-up
 # the reference may not have), fitted when the rows allow a per-dtype granularity.
 OWN_INVOKE = "own_invoke_cycles"
+
+
+def nnls(design: np.ndarray, target: np.ndarray, maxiter: int | None = None) -> tuple[np.ndarray, float]:
+    """SciPy's non-negative least squares, imported on first use: a job that reads a stored
+    calibration (calibration_cache) fits nothing and need not import SciPy."""
+    from scipy.optimize import nnls as scipy_nnls
+
+    return scipy_nnls(design, target, maxiter=maxiter)
 
 
 def _solve(design: np.ndarray, cycles: np.ndarray) -> np.ndarray:

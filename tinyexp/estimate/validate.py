@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from tinyexp.estimate.calibration import Calibration, Prediction, shipped_calibration
+from tinyexp.estimate.calibration import Calibration, Prediction
+from tinyexp.estimate.calibration_cache import shipped_calibration
 from tinyexp.estimate.predict import family_of
 from tinyexp.estimate.calibration_rows import CHECKS
 

@@ -34,6 +34,7 @@ import numpy as np
 from tinyexp.core.config import QuantMode
 from tinyexp.core.errors import TinyexpError, first_line
 from tinyexp.core.native_output import capture_native_stderr
+from tinyexp.model.sources import import_tensorflow
 
 
 def _quiet_converter_logs() -> None:
@@ -89,6 +90,7 @@ def convert(keras_model: Any, mode: QuantMode | str, per_channel: bool, calibrat
     batch_one traces the model for a batch of 1 (every source but the study's dense nets,
     whose flatbuffers keep the 2020 converter's dynamic batch and so their sizes)."""
     _quiet_converter_logs()
+    import_tensorflow()
     import tensorflow as tf
 
     mode = QuantMode(mode)

@@ -200,12 +200,12 @@ def trains(model_cfg: ModelSource, train_cfg: TrainConfig) -> bool:
 
 def build(model_cfg: ModelSource, input_shape: tuple[int, ...]):  # noqa: ANN201 - keras.Model
     """The Keras model to train (dense, layers: fresh weights; keras: the file's weights)."""
+    import_tensorflow()
     if model_cfg.name == "dense":
         return dense_model(model_cfg)
     if model_cfg.name == "layers":
         from tinyexp.model.layers import build_layers
 
-        import_tensorflow()
         return build_layers(layers_spec(model_cfg, input_shape))
     return load_keras(model_cfg)
 

@@ -36,6 +36,7 @@ from tinyexp.core.errors import ConfigError, DivergenceError
 from tinyexp.core.progress import Advance, progress
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, largest_target
+from tinyexp.model.library_versions import training_library_versions
 
 CACHE_ENV = "TINYEXP_CACHE_DIR"
 # Targets this large give a freshly initialised net (outputs of order 1) losses and gradients
@@ -54,17 +55,15 @@ class TrainedModel:
     val_metrics: dict[str, float]  # val_mse (regression) or val_accuracy (classification)
     from_cache: bool
 
+    @property
+    def entry(self) -> Path:
+        """The cache entry's folder: the model and what is kept beside it (its conversions)."""
+        return self.keras_path.parent
+
 
 def cache_dir() -> Path:
     """Where trained models are kept: $TINYEXP_CACHE_DIR, else .cache/tinyexp under the cwd."""
     return Path(os.environ.get(CACHE_ENV, Path.cwd() / ".cache" / "tinyexp"))
-
-
-def _library_versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
 
 def cache_key(dataset_cfg: DatasetSpec, model_cfg: ModelSource, train_cfg: TrainConfig) -> str:
@@ -74,7 +73,7 @@ def cache_key(dataset_cfg: DatasetSpec, model_cfg: ModelSource, train_cfg: Train
         "dataset": as_plain(dataset_cfg),
         "model": as_plain(model_cfg),
         "train": as_plain(train_cfg),
-        "versions": _library_versions(),
+        "versions": training_library_versions(),
         "trainer": 1,
     }
     identity = sources.cache_identity(model_cfg)
@@ -213,6 +212,7 @@ def _validation_metrics(model: Any, data: Dataset, train_cfg: TrainConfig) -> di
 
 
 def _train_fresh(model_cfg: ModelSource, train_cfg: TrainConfig, data: Dataset, out: Path) -> dict[str, Any]:
+    sources.import_tensorflow()
     import keras
 
     keras.utils.set_random_seed(int(train_cfg.seed))

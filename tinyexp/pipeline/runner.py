@@ -12,13 +12,14 @@ failure: its sizes and accuracy are logged, and the run says plainly why it was 
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -29,14 +30,16 @@ from tinyexp.core.provenance import provenance_tags
 from tinyexp.device.base import DeployRequest, DeviceBackend, load_backend
 from tinyexp.device.power_monitor import PowerMonitor, load_power_monitor
 from tinyexp.estimate.per_operator import estimate_operators
+from tinyexp.model import conversion_cache
 from tinyexp.model import convert as convert_stage
 from tinyexp.model import sources
+from tinyexp.model.conversion_cache import Conversion
 from tinyexp.model.data import CLASSIFICATION, Dataset, make_dataset
 from tinyexp.model.train import train
 from tinyexp.model.train_defaults import TASK_KEYS, choose_training
 from tinyexp.pipeline import recorder
 from tinyexp.pipeline.measure import DeviceMeasurement, DeviceMeasurementError, measure
-from tinyexp.pipeline.stages import ConvertedModel, as_is, convert_and_analyse, describe, refusal
+from tinyexp.pipeline.stages import ConvertedModel, analysed, as_is, describe, refusal
 from tinyexp.tflm import evaluate as evaluate_stage
 from tinyexp.tflm.c_array import CArray, to_c_array
 from tinyexp.tflm.evaluate import HostModel
@@ -93,33 +96,53 @@ def _operator_table(graph: ModelGraph, workdir: Path) -> Path:
     return path
 
 
-def _keras_model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[Any, Path | None]:
-    """The Keras model to convert (or the SavedModel directory) and the file it was read from:
-    trained (cached) when the source trains, else the user's file as it is."""
+@dataclass(frozen=True)
+class _KerasSource:
+    """The Keras model a job converts, loaded only if a conversion is not already stored."""
+
+    load: Callable[[], Any]  # the keras.Model, or the SavedModel directory the converter reads
+    file: Path | None  # the file it was read from (kept as an artifact)
+    cache_entry: Path | None  # where its conversions are stored: a trained model's cache entry
+
+
+def _load_trained(path: Path) -> Any:
+    sources.import_tensorflow()
     import keras
 
+    return keras.models.load_model(path, compile=False)
+
+
+def _keras_source(cfg: Config, record: RunRecord, data: Dataset) -> _KerasSource:
+    """The model to convert: trained (cached) when the source trains, else the user's file as it is."""
     if sources.trains(cfg.model, cfg.train):
         trained = train(cfg.model, cfg.train, cfg.dataset, data)
         recorder.record_training(record, trained)
-        return keras.models.load_model(trained.keras_path, compile=False), trained.keras_path
+        return _KerasSource(functools.cache(lambda: _load_trained(trained.keras_path)), trained.keras_path,
+                            trained.entry)
     path = Path(str(cfg.model.path)).expanduser()
     if sources.is_saved_model(path):
-        return path, None
-    return sources.load_keras(cfg.model), path
+        return _KerasSource(lambda: path, None, None)
+    return _KerasSource(functools.cache(lambda: sources.load_keras(cfg.model)), path, None)
 
 
 def _model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
     """The model to deploy, its float32 reference (None for a .tflite used as it is) and the
-    Keras file behind it."""
+    Keras file behind it. A trained model's conversions come from its cache entry when they
+    were made before (tinyexp.model.conversion_cache): such a job never imports TensorFlow."""
     if cfg.model.name == "tflite":
         return as_is(sources.read_tflite(cfg.model)), None, None
-    keras_model, keras_file = _keras_model(cfg, record, data)
+    source = _keras_source(cfg, record, data)
     batch_one = cfg.model.name != "dense"  # the study's nets keep their dynamic batch (and sizes)
-    model = convert_and_analyse(keras_model, cfg.quant, data, batch_one)
-    float_tflite = (model.data if model.mode is QuantMode.float32
-                    else convert_stage.convert(keras_model, QuantMode.float32, False, data.train.x,
-                                               cfg.quant.strip_strings, batch_one))
-    return model, float_tflite, keras_file
+
+    def tflite(mode: QuantMode, per_channel: bool) -> bytes:
+        conversion = Conversion(mode.value, per_channel, cfg.quant.strip_strings, batch_one)
+        return conversion_cache.converted(source.cache_entry, conversion, lambda: convert_stage.convert(
+            source.load(), mode, per_channel, data.train.x, cfg.quant.strip_strings, batch_one))
+
+    mode = QuantMode(cfg.quant.mode)
+    model = analysed(mode, tflite(mode, cfg.quant.per_channel))
+    float_tflite = model.data if mode is QuantMode.float32 else tflite(QuantMode.float32, False)
+    return model, float_tflite, source.file
 
 
 def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_tflite: bytes | None,
@@ -133,7 +156,7 @@ def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_t
                                             data.test.y, data.task)
     recorder.record_accuracy(record, acc, reference)
     # A broken model is a failure, never measured; a .tflite used as it is (no float reference) was not trained.
-    evaluate_stage.check_result(model.data, acc, trained=float_tflite is not None)
+    evaluate_stage.check_result(model.graph, acc, trained=float_tflite is not None)
     if data.task == CLASSIFICATION:
         return f"test accuracy {acc.metrics['test_accuracy']:.4f} ({acc.runtime})"
     return f"test mse {acc.metrics['test_mse']:.5f} ({acc.runtime})"
@@ -252,7 +275,6 @@ def run_job(cfg: Config, overrides: list[str], sweep_dir: str | None = None) -> 
     sweep, or is running now (claimed by another command).
     """
     validate(cfg)
-    sources.import_tensorflow()  # first, so its start-up banner stays off the console
     sources.check_source(cfg)
     backend = load_backend(cfg.device, cfg.board)
     backend.check_tracking(cfg.tracking.uri)

@@ -31,7 +31,7 @@ class ConvertedModel:
     support: TflmSupport
 
 
-def _analysed(mode: QuantMode, tflite: bytes) -> ConvertedModel:
+def analysed(mode: QuantMode, tflite: bytes) -> ConvertedModel:
     """The job's one parse of its .tflite, and TFLM's verdict on it."""
     graph = read_graph(tflite)
     return ConvertedModel(mode, tflite, graph, model_stats(graph), check_support(tflite))
@@ -42,12 +42,12 @@ def convert_and_analyse(keras_model: Any, quant: QuantConfig, data: Dataset, bat
     mode = QuantMode(quant.mode)
     tflite = convert_stage.convert(keras_model, mode, quant.per_channel, data.train.x, quant.strip_strings,
                                    batch_one)
-    return _analysed(mode, tflite)
+    return analysed(mode, tflite)
 
 
 def as_is(tflite: bytes) -> ConvertedModel:
     """A .tflite file used as it is: inspected and loaded in TFLM, never converted."""
-    return _analysed(QuantMode.as_is, tflite)
+    return analysed(QuantMode.as_is, tflite)
 
 
 def describe(cfg: Config) -> str:

@@ -8,7 +8,6 @@ through their own input/output scale and zero point, as firmware would.
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -16,6 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from tinyexp.core.errors import DivergenceError
+from tinyexp.model.sources import import_tensorflow
+from tinyexp.tflm.graph import ModelGraph
 from tinyexp.tflm.runtime import TflmModel
 
 
@@ -69,7 +70,7 @@ class HostModel:
 
 
 def _tflite_interpreter_model(model: bytes) -> HostModel:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import_tensorflow()
     import tensorflow as tf
 
     with warnings.catch_warnings():  # its deprecation notice names a package we do not need
@@ -131,31 +132,28 @@ def accuracy(model: HostModel, x: np.ndarray, y: np.ndarray, task: str = "regres
     return Accuracy(metrics, model.runtime, bool(np.isfinite(pred).all()))
 
 
-def degenerate_quantisation(model: bytes) -> str | None:
+def degenerate_quantisation(graph: ModelGraph) -> str | None:
     """The first quantised tensor whose parameters cannot represent anything (a scale that is
     zero, negative or not finite, or a zero point outside its dtype), as text; else None.
     Such parameters come from non-finite weights or ranges, and the int8 model is garbage."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interp = tf.lite.Interpreter(model_content=model)
-    for details in interp.get_tensor_details():
-        dtype = np.dtype(details["dtype"])
-        qp = details.get("quantization_parameters") or {}
-        scales = np.asarray(qp.get("scales", []), dtype=np.float64)
-        zps = np.asarray(qp.get("zero_points", []), dtype=np.int64)
+    for tensor in graph.tensors:
+        try:
+            dtype = np.dtype(tensor.dtype)
+        except TypeError:  # a TFLite type NumPy does not name (string, resource, ...)
+            continue
+        scales = np.asarray(tensor.scales, dtype=np.float64)
+        zps = np.asarray(tensor.zero_points, dtype=np.int64)
         if dtype.kind not in "iu" or not scales.size:
             continue
         info = np.iinfo(dtype) if dtype.itemsize <= 2 else np.iinfo(np.int64)
         if not (np.isfinite(scales) & (scales > 0)).all() or ((zps < info.min) | (zps > info.max)).any():
-            return (f"tensor {details['name'] or details['index']!s} ({dtype.name}) has scale "
-                    f"{scales.min():g}..{scales.max():g}, zero point {zps.min()}..{zps.max()}")
+            zero_points = f"{zps.min()}..{zps.max()}" if zps.size else "none"
+            return (f"tensor {tensor.index} ({dtype.name}) has scale {scales.min():g}..{scales.max():g}, "
+                    f"zero point {zero_points}")
     return None
 
 
-def check_result(model: bytes, acc: Accuracy, trained: bool = True) -> None:
+def check_result(graph: ModelGraph, acc: Accuracy, trained: bool = True) -> None:
     """Refuse a converted model that cannot be a result: non-finite outputs on the test split,
     or degenerate quantisation parameters. Raises DivergenceError (the job ends FAILED and
     nothing is deployed or measured). `trained` is False for a .tflite used as it is: nothing
@@ -168,6 +166,6 @@ def check_result(model: bytes, acc: Accuracy, trained: bool = True) -> None:
         raise DivergenceError(f"the converted model gives non-finite outputs on the test split "
                               f"({acc.runtime}); its weights are not usable (training diverged, or the "
                               "model file's weights hold inf/NaN)")
-    why = degenerate_quantisation(model)
+    why = degenerate_quantisation(graph)
     if why is not None:
         raise DivergenceError(f"the converted model's quantisation is degenerate: {why}")

@@ -53,6 +53,9 @@ class GraphTensor:
     # one quantised per channel (a weight: what a firmware feeds and reads is per tensor).
     scale: float | None = None
     zero_point: int | None = None
+    # Every quantisation parameter as stored (one per channel for a per-channel weight).
+    scales: tuple[float, ...] = ()
+    zero_points: tuple[int, ...] = ()
 
     @property
     def elements(self) -> int:
@@ -130,17 +133,18 @@ def _tensor(tree: Any, index: int, raw: Any) -> GraphTensor:  # noqa: ANN401
     constant = buffer is not None and (
         (buffer.data is not None and len(buffer.data) > 0) or getattr(buffer, "offset", 0) > 1)
     return GraphTensor(index, tuple(int(d) for d in (raw.shape if raw.shape is not None else [])),
-                       _DTYPE_NAMES.get(raw.type, f"type{raw.type}"), constant, *_per_tensor_quantisation(raw))
+                       _DTYPE_NAMES.get(raw.type, f"type{raw.type}"), constant, *_quantisation(raw))
 
 
-def _per_tensor_quantisation(raw: Any) -> tuple[float | None, int | None]:  # noqa: ANN401
-    """(scale, zero point) of a tensor quantised with one scale, else (None, None)."""
+def _quantisation(raw: Any) -> tuple[float | None, int | None, tuple[float, ...], tuple[int, ...]]:  # noqa: ANN401
+    """(scale, zero point) of a tensor quantised with one scale, else (None, None); then all
+    its scales and zero points."""
     q = raw.quantization
-    scales = [] if q is None or q.scale is None else list(q.scale)
+    scales = () if q is None or q.scale is None else tuple(float(v) for v in q.scale)
+    zero_points = () if q is None or q.zeroPoint is None else tuple(int(v) for v in q.zeroPoint)
     if len(scales) != 1:
-        return None, None
-    zero_points = [] if q.zeroPoint is None else list(q.zeroPoint)
-    return float(scales[0]), int(zero_points[0]) if zero_points else 0
+        return None, None, scales, zero_points
+    return scales[0], zero_points[0] if zero_points else 0, scales, zero_points
 
 
 def _macs(kind: str, filter_shape: Sequence[int], output_elements: int) -> int:
