@@ -83,10 +83,21 @@ def test_the_fingerprint_changes_with_the_reference_data(tmp_path: Path, monkeyp
 
 
 def test_a_stored_calibration_prices_as_the_fitted_one() -> None:
-    fitted = Calibration(published_rows(), calibration_ops).fit_every_source()
+    fitted = Calibration(published_rows(), calibration_ops)
     stored = pickle.loads(pickle.dumps(fitted))
     for source in ("dokic2020-nano33ble", "edgemark-l4r5zi-o3-cmsisnn"):
         fresh = [(p.predicted_us, p.low_us, p.high_us) for p in fitted.loo(source)]
         read = [(p.predicted_us, p.low_us, p.high_us) for p in stored.loo(source)]
         assert read == fresh
         assert stored.model(source).bounds == fitted.model(source).bounds
+
+
+def test_a_source_fitted_by_one_job_is_stored_for_the_next(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = "edgemark-l4r5zi-o3-cmsisnn"
+    monkeypatch.setattr(calibration_cache, "_SHIPPED", calibration_cache._Shipped())
+    first = calibration_cache.shipped_calibration()
+    assert source not in first.fitted_sources()
+    first.model(source), first.loo(source)
+    calibration_cache.keep_fitted(first)
+    monkeypatch.setattr(calibration_cache, "_SHIPPED", calibration_cache._Shipped())  # the next job
+    assert source in calibration_cache.shipped_calibration().fitted_sources()

@@ -207,9 +207,7 @@ class Calibration:
             covered.append(self._predict(model, held.row, train).covered)
         return covered
 
-    def fit_every_source(self) -> "Calibration":
-        """Every source's model and leave-one-out predictions fitted now (what a stored
-        calibration keeps, so that a job that reads it fits nothing)."""
-        for source in self.groups:
-            self.model(source)
-        return self
+    def fitted_sources(self) -> frozenset[str]:
+        """The sources whose model and leave-one-out predictions are fitted (what a stored
+        calibration spares a later job: calibration_cache)."""
+        return frozenset(self._models) & frozenset(self._loo)

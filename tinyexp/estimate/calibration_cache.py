@@ -20,7 +20,7 @@ import hashlib
 import importlib.metadata
 import pickle
 import platform
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -53,23 +53,57 @@ def fingerprint() -> str:
     return digest.hexdigest()[:24]
 
 
+def _path() -> Path:
+    return cache_dir() / FOLDER / f"{fingerprint()}.pickle"
+
+
+def _store(calibration: Calibration) -> None:
+    """Write it for the next job; a cache folder that cannot be written costs that job the
+    refit, never this one."""
+    try:
+        write_checked(_path(), pickle.dumps(calibration, protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:
+        pass
+
+
 def stored_calibration(build: Callable[[], Calibration]) -> Calibration:
-    """The calibration stored for this tinyexp, else `build()`'s, stored for the next job. A
-    cache folder that cannot be written costs the refit, never the job."""
-    path = cache_dir() / FOLDER / f"{fingerprint()}.pickle"
-    data = read_checked(path)
+    """The calibration stored for this tinyexp, else `build()`'s, stored for the next job."""
+    data = read_checked(_path())
     found = pickle.loads(data) if data is not None else None  # noqa: S301 - the user's own cache (module docstring)
     if isinstance(found, Calibration):
         return found
     calibration = build()
-    try:
-        write_checked(path, pickle.dumps(calibration, protocol=pickle.HIGHEST_PROTOCOL))
-    except OSError:
-        pass
+    _store(calibration)
     return calibration
 
 
-@lru_cache(maxsize=1)
+@dataclass
+class _Shipped:
+    """This process's shipped calibration, and the sources fitted in its stored file."""
+
+    calibration: Calibration | None = None
+    stored_sources: frozenset[str] = frozenset()
+
+
+_SHIPPED = _Shipped()
+
+
 def shipped_calibration() -> Calibration:
-    """Every published source's model (tinyexp/reference_data), fitted once per tinyexp version."""
-    return stored_calibration(lambda: Calibration(published_rows(), calibration_ops).fit_every_source())
+    """The published sources' calibration (tinyexp/reference_data), read from the cache
+    folder when a job of this tinyexp stored it."""
+    if _SHIPPED.calibration is None:
+        _SHIPPED.calibration = stored_calibration(lambda: Calibration(published_rows(), calibration_ops))
+        _SHIPPED.stored_sources = _SHIPPED.calibration.fitted_sources()
+    return _SHIPPED.calibration
+
+
+def keep_fitted(calibration: Calibration) -> None:
+    """Store the shipped calibration again when this process fitted a source its file did
+    not hold (each source is fitted on first use: fitting all forty took a second, and a job
+    prices one). A user's calibration (tinyexp calibrate) is not stored."""
+    if calibration is not _SHIPPED.calibration:
+        return
+    fitted = calibration.fitted_sources()
+    if fitted - _SHIPPED.stored_sources:
+        _store(calibration)
+        _SHIPPED.stored_sources = fitted

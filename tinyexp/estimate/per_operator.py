@@ -28,7 +28,7 @@ from tinyexp.core.config import BoardConfig
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.core.units import cycles_to_us
 from tinyexp.estimate.calibration import Calibration, calibration_ops
-from tinyexp.estimate.calibration_cache import shipped_calibration
+from tinyexp.estimate.calibration_cache import keep_fitted, shipped_calibration
 from tinyexp.estimate.calibration_file import CalibrationFile, read_calibration
 from tinyexp.estimate.calibration_range import CalibrationRange, calibration_range
 from tinyexp.estimate.predict import Priced, SourceModel, price_model
@@ -227,6 +227,7 @@ def estimate_operators(tflite: ModelGraph | bytes, board: BoardConfig,
     clock_hz = board.clock_hz
     to_us = cycles_to_us(1.0, clock_hz)
     loo = [abs(p.error_pct) for p in cal.loo(source)]
+    keep_fitted(cal)
     size_range = calibration_range(cal.groups[source], cal.ops_of, ops)
     bounds = size_range.widened(bounds)
     total_macs = sum(op.macs for op in ops)
