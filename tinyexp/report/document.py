@@ -120,7 +120,8 @@ def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = Re
         paths.append(figures.latency_figure(rows, out_dir / "latency.png", published))
     if "dynamic" in grid:
         paths.append(figures.sizes_figure(rows, out_dir / "sizes.png", published))
-    body = _header(rows, context) + list(extra) + [line for t, f in sections for line in _section(t.without_empty_columns(), f)]
+    body = [*_header(rows, context), *extra]
+    body += [line for t, f in sections for line in _section(t.without_empty_columns(), f)]
     body += ["## Latency per MAC by model", "", "![latency_per_mac.png](latency_per_mac.png)", ""]
     body += ["## Energy per inference", "", "How it was obtained: docs/energy.md (energy_source in the runs).", "",
              "![energy.png](energy.png)", ""]

@@ -257,7 +257,8 @@ class _Search:
 
         states = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
         counts = {key: len(self.study.get_trials(deepcopy=False, states=(state,))) for key, state in states.items()}
-        chosen = "; ".join(f"{o}: trial {t.number} (run {t.user_attrs[front_mod.RUN_ATTR][:8]})" for o, t in best.items())
+        chosen = "; ".join(f"{o}: trial {t.number} (run {t.user_attrs[front_mod.RUN_ATTR][:8]})"
+                           for o, t in best.items())
         self.client.set_tag(self.parent_id, Tag.SEARCH_SPEC, spec_json(self.spec))
         self.client.set_tag(self.parent_id, Tag.SEARCH_COUNTS, json.dumps(counts))
         self.client.set_tag(self.parent_id, Tag.SEARCH_BEST, chosen)
