@@ -43,10 +43,11 @@ def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any],
 
     others = spec.objectives[1:]
     fig, axes = plt.subplots(1, len(others), figsize=(4.5 * len(others), 3.8), squeeze=False)
+    broke = [any(v > 0 for v in t.constraints.values()) for t in trained]
+    met = [t for t, b in zip(trained, broke) if not b]
+    over = [t for t, b in zip(trained, broke) if b]
     for ax, name in zip(axes[0], others):
         index = spec.objectives.index(name)
-        over = [t for t in trained if any(v > 0 for v in t.constraints.values())]
-        met = [t for t in trained if t not in over]
         for group, style in ((met, {"color": "0.7", "fmt": "o", "label": "trained"}),
                              (over, {"color": "0.6", "fmt": "x", "label": "trained, over a limit"}),
                              (front, {"color": "C0", "fmt": "o", "label": "front"})):

@@ -157,7 +157,7 @@ class _Search:
         values = [metrics[OBJECTIVES[o].metric] * OBJECTIVES[o].scale for o in self.spec.objectives]
         latency = metrics.get(Metric.LATENCY_US)
         _constrain(trial, front_mod.violations(None if latency is None else latency / 1e3, self.spec,
-                                     accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE)))
+                                               accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE)))
         trial.set_user_attr(front_mod.RUN_ATTR, run_id)
         trial.set_user_attr(front_mod.LATENCY_SOURCE_ATTR, tags.get(Tag.LATENCY_SOURCE, "estimate"))
         self.study.tell(trial, values, state=TrialState.COMPLETE)
