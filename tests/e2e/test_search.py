@@ -3,6 +3,7 @@ the front is printed and logged, and running it again resumes without retraining
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from tests.helpers import store_client
 from tinyexp.core.cli_args import ERROR_PREFIX, EXIT_USAGE
 from tinyexp.core.names import Artifact, Tag
+from tinyexp.search.front import FrontTable
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +54,19 @@ def _cache_entries(home: Path) -> set[str]:
     return {p.name for p in (home / "cache").iterdir() if p.is_dir()} if (home / "cache").exists() else set()
 
 
-def test_tiny_search_prunes_before_training_prints_the_front_and_resumes(tmp_path: Path) -> None:
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    first = _search(tmp_path, "search=tiny.yaml")
+@pytest.fixture(scope="module")
+def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One tiny search on a fresh store, shared by the tests that read it (it trains)."""
+    home = tmp_path_factory.mktemp("search")
+    (home / "tiny.yaml").write_text(TINY)
+    first = _search(home, "search=tiny.yaml")
     assert first.returncode == 0, first.stderr[-2000:]
+    return home, first
+
+
+def test_tiny_search_prunes_before_training_prints_the_front_and_resumes(
+        tiny_search: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp_path, first = tiny_search
     assert "pruned before training" in first.stdout and "Pareto front of search-tiny-" in first.stdout
     assert "latency (estimate) [ms]" in first.stdout and "model.neurons=4" in first.stdout
 
@@ -93,6 +104,46 @@ def test_tiny_search_prunes_before_training_prints_the_front_and_resumes(tmp_pat
     assert same.returncode == 0, same.stderr[-2000:]
     assert _trial_lines(same.stdout) == _trial_lines(first.stdout)
     assert _front(same.stdout) == _front(first.stdout)
+
+
+def _markdown_table(md: str, heading: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The header and rows of the first Markdown table after `heading`."""
+    lines = md.split(heading, 1)[1].splitlines()
+    table = [line for line in itertools.dropwhile(lambda x: not x.startswith("|"), lines)]
+    table = list(itertools.takewhile(lambda x: x.startswith("|"), table))
+    cells = [tuple(line[2:-2].split(" | ")) for line in table]
+    return cells[0], cells[2:]
+
+
+def test_report_on_the_search_shows_its_front_chosen_trials_and_pruned(
+        tiny_search: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    home, first = tiny_search
+    search_id = re.search(r"Pareto front of (\S+) \(", first.stdout).group(1)
+    printed = first.stdout.split("in this command):\n", 1)[1].split("\n(logged", 1)[0]
+    pruned_n = int(re.search(r"(\d+) pruned, \d+ failed in this command", first.stdout).group(1))
+    out = home / "report"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-m", "tinyexp", "report", f"sweep.id={search_id}", "--out", str(out)],
+                          cwd=home, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    md = (out / "report.md").read_text()
+
+    # The front in report.md, rebuilt from the runs, is the front the search printed, row for row.
+    columns, rows = _markdown_table(md, "### Pareto front")
+    assert rows and FrontTable(columns, tuple(rows)).text() == printed
+    assert f"{pruned_n} pruned before training" in md and f"{pruned_n} pruned runs" in md
+    _, pruned_rows = _markdown_table(md, "### Pruned before training")
+    assert len(pruned_rows) == pruned_n and all("wholly above the 0.1 ms limit" in r[1] for r in pruned_rows)
+    # Pruned candidates are listed there only, never as jobs of the report's other tables.
+    assert not {r[2] for r in pruned_rows} & set((out / "runs.md").read_text().split())
+    client = store_client(home)
+    parent = client.get_run(re.search(r"logged to MLflow run (\w+)", first.stdout).group(1))
+    for objective, trial in re.findall(r"^- (\w+): trial (\d+),", md, re.MULTILINE):
+        assert f"{objective}: trial {trial} (run " in parent.data.tags[Tag.SEARCH_BEST]
+    assert len(re.findall(r"^- (\w+): trial (\d+),", md, re.MULTILINE)) == 2  # mse and latency_ms
+    figure = out / Artifact.SEARCH_FRONT_FIGURE
+    assert f"]({figure.name})" in md and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figure.stat().st_size > 10_000
 
 
 def test_help_and_bad_input(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 The command line of the report: which store, experiment and sweep (key=value, as every tinyexp
 command takes config values), where to write, and whether to log the report on the sweep's
 parent run so it travels with the runs it summarises. The runs are read by
-tinyexp.tracking.report_runs; the files are written by tinyexp.report.document.
+tinyexp.tracking.report_runs; the files are written by tinyexp.report.document, and for a
+search (`tinyexp search`, whose id is its trials' sweep id) its section by
+tinyexp.search.report_section.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tinyexp.core.cli_args import EXIT_USAGE, check_output_dir, print_error, split_config_args
 from tinyexp.core.config import SWEEP_ID_PATTERN, SWEEP_ID_RULE
 from tinyexp.core.errors import TinyexpError
 from tinyexp.report.document import ReportContext, ReportError, write_report
-from tinyexp.tracking.report_runs import collect_runs, latest_sweep_id, sweep_parent_run_id
+from tinyexp.tracking.report_runs import collect_runs, latest_sweep_id, search_runs, sweep_parent_run_id
 
 _CONFIG_KEYS = {
     "tracking.uri": "MLflow tracking URI; default sqlite:///<cwd>/mlruns/mlflow.db",
@@ -41,6 +43,19 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def _search_section(client: Any, experiment_id: str, sweep: str | None, parent: str | None,
+                    out: Path) -> tuple[list[str], list[Path]]:
+    """A search's section (its front, chosen trials, pruned candidates) when the sweep is a
+    search, composed here: tinyexp.report sits below tinyexp.search and cannot import it."""
+    runs = search_runs(client, experiment_id, sweep, parent) if sweep and parent else None
+    if runs is None:
+        return [], []
+    from tinyexp.search.report_section import search_section
+
+    out.mkdir(parents=True, exist_ok=True)
+    return search_section(runs, out)
+
+
 def _report(args: argparse.Namespace) -> int:
     from tinyexp.tracking.store import default_tracking_uri, existing_store_client
 
@@ -61,7 +76,8 @@ def _report(args: argparse.Namespace) -> int:
     parent = sweep_parent_run_id(client, experiment.experiment_id, sweep) if sweep else None
     out = args.out or Path("reports") / re.sub(r"[^\w.-]+", "_", sweep or args.experiment)
     check_output_dir(out, "--out")
-    paths = write_report(rows, out, ReportContext(uri, args.experiment, sweep, parent))
+    section, figures = _search_section(client, experiment.experiment_id, sweep, parent, out)
+    paths = [*figures, *write_report(rows, out, ReportContext(uri, args.experiment, sweep, parent), section)]
     print(f"tinyexp report: {len(rows)} runs -> {len(paths)} files in {out.resolve()}")
     if parent and not args.no_log:
         client.log_artifacts(parent, str(out), artifact_path="report")

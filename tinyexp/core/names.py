@@ -135,8 +135,13 @@ class Tag:
     PARENT_RUN_ID: Final = "mlflow.parentRunId"
     # A search (tinyexp search): its trials' Optuna number, why a trial was pruned before
     # training, why a kept trial's latency is uncertain, the front's trials and the objectives
-    # each is the best of, and on the parent run where the Optuna study is stored.
+    # each is the best of (on the parent: each objective's chosen trial), the trial's chosen
+    # values (JSON), and on the parent run where the Optuna study is stored, the search's
+    # declaration (JSON) and the study's trials by state (JSON): what `tinyexp report` reads.
     SEARCH_TRIAL: Final = "tinyexp.search.trial"
+    SEARCH_PARAMS: Final = "tinyexp.search.params"
+    SEARCH_SPEC: Final = "tinyexp.search.spec"
+    SEARCH_COUNTS: Final = "tinyexp.search.counts"
     SEARCH_PRUNED: Final = "tinyexp.search.pruned"
     SEARCH_LATENCY_FLAG: Final = "tinyexp.search.latency_flag"
     SEARCH_FRONT: Final = "tinyexp.search.front"

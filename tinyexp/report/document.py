@@ -91,9 +91,11 @@ def _section(table: Table, figure: str | None = None) -> list[str]:
     return lines + ([f"![{figure}]({figure})", ""] if figure else [])
 
 
-def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = ReportContext()) -> list[Path]:
+def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = ReportContext(),
+                 extra: Sequence[str] = ()) -> list[Path]:
     """Write every table (CSV + Markdown, less its empty columns), the figures and report.md;
-    return the files. The study's tables and figures only for the study's kind of grid."""
+    return the files. The study's tables and figures only for the study's kind of grid.
+    `extra`: Markdown lines composed above this layer (a search's section), after the header."""
     if not rows:
         raise ReportError("no runs to report")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,8 @@ def write_report(rows: Sequence[Row], out_dir: Path, context: ReportContext = Re
         paths.append(figures.latency_figure(rows, out_dir / "latency.png", published))
     if "dynamic" in grid:
         paths.append(figures.sizes_figure(rows, out_dir / "sizes.png", published))
-    body = _header(rows, context) + [line for t, f in sections for line in _section(t.without_empty_columns(), f)]
+    body = [*_header(rows, context), *extra]
+    body += [line for t, f in sections for line in _section(t.without_empty_columns(), f)]
     body += ["## Latency per MAC by model", "", "![latency_per_mac.png](latency_per_mac.png)", ""]
     body += ["## Energy per inference", "", "How it was obtained: docs/energy.md (energy_source in the runs).", "",
              "![energy.png](energy.png)", ""]

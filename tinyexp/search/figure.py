@@ -1,6 +1,7 @@
 """The front as a figure: the first objective against each other one, every trained trial in
-grey, the front's trials marked, the latency estimate's 80% interval as error bars and the
-latency limit drawn."""
+grey (crossed when it broke a limit), the front's trials marked, the latency estimate's 80%
+interval as error bars and the latency limit drawn; an axis whose values span more than a
+decade on a log scale, so the front is not squeezed into a corner by one slow candidate."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ def _xerr(trials: Sequence[Any], x: list[float]) -> list[list[float]] | None:
     return [low, high]
 
 
+def _log_if_wide(ax: Any) -> None:
+    """A log scale on each axis whose drawn data (error bars included) are positive and span
+    more than a decade."""
+    for (low, high), set_scale in ((ax.dataLim.intervalx, ax.set_xscale), (ax.dataLim.intervaly, ax.set_yscale)):
+        if low > 0 and high > 10 * low:
+            set_scale("log")
+
+
 def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any], path: Path) -> Path | None:
     """Write the figure to `path` (PNG); None when there is no second objective to plot."""
     if len(spec.objectives) < 2 or not trained:
@@ -34,14 +43,21 @@ def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any],
 
     others = spec.objectives[1:]
     fig, axes = plt.subplots(1, len(others), figsize=(4.5 * len(others), 3.8), squeeze=False)
+    broke = [any(v > 0 for v in t.constraints.values()) for t in trained]
+    met = [t for t, b in zip(trained, broke) if not b]
+    over = [t for t, b in zip(trained, broke) if b]
     for ax, name in zip(axes[0], others):
         index = spec.objectives.index(name)
-        for group, style in ((trained, {"color": "0.7", "label": "trained"}),
-                             (front, {"color": "C0", "label": "front"})):
+        for group, style in ((met, {"color": "0.7", "fmt": "o", "label": "trained"}),
+                             (over, {"color": "0.6", "fmt": "x", "label": "trained, over a limit"}),
+                             (front, {"color": "C0", "fmt": "o", "label": "front"})):
+            if not group:
+                continue
             x = [t.values[index] for t in group]
             y = [t.values[0] for t in group]
             err = _xerr(group, x) if name == "latency_ms" else None
-            ax.errorbar(x, y, xerr=err, fmt="o", capsize=3, **style)
+            ax.errorbar(x, y, xerr=err, capsize=3, **style)
+        _log_if_wide(ax)
         if name == "latency_ms" and spec.limits.latency_ms is not None:
             ax.axvline(spec.limits.latency_ms, color="C3", linestyle="--", label="limit")
         ax.set_xlabel(_label(name) + (" (bars: the estimate's 80% interval)" if name == "latency_ms" else ""))

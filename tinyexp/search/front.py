@@ -1,5 +1,10 @@
-"""The Pareto front of a search as a table: each trial's objectives with their units, the
-latency estimate's interval and flag, its MLflow run and its config."""
+"""The Pareto front of a search: which trials are on it, and the front as a table (each
+trial's objectives with their units, the latency estimate's interval and flag, its MLflow run
+and its config).
+
+The one implementation of the front: the search computes it from its Optuna trials and
+`tinyexp report` from the trials' MLflow runs (`search/report_section.py`), both through
+:func:`pareto_front` and :func:`front_table`, so the report and MLflow agree."""
 
 from __future__ import annotations
 
@@ -31,9 +36,43 @@ class FrontTable:
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in self.rows]
         return "\n".join(line.rstrip() for line in lines)
 
+    def markdown(self) -> str:
+        """The table in Markdown, for report.md."""
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
     def as_log_table(self) -> dict[str, list[str]]:
         """Column -> values, as mlflow's log_table takes them."""
         return {c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)}
+
+
+def violations(latency_ms: float | None, spec: SearchSpec, size_over: float = 0.0,
+               accuracy: float | None = None, mse: float | None = None) -> dict[str, float]:
+    """Each limit's violation as Optuna's constraints (<= 0: met): latency (ms over), flash or
+    RAM (fraction over), accuracy (under the floor), mse (over the ceiling)."""
+    lim = spec.limits
+    return {"latency_ms_over": latency_ms - lim.latency_ms
+            if lim.latency_ms is not None and latency_ms is not None else 0.0,
+            "size_over": size_over,
+            "accuracy_under": lim.accuracy_min - accuracy
+            if lim.accuracy_min is not None and accuracy is not None else 0.0,
+            "mse_over": mse - lim.mse_max if lim.mse_max is not None and mse is not None else 0.0}
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether a is no worse than b in every objective and better in one (both minimised)."""
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def pareto_front(spec: SearchSpec, trials: Sequence[Any]) -> list[Any]:
+    """The completed trials (with `values` and `constraints`) that meet every limit and that no
+    other such trial dominates, in the order given; trials with equal values are all kept
+    (Optuna's rule for `Study.best_trials`)."""
+    signs = [-1.0 if OBJECTIVES[o].direction == "maximize" else 1.0 for o in spec.objectives]
+    feasible = [t for t in trials if all(v <= 0 for v in t.constraints.values())]
+    costs = [[s * v for s, v in zip(signs, t.values)] for t in feasible]
+    return [t for t, cost in zip(feasible, costs) if not any(_dominates(other, cost) for other in costs)]
 
 
 def _heading(name: str, latency_source: str) -> str:

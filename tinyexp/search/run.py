@@ -26,7 +26,7 @@ from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
 from tinyexp.search.figure import front_figure
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
-from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, suggest
+from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, spec_json, suggest
 from tinyexp.search.study import ask_lock, claim, open_study, trials_done
 from tinyexp.tracking import sweep
 from tinyexp.tracking.store import configure
@@ -63,19 +63,6 @@ def search_id(spec: SearchSpec, base_overrides: Sequence[str]) -> str:
     kept = sorted(o for o in base_overrides if not o.startswith(("tracking.", "sweep.")))
     digest = hashlib.sha256(json.dumps([data, kept], sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"search-{spec.name}-{digest}"[:64]
-
-
-def violations(latency_ms: float | None, spec: SearchSpec, size_over: float = 0.0,
-               accuracy: float | None = None, mse: float | None = None) -> dict[str, float]:
-    """Each limit's violation as Optuna's constraints (<= 0: met): latency (ms over), flash or
-    RAM (fraction over), accuracy (under the floor), mse (over the ceiling)."""
-    lim = spec.limits
-    return {"latency_ms_over": latency_ms - lim.latency_ms
-            if lim.latency_ms is not None and latency_ms is not None else 0.0,
-            "size_over": size_over,
-            "accuracy_under": lim.accuracy_min - accuracy
-            if lim.accuracy_min is not None and accuracy is not None else 0.0,
-            "mse_over": mse - lim.mse_max if lim.mse_max is not None and mse is not None else 0.0}
 
 
 def _constrain(trial: Any, found: dict[str, float]) -> None:
@@ -159,6 +146,7 @@ class _Search:
             self._fail(trial, f"its identical config's run {run_id[:8]} ended {run.info.status}")
             return False
         self.client.set_tag(run_id, Tag.SEARCH_TRIAL, str(trial.number))
+        self.client.set_tag(run_id, Tag.SEARCH_PARAMS, json.dumps(trial.params))
         if flag:
             self.client.set_tag(run_id, Tag.SEARCH_LATENCY_FLAG, flag)
         missing = [o for o in self.spec.objectives if OBJECTIVES[o].metric not in metrics]
@@ -168,8 +156,8 @@ class _Search:
             return False
         values = [metrics[OBJECTIVES[o].metric] * OBJECTIVES[o].scale for o in self.spec.objectives]
         latency = metrics.get(Metric.LATENCY_US)
-        _constrain(trial, violations(None if latency is None else latency / 1e3, self.spec,
-                                     accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE)))
+        _constrain(trial, front_mod.violations(None if latency is None else latency / 1e3, self.spec,
+                                               accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE)))
         trial.set_user_attr(front_mod.RUN_ATTR, run_id)
         trial.set_user_attr(front_mod.LATENCY_SOURCE_ATTR, tags.get(Tag.LATENCY_SOURCE, "estimate"))
         self.study.tell(trial, values, state=TrialState.COMPLETE)
@@ -205,19 +193,20 @@ class _Search:
         over = excesses(checked, self.spec.limits)
         size_over = max(over.get("flash", 0.0), over.get("RAM", 0.0), 1.0 if checked.tflm_refusal else 0.0)
         latency_over = checked.latency_low_ms if "latency" in over else None
-        _constrain(trial, violations(latency_over, self.spec, size_over))
+        _constrain(trial, front_mod.violations(latency_over, self.spec, size_over))
         trial.set_user_attr(PRUNED_ATTR, reason)
-        self._pruned_run(trial.number, cfg, overrides, checked, reason)
+        self._pruned_run(trial, cfg, overrides, checked, reason)
         self.study.tell(trial, state=TrialState.PRUNED)
         self.counts["pruned"] += 1
         if over and (self.closest is None or max(over.values()) < self.closest[0]):
             self.closest = (max(over.values()), trial.number, reason)
         self.say(f"trial {trial.number}: pruned before training: {reason}")
 
-    def _pruned_run(self, number: int, cfg: Any, overrides: list[str], checked: Screen, reason: str) -> None:
+    def _pruned_run(self, trial: Any, cfg: Any, overrides: list[str], checked: Screen, reason: str) -> None:
         """A FINISHED run under the parent saying why this candidate never trained."""
         tags = {Tag.SWEEP_ID: self.target.search_id, Tag.PARENT_RUN_ID: self.parent_id,
-                Tag.SEARCH_TRIAL: str(number), Tag.SEARCH_PRUNED: reason, Tag.CONFIG_HASH: sweep.config_hash(cfg),
+                Tag.SEARCH_TRIAL: str(trial.number), Tag.SEARCH_PARAMS: json.dumps(trial.params),
+                Tag.SEARCH_PRUNED: reason, Tag.CONFIG_HASH: sweep.config_hash(cfg),
                 Tag.HYDRA_OVERRIDES: " ".join(overrides), Tag.LATENCY_SOURCE: "not_measured"}
         run = self.client.create_run(self.experiment_id, run_name=f"{run_name(overrides)} (pruned)", tags=tags)
         status = "FAILED"
@@ -233,27 +222,46 @@ class _Search:
             self.client.set_terminated(run.info.run_id, status=status)
 
     def publish_front(self) -> front_mod.FrontTable:
-        """The front as a table and a figure, logged to the parent run; its trials' runs tagged."""
+        """The front as a table and a figure, logged to the parent run with the search's
+        declaration, its trials by state and each objective's chosen trial; the trained trials'
+        runs tagged whether they are on the front (a resumed search's front may have moved)."""
         from optuna.trial import TrialState
 
-        by_run = {t.user_attrs[front_mod.RUN_ATTR]: t for t in reversed(self.study.best_trials)
-                  if front_mod.RUN_ATTR in t.user_attrs}  # a config asked twice is one run: shown once
-        trials = sorted(by_run.values(), key=lambda t: t.number)
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        # A config asked twice is one run, trained once: one point, the first trial asking it.
+        by_run = {t.user_attrs[front_mod.RUN_ATTR]: t for t in reversed(complete) if front_mod.RUN_ATTR in t.user_attrs}
+        trained = sorted(by_run.values(), key=lambda t: t.number)
+        trials = front_mod.pareto_front(self.spec, trained)
         table = front_mod.front_table(self.spec, trials)
         best = front_mod.best_per_objective(self.spec, trials) if trials else {}
-        for t in trials:
-            run_id = t.user_attrs[front_mod.RUN_ATTR]
-            self.client.set_tag(run_id, Tag.SEARCH_FRONT, "true")
-            self.client.set_tag(run_id, Tag.SEARCH_BEST, ",".join(o for o, b in best.items() if b.number == t.number))
+        on_front = {t.number for t in trials}
+        for run_id, t in by_run.items():
+            chosen = ",".join(o for o, b in best.items() if b.number == t.number)
+            self.client.set_tag(run_id, Tag.SEARCH_TRIAL, str(t.number))
+            self.client.set_tag(run_id, Tag.SEARCH_FRONT, str(t.number in on_front).lower())
+            self.client.set_tag(run_id, Tag.SEARCH_BEST, chosen)
+        self._tag_parent(best)
         self.client.log_text(self.parent_id, table.text() + "\n", Artifact.SEARCH_FRONT_TEXT)
         if trials:
             self.client.log_table(self.parent_id, table.as_log_table(), Artifact.SEARCH_FRONT_TABLE)
-        trained = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         with tempfile.TemporaryDirectory(prefix="tinyexp-search-") as folder:
             drawn = front_figure(self.spec, trained, trials, Path(folder) / Artifact.SEARCH_FRONT_FIGURE)
             if drawn is not None:
                 self.client.log_artifact(self.parent_id, str(drawn))
         return table
+
+    def _tag_parent(self, best: dict[str, Any]) -> None:
+        """What `tinyexp report` reads back: the declaration, the study's trials by state, and
+        each objective's chosen trial (`mse: trial 5 (run f663fcbe); ...`)."""
+        from optuna.trial import TrialState
+
+        states = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+        counts = {key: len(self.study.get_trials(deepcopy=False, states=(state,))) for key, state in states.items()}
+        chosen = "; ".join(f"{o}: trial {t.number} (run {t.user_attrs[front_mod.RUN_ATTR][:8]})"
+                           for o, t in best.items())
+        self.client.set_tag(self.parent_id, Tag.SEARCH_SPEC, spec_json(self.spec))
+        self.client.set_tag(self.parent_id, Tag.SEARCH_COUNTS, json.dumps(counts))
+        self.client.set_tag(self.parent_id, Tag.SEARCH_BEST, chosen)
 
 
 def _us(ms: float | None) -> float | None:

@@ -12,6 +12,8 @@ A parameter with `keys: [...]` is a name for one value given to several config k
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -146,6 +148,22 @@ def suggest(spec: SearchSpec, trial: Any) -> dict[str, Any]:
         if param.active(chosen):
             chosen[param.key] = param.suggest(trial)
     return chosen
+
+
+def spec_json(spec: SearchSpec) -> str:
+    """The spec as JSON, logged on the search's parent run so a report can read the search back
+    from MLflow alone (:func:`spec_from_json` is its inverse)."""
+    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
+
+
+def spec_from_json(text: str) -> SearchSpec:
+    """The SearchSpec :func:`spec_json` wrote (JSON's lists back to the dataclasses' tuples)."""
+    data = json.loads(text)
+    params = tuple(Param(**{**p, "choices": tuple(p["choices"]), "keys": tuple(p["keys"]),
+                            "when": tuple((key, tuple(values)) for key, values in p["when"])})
+                   for p in data["params"])
+    return SearchSpec(**{**data, "params": params, "objectives": tuple(data["objectives"]),
+                         "limits": Limits(**data["limits"]), "overrides": tuple(data["overrides"])})
 
 
 def _unknown(what: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:

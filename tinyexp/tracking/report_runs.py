@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ast
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
-from tinyexp.tracking.completeness import complete_runs
+from tinyexp.tracking.completeness import FINISHED, complete_runs
 from tinyexp.tracking.sweep import is_unhashed_param
 
 Row = dict[str, Any]
@@ -192,3 +193,39 @@ def sweep_parent_run_id(client: Any, experiment_id: str, sweep_id: str) -> str |
     query = f"tags.`{Tag.ROLE}` = 'sweep' and tags.{Tag.SWEEP_ID} = '{sweep_id}'"
     runs = _search(client, experiment_id, query, limit=1)
     return runs[0].info.run_id if runs else None
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """One trial's MLflow run as plain data: its id, tags and metrics (old names mapped)."""
+
+    run_id: str
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SearchRuns:
+    """A search's runs (`tinyexp search`): the parent's tags (its declaration, trials by state,
+    chosen trials), the trained trials' complete runs and the pruned candidates' short runs."""
+
+    parent_tags: Mapping[str, str]
+    trained: list[TrialRun]
+    pruned: list[TrialRun]
+
+
+def _trial_run(run: Any) -> TrialRun:
+    return TrialRun(run.info.run_id, canonical_tags(run.data.tags), canonical_metrics(run.data.metrics))
+
+
+def search_runs(client: Any, experiment_id: str, sweep_id: str, parent_run_id: str) -> SearchRuns | None:
+    """The runs of a sweep that is a search (its parent holds the search's declaration), else None."""
+    parent_tags = client.get_run(parent_run_id).data.tags
+    if Tag.SEARCH_SPEC not in parent_tags:
+        return None
+    in_sweep = f"tags.{Tag.SWEEP_ID} = '{sweep_id}'"
+    trained = [_trial_run(r) for r in complete_runs(client, [experiment_id], in_sweep)
+               if Tag.SEARCH_TRIAL in r.data.tags and Tag.SEARCH_PRUNED not in r.data.tags]
+    pruned_filter = f"{in_sweep} and tags.`{Tag.SEARCH_PRUNED}` LIKE '%' and attributes.status = '{FINISHED}'"
+    pruned = [_trial_run(r) for r in _search(client, experiment_id, pruned_filter)]
+    return SearchRuns(dict(parent_tags), trained, pruned)
