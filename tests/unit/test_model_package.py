@@ -109,7 +109,8 @@ def test_header_arena_runs_the_model_and_below_the_need_is_refused(packaged, tmp
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
     below = required - 16
-    child = subprocess.run([sys.executable, "-m", "tinyexp.tflm.probe", str(path), str(below), "16", str(below)],
+    child = subprocess.run([sys.executable, "-m", "tinyexp.tflm.probe", str(path), str(below), "16", str(below),
+                            str(below - 16)],
                            capture_output=True, text=True, timeout=120)
     assert f"TRY {below}" in child.stdout and "OK" not in child.stdout
 

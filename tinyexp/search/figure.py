@@ -62,9 +62,13 @@ def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any],
             ax.axvline(spec.limits.latency_ms, color="C3", linestyle="--", label="limit")
         ax.set_xlabel(_label(name) + (" (bars: the estimate's 80% interval)" if name == "latency_ms" else ""))
         ax.set_ylabel(_label(spec.objectives[0]))
-        ax.legend(fontsize=8)
+    shown: dict[str, Any] = {}  # one legend for the figure: each label once, from whichever panel has it
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            shown.setdefault(label, handle)
     fig.suptitle(f"search {spec.name}: the front of {len(trained)} trained trials", fontsize=10)
-    fig.tight_layout()
+    fig.legend(list(shown.values()), list(shown), loc="lower center", ncol=len(shown), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
