@@ -30,8 +30,9 @@ def test_all_ok_on_a_fresh_directory_creates_nothing(home: Path, capsys: pytest.
 
 
 def test_problems_are_one_line_each_and_exit_1(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    entry = home / "cache" / "0123"
+    entry = home / "cache" / "0123456789abcdef0123"  # a training key
     entry.mkdir(parents=True)
+    (home / "cache" / "estimator").mkdir()  # the estimator's store is not a trained model
     (entry / "meta.json").write_text("{")  # a corrupted entry
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

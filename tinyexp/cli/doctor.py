@@ -47,17 +47,16 @@ def check_store(cfg: Config) -> str:
 
 
 def check_cache(cfg: Config) -> str:  # noqa: ARG001 - same signature as the other checks
-    from tinyexp.model.train import cache_dir, entry_problem
+    from tinyexp.model.train import cache_dir, entry_problem, trained_entries
 
     folder = cache_dir()
-    entries = [p for p in folder.iterdir() if p.is_dir() and not p.name.endswith(".partial")] \
-        if folder.is_dir() else []
+    entries = trained_entries(folder)
     bad = [(p.name, why) for p in entries if (why := entry_problem(p)) is not None]
-    size = sum(f.stat().st_size for p in entries for f in p.iterdir() if f.is_file())
+    size = sum(f.stat().st_size for p in entries for f in p.rglob("*") if f.is_file())
     if bad:
         raise TinyexpError(f"{folder}: {len(bad)} of {len(entries)} entries fail their checksums "
                            f"(first {bad[0][0]}: {bad[0][1]}); they will be retrained")
-    return f"{folder}: {len(entries)} trained models, {size / 2**20:.1f} MiB, all checksums match"
+    return f"{folder}: {len(entries)} trained models (with their conversions), {size / 2**20:.1f} MiB, all checksums match"
 
 
 def check_toolchain(cfg: Config) -> str:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -64,6 +65,14 @@ class TrainedModel:
 def cache_dir() -> Path:
     """Where trained models are kept: $TINYEXP_CACHE_DIR, else .cache/tinyexp under the cwd."""
     return Path(os.environ.get(CACHE_ENV, Path.cwd() / ".cache" / "tinyexp"))
+
+
+def trained_entries(folder: Path) -> list[Path]:
+    """The trained models' entries in a cache folder (named by their key; the folder also
+    holds the estimator's store and entries being written)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"[0-9a-f]{20}", p.name))
 
 
 def cache_key(dataset_cfg: DatasetSpec, model_cfg: ModelSource, train_cfg: TrainConfig) -> str:
