@@ -1,14 +1,18 @@
 """The front as a figure: the first objective against each other one, every trained trial in
-grey, the front's trials marked, the latency estimate's 80% interval as error bars and the
-latency limit drawn."""
+grey, the front's trials marked, the latency limit drawn. A latency's bars are the interval its
+own figure supports (front.latency_interval): the estimate's 80% interval around an estimate
+(circles), the board's min-max over its timed invokes around a measurement (squares); never
+the estimate's interval around a measurement."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
 
-from tinyexp.search.front import LATENCY_HIGH_ATTR, LATENCY_LOW_ATTR
+from tinyexp.search.front import LATENCY_SOURCE_ATTR, MEASURED, latency_interval
 from tinyexp.search.space import OBJECTIVES, SearchSpec
+
+_MARKERS = {MEASURED: ("s", "measured"), "estimate": ("o", "estimated")}
 
 
 def _label(name: str) -> str:
@@ -16,11 +20,20 @@ def _label(name: str) -> str:
     return f"{name.removesuffix('_' + unit)} [{unit}]" if unit else name
 
 
-def _xerr(trials: Sequence[Any], x: list[float]) -> list[list[float]] | None:
-    """Asymmetric error bars from the interval attrs (0 where a trial has none)."""
-    low = [max(0.0, xi - (t.user_attrs.get(LATENCY_LOW_ATTR) or xi)) for t, xi in zip(trials, x)]
-    high = [max(0.0, (t.user_attrs.get(LATENCY_HIGH_ATTR) or xi) - xi) for t, xi in zip(trials, x)]
+def _xerr(trials: Sequence[Any], x: list[float]) -> list[list[float]]:
+    """Asymmetric error bars from each trial's own latency interval (0 where it has none)."""
+    found = [latency_interval(t.user_attrs) for t in trials]
+    low = [max(0.0, xi - i.low) if i else 0.0 for i, xi in zip(found, x)]
+    high = [max(0.0, i.high - xi) if i else 0.0 for i, xi in zip(found, x)]
     return [low, high]
+
+
+def _by_source(trials: Sequence[Any]) -> dict[str, list[Any]]:
+    """Trials with a measured latency, and the others (estimated: the virtual board's clock)."""
+    found: dict[str, list[Any]] = {MEASURED: [], "estimate": []}
+    for t in trials:
+        found[MEASURED if t.user_attrs.get(LATENCY_SOURCE_ATTR) == MEASURED else "estimate"].append(t)
+    return found
 
 
 def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any], path: Path) -> Path | None:
@@ -36,15 +49,19 @@ def front_figure(spec: SearchSpec, trained: Sequence[Any], front: Sequence[Any],
     fig, axes = plt.subplots(1, len(others), figsize=(4.5 * len(others), 3.8), squeeze=False)
     for ax, name in zip(axes[0], others):
         index = spec.objectives.index(name)
-        for group, style in ((trained, {"color": "0.7", "label": "trained"}),
-                             (front, {"color": "C0", "label": "front"})):
-            x = [t.values[index] for t in group]
-            y = [t.values[0] for t in group]
-            err = _xerr(group, x) if name == "latency_ms" else None
-            ax.errorbar(x, y, xerr=err, fmt="o", capsize=3, **style)
+        for group, color, role in ((trained, "0.7", "trained"), (front, "C0", "front")):
+            for source, trials in _by_source(group).items():
+                if not trials:
+                    continue
+                marker, word = _MARKERS[source]
+                x = [t.values[index] for t in trials]
+                y = [t.values[0] for t in trials]
+                err = _xerr(trials, x) if name == "latency_ms" else None
+                ax.errorbar(x, y, xerr=err, fmt=marker, capsize=3, color=color, label=f"{role} ({word})")
         if name == "latency_ms" and spec.limits.latency_ms is not None:
             ax.axvline(spec.limits.latency_ms, color="C3", linestyle="--", label="limit")
-        ax.set_xlabel(_label(name) + (" (bars: the estimate's 80% interval)" if name == "latency_ms" else ""))
+        bars = " (bars: estimate's 80% interval; measured min-max)" if name == "latency_ms" else ""
+        ax.set_xlabel(_label(name) + bars, fontsize=8 if bars else None)
         ax.set_ylabel(_label(spec.objectives[0]))
         ax.legend(fontsize=8)
     fig.suptitle(f"search {spec.name}: the front of {len(trained)} trained trials", fontsize=10)
