@@ -24,6 +24,7 @@ from tinyexp.core.processes import alive
 from tinyexp.core.names import Artifact, Metric, Tag, canonical_metrics
 from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
+from tinyexp.search.farm import join_farm
 from tinyexp.search.figure import front_figure
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, suggest
@@ -91,6 +92,8 @@ class _Search:
         from mlflow.tracking import MlflowClient
 
         self.spec, self.base, self.compose, self.target, self.say = spec, list(base), compose, target, say
+        if join_farm(compose([*self.base, f"sweep.id={target.search_id}"])):
+            say(f"search {target.search_id}: measuring on the farm's boards (Ray cluster joined)")
         self.experiment_id = configure(target.tracking_uri, target.experiment)
         self.client = MlflowClient()
         self.parent_id = sweep.ensure_parent(self.client, self.experiment_id, target.search_id)
