@@ -1,10 +1,15 @@
 """The Pareto front of a search: which trials are on it, and the front as a table (each
-trial's objectives with their units, the latency estimate's interval and flag, its MLflow run
-and its config).
+trial's objectives with their units, where its latency comes from (measured on a board, or
+estimated), its latency interval and flag, its MLflow run and its config).
 
 The one implementation of the front: the search computes it from its Optuna trials and
 `tinyexp report` from the trials' MLflow runs (`search/report_section.py`), both through
-:func:`pareto_front` and :func:`front_table`, so the report and MLflow agree."""
+:func:`pareto_front` and :func:`front_table`, so the report and MLflow agree.
+
+A trial's latency interval is what its own figure supports: the estimate's 80% interval for an
+estimated latency, the board's spread over its timed invokes (min-max) for a measured one.
+The pre-training estimate's interval is never shown around a measured latency: it would pass
+for a spread the board measured."""
 
 from __future__ import annotations
 
@@ -18,6 +23,27 @@ LATENCY_HIGH_ATTR = "latency_high_ms"
 LATENCY_SOURCE_ATTR = "latency_source"
 RUN_ATTR = "run_id"
 FLAG_ATTR = "latency_flag"
+MEASURED_MIN_ATTR = "measured_min_ms"  # the board's fastest and slowest timed invoke
+MEASURED_MAX_ATTR = "measured_max_ms"
+MEASURED = "measured"
+
+
+@dataclass(frozen=True)
+class LatencyInterval:
+    """A trial's latency interval [ms] and what it is ("estimate's 80%" or "measured min-max")."""
+
+    low: float
+    high: float
+    kind: str
+
+
+def latency_interval(attrs: Mapping[str, Any]) -> LatencyInterval | None:
+    """The interval a trial's latency figure supports (see the module), or None if it has none."""
+    if attrs.get(LATENCY_SOURCE_ATTR, "estimate") == MEASURED:
+        low, high, kind = attrs.get(MEASURED_MIN_ATTR), attrs.get(MEASURED_MAX_ATTR), "measured min-max"
+    else:
+        low, high, kind = attrs.get(LATENCY_LOW_ATTR), attrs.get(LATENCY_HIGH_ATTR), "estimate's 80%"
+    return None if low is None or high is None else LatencyInterval(float(low), float(high), kind)
 
 
 @dataclass(frozen=True)
@@ -88,16 +114,19 @@ def format_value(name: str, value: float) -> str:
     return f"{value:.0f}" if OBJECTIVES[name].unit == "B" else f"{value:.4g}"
 
 
-def _flag(flag: str | None) -> str:
-    """The latency flag in a word (the interval is in its own column)."""
+def _flag(attrs: Mapping[str, Any]) -> str:
+    """The pre-training latency flag in a word (the interval is in its own column); for a
+    measured trial, that the measurement settled it."""
+    flag = attrs.get(FLAG_ATTR)
     if not flag:
         return ""
-    return "straddles limit" if "straddles" in flag else "not estimated"
+    word = "straddles limit" if "straddles" in flag else "not estimated"
+    return f"estimate {word}, then measured" if attrs.get(LATENCY_SOURCE_ATTR) == MEASURED else word
 
 
 def _interval(attrs: Mapping[str, Any]) -> str:
-    low, high = attrs.get(LATENCY_LOW_ATTR), attrs.get(LATENCY_HIGH_ATTR)
-    return "-" if low is None or high is None else f"{low:.3g}-{high:.3g}"
+    found = latency_interval(attrs)
+    return "-" if found is None else f"{found.low:.3g}-{found.high:.3g} ({found.kind})"
 
 
 def front_table(spec: SearchSpec, trials: Sequence[Any]) -> FrontTable:
@@ -106,9 +135,10 @@ def front_table(spec: SearchSpec, trials: Sequence[Any]) -> FrontTable:
     ordered = sorted(trials, key=lambda t: t.values[0], reverse=first.direction == "maximize")
     sources = {str(t.user_attrs.get(LATENCY_SOURCE_ATTR, "estimate")) for t in ordered} or {"estimate"}
     columns = ("trial", *(_heading(o, "/".join(sorted(sources))) for o in spec.objectives),
-               "latency 80% interval (estimate) [ms]", "flag", "run", "config")
+               "latency source", "latency interval [ms]", "flag", "run", "config")
     rows = tuple((str(t.number), *(format_value(o, v) for o, v in zip(spec.objectives, t.values)),
-                  _interval(t.user_attrs), _flag(t.user_attrs.get(FLAG_ATTR)), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
+                  str(t.user_attrs.get(LATENCY_SOURCE_ATTR, "estimate")), _interval(t.user_attrs),
+                  _flag(t.user_attrs), str(t.user_attrs.get(RUN_ATTR, ""))[:8],
                   " ".join(as_overrides(t.params, spec))) for t in ordered)
     return FrontTable(columns, rows)
 

@@ -49,6 +49,8 @@ def run_trial(spec: SearchSpec, run: TrialRun) -> RunTrial | None:
                                        mse=metrics.get(Metric.TEST_MSE))
     attrs = {front_mod.LATENCY_LOW_ATTR: _ms(metrics.get(Metric.LATENCY_ESTIMATE_LOW_US)),
              front_mod.LATENCY_HIGH_ATTR: _ms(metrics.get(Metric.LATENCY_ESTIMATE_HIGH_US)),
+             front_mod.MEASURED_MIN_ATTR: _ms(metrics.get(Metric.LATENCY_MIN_US)),
+             front_mod.MEASURED_MAX_ATTR: _ms(metrics.get(Metric.LATENCY_MAX_US)),
              front_mod.FLAG_ATTR: tags.get(Tag.SEARCH_LATENCY_FLAG),
              front_mod.RUN_ATTR: run.run_id,
              front_mod.LATENCY_SOURCE_ATTR: tags.get(Tag.LATENCY_SOURCE, "estimate")}

@@ -24,6 +24,7 @@ from tinyexp.core.processes import alive
 from tinyexp.core.names import Artifact, Metric, Tag, canonical_metrics
 from tinyexp.pipeline.runner import run_job, run_name
 from tinyexp.search import front as front_mod
+from tinyexp.search.farm import join_farm
 from tinyexp.search.figure import front_figure
 from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, screen
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, spec_json, suggest
@@ -78,6 +79,8 @@ class _Search:
         from mlflow.tracking import MlflowClient
 
         self.spec, self.base, self.compose, self.target, self.say = spec, list(base), compose, target, say
+        if join_farm(compose([*self.base, f"sweep.id={target.search_id}"])):
+            say(f"search {target.search_id}: measuring on the farm's boards (Ray cluster joined)")
         self.experiment_id = configure(target.tracking_uri, target.experiment)
         self.client = MlflowClient()
         self.parent_id = sweep.ensure_parent(self.client, self.experiment_id, target.search_id)
@@ -155,17 +158,28 @@ class _Search:
             self._fail(trial, f"no {', '.join(missing)} ({why})")
             return False
         values = [metrics[OBJECTIVES[o].metric] * OBJECTIVES[o].scale for o in self.spec.objectives]
+        # latency_us is the board's mean over its timed invokes where it measured (latency_source
+        # measured), else the estimate: the objective and the latency limit read what the run has.
         latency = metrics.get(Metric.LATENCY_US)
-        _constrain(trial, front_mod.violations(None if latency is None else latency / 1e3, self.spec,
-                                               accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE)))
+        found = front_mod.violations(None if latency is None else latency / 1e3, self.spec,
+                           accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE))
+        _constrain(trial, found)
         trial.set_user_attr(front_mod.RUN_ATTR, run_id)
-        trial.set_user_attr(front_mod.LATENCY_SOURCE_ATTR, tags.get(Tag.LATENCY_SOURCE, "estimate"))
+        source = tags.get(Tag.LATENCY_SOURCE, "estimate")
+        trial.set_user_attr(front_mod.LATENCY_SOURCE_ATTR, source)
+        if source == front_mod.MEASURED:
+            for attr, metric in ((front_mod.MEASURED_MIN_ATTR, Metric.LATENCY_MIN_US),
+                                 (front_mod.MEASURED_MAX_ATTR, Metric.LATENCY_MAX_US)):
+                if metric in metrics:
+                    trial.set_user_attr(attr, metrics[metric] / 1e3)
         self.study.tell(trial, values, state=TrialState.COMPLETE)
         self.counts["trained"] += 1
         shown = ", ".join(f"{o} {front_mod.format_value(o, v)}" for o, v in zip(self.spec.objectives, values))
+        over = (f"; {source} latency over the {self.spec.limits.latency_ms:g} ms limit: infeasible"
+                if found["latency_ms_over"] > 0 else "")
         note = " (an identical config had already finished: not retrained)" if skipped else ""
-        self.say(f"trial {trial.number} [{run_id[:8]}]: {shown}; latency {tags.get(Tag.LATENCY_SOURCE, '?')}"
-                 f"{'; ' + flag if flag else ''}{note}")
+        self.say(f"trial {trial.number} [{run_id[:8]}]: {shown}; latency {source}"
+                 f"{'; ' + flag if flag else ''}{over}{note}")
         return True
 
     def _ended(self, run_id: str) -> Any:
