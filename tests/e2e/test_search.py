@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import store_client
 from tinyexp.core.cli_args import ERROR_PREFIX, EXIT_USAGE
+from tinyexp.model.train import trained_entries
 from tinyexp.core.names import Artifact, Tag
 from tinyexp.search.front import FrontTable
 
@@ -51,7 +52,7 @@ def _front(stdout: str) -> str:
 
 
 def _cache_entries(home: Path) -> set[str]:
-    return {p.name for p in (home / "cache").iterdir() if p.is_dir()} if (home / "cache").exists() else set()
+    return {p.name for p in trained_entries(home / "cache")}
 
 
 @pytest.fixture(scope="module")

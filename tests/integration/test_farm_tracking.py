@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from tests.helpers.farm import free_port, postgres, tracking_server, tracking_server_command
+from tinyexp.model.train import trained_entries
 
 SWEEP = "farmpg"
 NEURONS = ("4", "6")
@@ -97,7 +98,7 @@ def test_a_server_down_at_start_is_one_line_before_training(tmp_path: Path) -> N
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and lines[0].startswith("tinyexp: error:"), done.stderr
     assert url in lines[0]
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "trained anyway"
+    assert not trained_entries(tmp_path / "cache"), "trained anyway"
 
 
 def test_tracking_server_refuses_a_database_that_does_not_answer(tmp_path: Path) -> None:
