@@ -27,7 +27,8 @@ USAGE = """usage: tinyexp search search=PRESET [search.KEY=VALUE ...] [OVERRIDE 
 Runs an Optuna study over the preset's space: each candidate is built untrained, converted,
 checked for TFLM support, flash/RAM fit and estimated latency first; one that cannot meet a
 limit is pruned without training. The others train as normal tinyexp jobs, nested under the
-search's MLflow parent run. Running the same command again resumes the search.
+search's MLflow parent run. Running the same command again resumes the search. The same
+search, started as a Hydra multirun: python -m tinyexp -m hydra/sweeper=search search=PRESET ...
 
   search=NAME          a preset of conf/search/ ({presets}) or a .yaml file
   search.trials=N      trials in all (pruned ones count), search.seed=N, search.sampler=tpe|nsga2|random
@@ -51,10 +52,7 @@ def multirun_argv(argv: Sequence[str]) -> list[str]:
     the search sweeper (`hydra.sweeper.argv`), which runs `tinyexp search` on exactly those. So
     both ways of starting a search are one code path, and `search=`, `search.*` (not job keys:
     Hydra would refuse them composing the job's config) never reach Hydra's composition."""
-    hydra_own, search = [], []
-    for arg in argv:
-        key = arg.split("=", 1)[0].lstrip("+~")
-        (hydra_own if arg in MULTIRUN_FLAGS or key.startswith(("hydra.", "hydra/")) else search).append(arg)
+    hydra_own, search = [a for a in argv if _hydras(a)], search_arguments(argv)
     launcher = [a for a in hydra_own if a.split("=", 1)[0].lstrip("+~") == "hydra/launcher"]
     if launcher:
         raise ConfigError(f"{launcher[0]}: a search runs its trials itself, not through Hydra's launcher; "
@@ -64,6 +62,15 @@ def multirun_argv(argv: Sequence[str]) -> list[str]:
         raise ConfigError(f"{interpolated[0]}: an interpolation cannot be handed to the search sweeper; "
                           "give the value, or run tinyexp search with these arguments")
     return [*hydra_own, "hydra.sweeper.argv=[" + ",".join(map(_quoted, search)) + "]"]
+
+
+def search_arguments(argv: Sequence[str]) -> list[str]:
+    """What a search's multirun command line hands to the search: all but -m and Hydra's own."""
+    return [arg for arg in argv if not _hydras(arg)]
+
+
+def _hydras(arg: str) -> bool:
+    return arg in MULTIRUN_FLAGS or arg.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "hydra/"))
 
 
 def _quoted(arg: str) -> str:
