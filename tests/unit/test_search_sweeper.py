@@ -8,7 +8,8 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from tinyexp.cli.search_cmd import SWEEPER, is_search_multirun, multirun_argv, search_arguments
+from tinyexp.cli.search_cmd import (SWEEPER, is_search_multirun, multirun_argv, refuse_search_arguments,
+                                    search_arguments)
 from tinyexp.core.errors import ConfigError
 
 SEARCH_ARGS = ["search=cnn_digits", "search.trials=6", "train.epochs=3", "search.limits.latency_ms=2.5",
@@ -39,3 +40,9 @@ def test_the_sweep_callbacks_know_a_search() -> None:
         return OmegaConf.create({"runtime": {"choices": {"hydra/sweeper": choice}}})
 
     assert is_search_multirun(hydra("search")) and not is_search_multirun(hydra("basic"))
+
+
+def test_a_search_argument_outside_a_search_says_how_to_start_one() -> None:
+    refuse_search_arguments(["model.neurons=4", "sweep.id=x"])
+    with pytest.raises(ConfigError, match=f"^search=cnn_digits: not a job key.*-m {SWEEPER} search=cnn_digits"):
+        refuse_search_arguments(["train.epochs=3", "search=cnn_digits"])

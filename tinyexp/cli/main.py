@@ -269,6 +269,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
             sys.exit(EXIT_USAGE)
     elif not any(a in _INFO_FLAGS for a in argv):
         try:
+            search_cmd.refuse_search_arguments(_overrides(argv))
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
             for uri in sorted({str(cfg.tracking.uri) for cfg in configs if cfg.tracking.uri}):
                 check_server(uri)

@@ -64,6 +64,14 @@ def multirun_argv(argv: Sequence[str]) -> list[str]:
     return [*hydra_own, "hydra.sweeper.argv=[" + ",".join(map(_quoted, search)) + "]"]
 
 
+def refuse_search_arguments(overrides: Sequence[str]) -> None:
+    """`search=` or `search.*` given to a job or a sweep: a ConfigError saying how a search starts."""
+    found = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] == "search"]
+    if found:
+        raise ConfigError(f"{found[0]}: not a job key but a search's; start a search with tinyexp search "
+                          f"{found[0]} ... or python -m tinyexp -m {SWEEPER} {found[0]} ...")
+
+
 def search_arguments(argv: Sequence[str]) -> list[str]:
     """What a search's multirun command line hands to the search: all but -m and Hydra's own."""
     return [arg for arg in argv if not _hydras(arg)]
