@@ -35,10 +35,18 @@ params:
 """
 
 
-def _search(home: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _tinyexp(home: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, TINYEXP_CACHE_DIR=str(cache or home / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "tinyexp", "search", *args], cwd=home, env=env,
+    return subprocess.run([sys.executable, "-m", "tinyexp", *args], cwd=home, env=env,
                           capture_output=True, text=True, timeout=240)
+
+
+def _search(home: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return _tinyexp(home, "search", *args, cache=cache)
+
+
+def _multirun_search(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _tinyexp(home, "-m", "hydra/sweeper=search", *args)
 
 
 def _trial_lines(stdout: str) -> list[str]:
@@ -174,3 +182,33 @@ def test_parallel_workers_share_one_study(tmp_path: Path) -> None:
     client = store_client(tmp_path)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and not [r for r in runs if r.info.status == "RUNNING"]
+
+
+def test_the_multirun_form_is_the_same_search(tmp_path: Path) -> None:
+    """`python -m tinyexp -m hydra/sweeper=search ARGS` is `tinyexp search ARGS`: bad input is
+    one line before any work; the command resumes the multirun's study (the same search id),
+    trains nothing again and prints the same front."""
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    bad = _multirun_search(tmp_path, "search=tiny.yaml", "search.trialz=3")
+    assert bad.returncode == EXIT_USAGE and bad.stderr.startswith(ERROR_PREFIX + "search.trialz: unknown key")
+    assert bad.stderr.count("\n") == 1 and not (tmp_path / "mlruns").exists() and not (tmp_path / "multirun").exists()
+
+    args = ("search=tiny.yaml", "search.trials=3", "train.epochs=3")
+    swept = _multirun_search(tmp_path, *args)
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    found = re.search(r"^tinyexp: search (search-tiny-\w+): 3 trials", swept.stdout, re.MULTILINE)
+    assert found and "tinyexp: sweep" not in swept.stdout  # the search's lines, not a Hydra sweep's banner
+    assert "model.neurons=4" in _front(swept.stdout)  # trial 2 of seed 0 trains; 0, 1 are pruned
+    entries = _cache_entries(tmp_path)
+    assert len(entries) == 1
+
+    again = _search(tmp_path, *args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"search {found.group(1)}: resuming with 3 of 3 trials done" in again.stdout
+    table = [_front(out.stdout).split("\n", 1)[1] for out in (swept, again)]  # the header counts this command's
+    assert "0 trained, 0 pruned" in again.stdout and table[0] == table[1]
+    assert _cache_entries(tmp_path) == entries
+    client = store_client(tmp_path)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 4 and not [r for r in runs if r.info.status == "RUNNING"]  # the parent and 3 trials
+    assert {r.data.tags[Tag.SWEEP_ID] for r in runs} == {found.group(1)}

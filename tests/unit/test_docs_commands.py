@@ -5,7 +5,8 @@ that start with `python -m` or `tinyexp` in README.md, docs/ and firmware/README
 checked without doing its work:
 - `tinyexp` / `python -m tinyexp` jobs and sweeps: every job composed and validated by the
   command's own preflight (file paths in the docs are placeholders, so the model source is
-  not opened);
+  not opened); a search, `tinyexp search` or `-m hydra/sweeper=search`, read and its searched
+  keys preflighted as `tinyexp search` does;
 - subcommands and `python -m` tools: their argument parser run on the documented arguments
   (a renamed flag or key exits 2), stopping before any work;
 - `pytest` paths: they exist.
@@ -25,6 +26,7 @@ from typing import Any, Iterator
 import pytest
 
 from tinyexp.cli import main as cli_main
+from tinyexp.cli import search_cmd
 from tinyexp.cli.main import SUBCOMMAND_MODULES
 from tinyexp.estimate import per_operator
 from tinyexp.model import sources
@@ -87,8 +89,8 @@ def _preflight(argv: list[str]) -> None:
 
 
 def _check_search(argv: list[str]) -> None:
-    """A documented search: its preset and values read, and every searched key preflighted."""
-    from tinyexp.cli import search_cmd
+    """A documented search (`tinyexp search` or its multirun form): its preset and values read,
+    and every searched key preflighted."""
     from tinyexp.core.resources import conf_dir
 
     if not argv:  # named in prose
@@ -133,6 +135,9 @@ def test_documented_command_parses(command: str, tmp_path: Path, monkeypatch: py
         _parse_only("tinyexp.cli.doctor", args[1:], monkeypatch) if "--help" in args else _preflight(args[1:])
     elif module == "tinyexp" and args and args[0] == "search":
         _check_search(args[1:])
+    elif module == "tinyexp" and search_cmd.SWEEPER in args and cli_main._is_multirun(args):
+        search_cmd.multirun_argv(args)  # what python -m tinyexp hands Hydra: refuses what the sweeper cannot take
+        _check_search(search_cmd.search_arguments(args))
     elif module == "tinyexp" and args and args[0] in SUBCOMMAND_MODULES:
         _parse_only(SUBCOMMAND_MODULES[args[0]], args[1:], monkeypatch)
     elif module == "tinyexp":
@@ -149,7 +154,8 @@ def test_the_docs_hold_the_commands_this_test_checks() -> None:
     commands = [p.values[0] for p in _doc_commands()]
     for expected in ("tinyexp report sweep.id=mlperf_tiny_kws", ".venv/bin/python -m agent --virtual --model",
                      ".venv/bin/python -m tinyexp -m experiment=paper hydra/launcher=joblib",
-                     "python -m tinyexp --config-dir myconf board=feather52840"):
+                     "python -m tinyexp --config-dir myconf board=feather52840",
+                     "python -m tinyexp -m hydra/sweeper=search search=cnn_digits"):
         assert any(c.startswith(expected) for c in commands), expected
 
 

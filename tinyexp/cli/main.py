@@ -1,5 +1,6 @@
 """Command line: `python -m tinyexp [overrides]`, `tinyexp -m [sweep overrides]`, `tinyexp report`,
-`tinyexp package`, `tinyexp calibrate`, `tinyexp doctor`, `tinyexp search`.
+`tinyexp package`, `tinyexp calibrate`, `tinyexp doctor`, `tinyexp search` (also started as
+`tinyexp -m hydra/sweeper=search search=...`: tinyexp.cli.search_sweeper).
 
 Before Hydra starts a single job, every combination of the command line's overrides is
 composed and validated (a preflight), so a bad key, value or option in any job of a sweep
@@ -27,6 +28,7 @@ from tinyexp.core.config import Config, schema_keys
 from tinyexp.core.validation import validate
 from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.cli.board_files import check_board_files
+from tinyexp.cli import search_cmd
 from tinyexp.core.resources import conf_dir
 from tinyexp.cli.usage import INTERNAL_SUFFIX, main_help, refuse_internal_options
 from tinyexp.tracking.reach import check_server, limit_mlflow_retries
@@ -267,16 +269,22 @@ def console_main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(doctor_main(argv[1:], preflight))
     if argv and argv[0] == "search":
-        from tinyexp.cli.search_cmd import main as search_main
-
-        sys.exit(search_main(argv[1:], preflight, explain))
+        sys.exit(search_cmd.main(argv[1:], preflight, explain))
     shown = sorted({a for a in argv if a in _EXCLUSIVE_FLAGS})
     if _is_multirun(argv) and shown:  # Hydra would raise a bare ValueError with a traceback
         print_error(f"{shown[0]} shows one composed config and cannot be combined with -m/--multirun; "
                     "drop -m to see a job's config")
         sys.exit(EXIT_USAGE)
-    if not any(a in _INFO_FLAGS for a in argv):
+    searching = _is_multirun(argv) and search_cmd.SWEEPER in argv
+    if searching:  # the search checks its own arguments before any work (tinyexp.cli.search_sweeper)
         try:
+            argv = search_cmd.multirun_argv(argv)
+        except TinyexpError as exc:
+            print_error(exc)
+            sys.exit(EXIT_USAGE)
+    elif not any(a in _INFO_FLAGS for a in argv):
+        try:
+            search_cmd.refuse_search_arguments(_overrides(argv))
             configs = preflight(_overrides(argv), _is_multirun(argv), user_config_dirs(argv))
             for uri in sorted({str(cfg.tracking.uri) for cfg in configs if cfg.tracking.uri}):
                 check_server(uri)
@@ -294,7 +302,7 @@ def console_main(argv: Sequence[str] | None = None) -> None:
     from tinyexp.cli.stop import pass_sigterm_to_workers
 
     sys.argv = [sys.argv[0], *argv]
-    if _is_multirun(argv):
+    if _is_multirun(argv) and not searching:  # a search stops as `tinyexp search` does
         pass_sigterm_to_workers()  # a sequential sweep's job installs its own handler
     with tempfile.TemporaryDirectory(prefix="tinyexp-outcomes-") as folder:
         begin_command(Path(folder))

@@ -1,6 +1,7 @@
 """`tinyexp search`: find the networks that fit a board, under latency, flash and RAM limits.
 
     tinyexp search search=dense_sine [search.KEY=VALUE ...] [job overrides: train.epochs=50 board=...]
+    python -m tinyexp -m hydra/sweeper=search search=dense_sine ...   (the same search, as a multirun)
 
 `search=` names a preset in conf/search/ (or a YAML file); `search.*` values change the
 preset (`search.trials=40`, `search.limits.latency_ms=2`, `search.seed=1`); every other
@@ -13,6 +14,7 @@ search layer gets a typed SearchSpec and a compose function.
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,7 +27,8 @@ USAGE = """usage: tinyexp search search=PRESET [search.KEY=VALUE ...] [OVERRIDE 
 Runs an Optuna study over the preset's space: each candidate is built untrained, converted,
 checked for TFLM support, flash/RAM fit and estimated latency first; one that cannot meet a
 limit is pruned without training. The others train as normal tinyexp jobs, nested under the
-search's MLflow parent run. Running the same command again resumes the search.
+search's MLflow parent run. Running the same command again resumes the search. The same
+search, started as a Hydra multirun: python -m tinyexp -m hydra/sweeper=search search=PRESET ...
 
   search=NAME          a preset of conf/search/ ({presets}) or a .yaml file
   search.trials=N      trials in all (pruned ones count), search.seed=N, search.sampler=tpe|nsga2|random
@@ -39,6 +42,56 @@ search's MLflow parent run. Running the same command again resumes the search.
 See docs/search.md."""
 
 Preflight = Callable[..., list[Any]]
+SWEEPER = "hydra/sweeper=search"
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def multirun_argv(argv: Sequence[str]) -> list[str]:
+    """The command line Hydra gets for `python -m tinyexp -m hydra/sweeper=search ARGS`: -m and
+    the hydra.* and hydra/* overrides stay Hydra's; every other argument is handed, in order, to
+    the search sweeper (`hydra.sweeper.argv`), which runs `tinyexp search` on exactly those. So
+    both ways of starting a search are one code path, and `search=`, `search.*` (not job keys:
+    Hydra would refuse them composing the job's config) never reach Hydra's composition."""
+    hydra_own, search = [a for a in argv if _hydras(a)], search_arguments(argv)
+    launcher = [a for a in hydra_own if a.split("=", 1)[0].lstrip("+~") == "hydra/launcher"]
+    if launcher:
+        raise ConfigError(f"{launcher[0]}: a search runs its trials itself, not through Hydra's launcher; "
+                          "search.n_jobs=N runs N at once")
+    interpolated = [a for a in search if "${" in a]
+    if interpolated:  # Hydra would resolve it against its own config when it makes the sweeper
+        raise ConfigError(f"{interpolated[0]}: an interpolation cannot be handed to the search sweeper; "
+                          "give the value, or run tinyexp search with these arguments")
+    return [*hydra_own, "hydra.sweeper.argv=[" + ",".join(map(_quoted, search)) + "]"]
+
+
+def refuse_search_arguments(overrides: Sequence[str]) -> None:
+    """`search=` or `search.*` given to a job or a sweep: a ConfigError saying how a search starts."""
+    found = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] == "search"]
+    if found:
+        raise ConfigError(f"{found[0]}: not a job key but a search's; start a search with tinyexp search "
+                          f"{found[0]} ... or python -m tinyexp -m {SWEEPER} {found[0]} ...")
+
+
+def search_arguments(argv: Sequence[str]) -> list[str]:
+    """What a search's multirun command line hands to the search: all but -m and Hydra's own."""
+    return [arg for arg in argv if not _hydras(arg)]
+
+
+def _hydras(arg: str) -> bool:
+    return arg in MULTIRUN_FLAGS or arg.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def _quoted(arg: str) -> str:
+    """``arg`` as a quoted string of Hydra's override grammar, read back as exactly ``arg``:
+    quotes escaped, and the backslashes before a quote or the closing quote doubled."""
+    escaped = re.sub(r"(\\*)(?='|$)", lambda m: m.group(1) * 2, arg)
+    return "'" + escaped.replace("'", "\\'") + "'"
+
+
+def is_search_multirun(hydra_config: Any) -> bool:
+    """Whether a multirun's Hydra config chose the search sweeper (its trials are the search's,
+    not jobs of Hydra's launcher: the sweep callbacks have nothing to show)."""
+    return str(hydra_config.runtime.choices.get("hydra/sweeper")) == SWEEPER.split("=", 1)[1]
 
 
 def _presets() -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from tinyexp.cli.search_cmd import is_search_multirun
 from tinyexp.tracking.experiment_view import runs_link
 from tinyexp.tracking.store import default_tracking_uri, existing_store_client
 from tinyexp.tracking.sweep import sweep_id_from_overrides
@@ -41,8 +42,14 @@ def _experiment_id(config: DictConfig) -> str | None:
 
 
 class SweepBanner(Callback):
+    """Silent for a search (hydra/sweeper=search): it prints its own id, study and front."""
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if is_search_multirun(config.hydra):
+            return
         print("tinyexp: " + "\n".join(sweep_lines(config)), flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if is_search_multirun(config.hydra):
+            return
         print("tinyexp: done: " + "\n".join(sweep_lines(config, _experiment_id(config))), flush=True)

@@ -1,7 +1,8 @@
 """A Hydra callback drawing a bar over a sweep's jobs (see tinyexp.core.progress).
 
 Only for Hydra's sequential launcher: with joblib, jobs end in worker processes, which
-cannot move a bar in the launching one, and Hydra's own per-job log lines stand instead.
+cannot move a bar in the launching one, and Hydra's own per-job log lines stand instead. Not
+for a search (hydra/sweeper=search): it prints a line per trial itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from tinyexp.cli.main import expand_sweep
+from tinyexp.cli.search_cmd import is_search_multirun
 from tinyexp.core.progress import Advance, progress
 
 
@@ -22,7 +24,8 @@ class SweepProgress(Callback):
         self._advance: Advance | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "")):
+        if ("BasicLauncher" not in str(config.hydra.launcher.get("_target_", ""))
+                or is_search_multirun(config.hydra)):  # a search's trials are not Hydra's jobs
             return
         jobs = expand_sweep(list(config.hydra.overrides.task), config.hydra.sweeper.get("params"))
         self._advance = self._stack.enter_context(progress("sweep", len(jobs)))

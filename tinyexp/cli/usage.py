@@ -27,17 +27,18 @@ COMMANDS = (
      "tinyexp package RUN_ID --out mymodel/"),
     ("calibrate", "fit a board's own latency source from its measured runs",
      "tinyexp calibrate board=myboard out=myboard.json"),
-    ("search", "the best network under a board's latency, flash and RAM limits (Optuna)",
+    ("search", "the best network under a board's latency, flash and RAM limits (Optuna; or -m hydra/sweeper=search)",
      "tinyexp search search=dense_sine search.trials=20"),
 )
 
-PLUGIN_OPTIONS = {"hydra/launcher": ("basic", "joblib")}  # Hydra's own launchers, not in conf/
+PLUGIN_OPTIONS = {"hydra/launcher": ("basic", "joblib"), "hydra/sweeper": ("basic",)}  # Hydra's own, not in conf/
 
 GROUP_EXAMPLES = {
     "model": "model=layers", "quant": "quant=int8", "board": "board=nucleo_l4r5zi",
     "device": "device=serial", "dataset": "dataset=digits", "train": "train.epochs=50",
     "tracking": "tracking.uri=http://127.0.0.1:5000", "experiment": "-m experiment=paper",
-    "hydra/launcher": "-m hydra/launcher=joblib", "search": "tinyexp search search=cnn_digits",
+    "hydra/launcher": "-m hydra/launcher=joblib", "search": "search search=cnn_digits",
+    "hydra/sweeper": "-m hydra/sweeper=search search=cnn_digits",
 }
 
 
