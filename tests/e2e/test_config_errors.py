@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.helpers import store_runs
+from tinyexp.model.train import trained_entries
 
 BAD = [
     (["model.foo=1"], "model.foo: unknown key; allowed keys in model are"),
@@ -55,4 +56,4 @@ def test_unusable_tracking_store_fails_before_training(tmp_path):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("tinyexp: error: tracking.uri='bogus://nowhere': MLflow cannot use this store")
-    assert not (tmp_path / "cache").exists()  # nothing was trained
+    assert not trained_entries(tmp_path / "cache")  # nothing was trained

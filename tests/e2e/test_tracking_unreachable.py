@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from tinyexp.model.train import trained_entries
 
 
 def _refusing_port() -> int:
@@ -28,4 +29,4 @@ def test_a_refusing_server_is_refused_before_work_in_under_10_s(tmp_path: Path) 
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert f"tracking.uri='{uri}': no tracking server answers" in out.stderr
     assert elapsed < 10, elapsed
-    assert not (tmp_path / "multirun").exists() and not (tmp_path / "cache").exists()
+    assert not (tmp_path / "multirun").exists() and not trained_entries(tmp_path / "cache")
