@@ -132,9 +132,9 @@ _MACRO = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def cpp_defines_property(defines: Mapping[str, int]) -> str:
-    """``compiler.cpp.extra_flags=-DNAME=VALUE ...``: every define in the one property (a second
-    --build-property of the same name would set it again, not add to it). Integer values and
-    macro names only, so no flag holds a space or a quote for the recipe's expansion to split."""
+    """``compiler.cpp.extra_flags=-DNAME=VALUE ...``: every define in the one value, since each
+    --build-property overrides a property's whole value. Integer values and macro names only, so
+    no flag holds a space or a quote for the recipe's expansion to split."""
     flags = []
     for name, value in defines.items():
         if not _MACRO.fullmatch(name) or isinstance(value, bool) or not isinstance(value, int):
