@@ -166,6 +166,10 @@ class DeviceConfig:
     power_trigger_channel: int = 0
     # Windows of consecutive timed invokes; energy per inference is the median of the windows'.
     power_windows: int = 5
+    # The sketch's pin held high during each timed invoke, wired to the meter's trigger input:
+    # the serial backend compiles it in (-DTXP_ENERGY_PIN=N, docs/energy.md). Needed with a meter;
+    # without one it is only compiled in. null = the sketch drives no pin.
+    energy_pin: Optional[int] = None
 
 
 def _default_split() -> list[float]:

@@ -75,6 +75,7 @@ RANGES: dict[str, Range] = {
     "device.parity_samples": _int(1, 1000),
     "device.power_trigger_channel": _int(0, 7, "a PPK2 has D0-D7, a Joulescope IN0-IN1"),
     "device.power_windows": _int(1, 100),
+    "device.energy_pin": _int(0, 255, "an Arduino pin number: ArduinoCore-API's pin_size_t is 8 bits"),
     "dataset.samples": _int(10, 10_000_000),
     "dataset.x_min": Range(-1e6, 1e6, False),
     "dataset.x_max": Range(-1e6, 1e6, False),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tinyexp.core.config import (ACTIVATIONS, DATASET_TASKS, DATASETS, LOSSES, MODELS, OPTIMIZERS, POWER_MONITORS,
-                                 SWEEP_ID_PATTERN, SWEEP_ID_RULE, Config, DatasetSpec, QuantMode, hidden_widths)
+                                 SWEEP_ID_PATTERN, SWEEP_ID_RULE, Config, DatasetSpec, DeviceConfig, QuantMode,
+                                 hidden_widths)
 from tinyexp.core.errors import ConfigError
 from tinyexp.core.limits import check_across, check_names, check_ranges
 
@@ -78,6 +79,17 @@ def _validate_board_power(b: Any) -> None:
              nominal, f"must lie within active_current_low_ma={low} and active_current_high_ma={high}")
 
 
+def _validate_meter_trigger(d: DeviceConfig) -> None:
+    """A meter needs the sketch's energy pin: the reader counts only the current inside its pulses
+    (docs/energy.md), and a sketch built without the pin raises none, so the job would train,
+    deploy and capture only to find no pulse, the meter having seen serial traffic and idle time."""
+    if d.power_monitor != "none" and d.energy_pin is None:
+        raise ConfigError(f"device.power_monitor={d.power_monitor} needs device.energy_pin: the board pin the "
+                          f"sketch raises during each timed invoke, wired to the meter's input "
+                          f"device.power_trigger_channel={d.power_trigger_channel} (e.g. device.energy_pin=2 "
+                          f"for D2; docs/energy.md), else the meter cannot tell inference from serial traffic")
+
+
 def validate(cfg: Config) -> None:
     """Check what the schema's types cannot; raise ConfigError naming the key and the rule.
 
@@ -89,6 +101,7 @@ def validate(cfg: Config) -> None:
     _validate_dataset(cfg.dataset)
 
     _choice("device.power_monitor", cfg.device.power_monitor, POWER_MONITORS)
+    _validate_meter_trigger(cfg.device)
     _validate_board_power(cfg.board)
     t = cfg.train
     _choice("train.loss", t.loss, LOSSES)

@@ -30,7 +30,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from tinyexp.core.errors import DeviceError, TinyexpError, first_line
 
@@ -117,6 +117,31 @@ def find_cli(cli: Optional[PathLike] = None) -> Path:
         raise TinyexpError(f"arduino-cli was not found {where}: install it ({INSTALL_URL}) "
                            "or pass the executable's path")
     return Path(found)
+
+
+# The build property a sketch's own defines go in. `compile --build-property NAME=VALUE` sets
+# NAME's whole value (arduino-cli compile's help: "Override a build property with a custom
+# value"), so the property must be one the platform leaves to the user: by the Arduino convention
+# (arduino/arduino-cli issue #846) platform.txt defines compiler.<pattern>.extra_flags empty
+# ("These can be overridden in platform.local.txt") and puts compiler.cpp.extra_flags in
+# recipe.cpp.o.pattern, which compiles the sketch's .ino.cpp: so do ArduinoCore-mbed's and
+# stm32duino's platform.txt. build.extra_flags is not free: boards.txt sets it (stm32duino's
+# boards put their USB and serial defines there), and overriding it would drop them.
+CPP_EXTRA_FLAGS = "compiler.cpp.extra_flags"
+_MACRO = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def cpp_defines_property(defines: Mapping[str, int]) -> str:
+    """``compiler.cpp.extra_flags=-DNAME=VALUE ...``: every define in the one value, since each
+    --build-property overrides a property's whole value. Integer values and macro names only, so
+    no flag holds a space or a quote for the recipe's expansion to split."""
+    flags = []
+    for name, value in defines.items():
+        if not _MACRO.fullmatch(name) or isinstance(value, bool) or not isinstance(value, int):
+            raise TinyexpError(f"the sketch define {name}={value!r} is invalid: an upper-case macro name "
+                               "and an integer value")
+        flags.append(f"-D{name}={value}")
+    return f"{CPP_EXTRA_FLAGS}={' '.join(flags)}"
 
 
 # -- commands (pure: the exact argument lists) --------------------------------------------

@@ -14,8 +14,9 @@ from typing import Iterator
 
 from filelock import FileLock
 
+from tinyexp.core.config import DeviceConfig
 from tinyexp.core.resources import firmware_dir
-from tinyexp.device.arduino_cli import build_and_upload, check_toolchain
+from tinyexp.device.arduino_cli import build_and_upload, check_toolchain, cpp_defines_property
 from tinyexp.device.base import DeployRequest, Deployment, PortBackend
 from tinyexp.device.sketch import prepare_sketch
 from tinyexp.device.usb import find_port
@@ -28,6 +29,17 @@ def port_lock(port: str) -> FileLock:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", port).strip("_") or "port"
     LOCK_DIR.mkdir(parents=True, exist_ok=True)
     return FileLock(str(LOCK_DIR / f"{name}.lock"))
+
+
+def sketch_build_properties(device: DeviceConfig) -> list[str]:
+    """The compile's --build-property values: the energy pin (device.energy_pin) as the define the
+    sketch raises during each timed invoke (TXP_ENERGY_PIN, docs/energy.md), none without it.
+
+    Every job builds into its own folder (the request's workdir), so a build with the pin is never
+    reused by a job without it, nor the reverse."""
+    if device.energy_pin is None:
+        return []
+    return [cpp_defines_property({"TXP_ENERGY_PIN": int(device.energy_pin)})]
 
 
 class SerialDevice(PortBackend):
@@ -50,5 +62,6 @@ class SerialDevice(PortBackend):
                                 request.workdir / "sketch")
         with port_lock(port):
             build = build_and_upload(sketch, self.board.fqbn, port, request.workdir / "build",
-                                     cli=self.device.arduino_cli)
+                                     cli=self.device.arduino_cli,
+                                     build_properties=sketch_build_properties(self.device))
             yield Deployment(build.upload_port or port, build.flash_bytes, build.ram_bytes)

@@ -36,12 +36,14 @@ from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
 _UNHASHED_GROUPS = ("tracking", "sweep")
 # How a job is placed and paced, not what it measures: a farm run and a local run of one
 # config are the same job (device.realtime changes wall-clock time only, not the figures).
-# The board's declared power and the meter's wiring describe how energy is derived, not the job:
+# The board's declared power and the meter's wiring (its port, its input, the sketch's energy pin,
+# which toggles outside the timed interval) describe how energy is derived, not the job:
 # a sweep run before energy existed still resumes (its runs simply carry no energy figure). The
 # board's transfer facts (fpu, flash wait states, kernel library) describe the board, as its
 # shipped calibration data does, which is not hashed either; hashing any of these would change
 # the hash of every config written before they existed (the study's among them).
-_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement", "power_monitor_port", "power_trigger_channel"),
+_UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement", "power_monitor_port", "power_trigger_channel",
+                             "energy_pin"),
                   "board": ("supply_voltage_v", "active_current_ma", "active_current_low_ma",
                             "active_current_high_ma", "power_source", "fpu", "flash_wait_states", "kernels")}
 # Keys hashed only away from their default: a meter changes what a job measures, no meter nothing.
