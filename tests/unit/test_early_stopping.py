@@ -25,10 +25,11 @@ from tinyexp.tracking.store import RunRecord
 
 # A 1-8-8-1 sine net at a high rate: its validation loss stops falling within a few dozen epochs.
 REGRESSION = ["model.neurons=8", "train.epochs=300", "train.learning_rate=0.03", "train.early_stopping_patience=5"]
-# A small dense classifier on random-structured data: it overfits, so its validation loss turns up.
-CLASSIFICATION = ["model=layers", "model.layers=[{type: Dense, units: 32, activation: relu}, {type: Dense, units: 2}]",
-                  "dataset=synthetic", "dataset.noise=4", "train.epochs=200", "train.optimizer=adam", "train.learning_rate=0.02",
-                  "train.batch_size=32", "train.early_stopping_patience=3"]
+# A small dense classifier on noisy synthetic data: it overfits, so its validation loss turns up.
+CLASSIFICATION = ["model=layers",
+                  "model.layers=[{type: Dense, units: 32, activation: relu}, {type: Dense, units: 2}]",
+                  "dataset=synthetic", "dataset.noise=4", "train.epochs=200", "train.optimizer=adam",
+                  "train.learning_rate=0.02", "train.batch_size=32", "train.early_stopping_patience=3"]
 
 
 def _train(overrides: list[str], cache: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[train.TrainedModel, Any]:
@@ -75,6 +76,18 @@ def test_the_same_seed_stops_at_the_same_epoch_with_the_same_weights(tmp_path: P
     again, _ = _train(REGRESSION, tmp_path / "b", monkeypatch)  # another cache: trained afresh
     assert not again.from_cache and again.stopping == first.stopping
     weights = [keras.models.load_model(t.keras_path, compile=False).get_weights() for t in (first, again)]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+def test_a_stop_at_the_end_of_a_compiled_call_ends_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One epoch per call: every stop falls on a call's boundary, and is the same stop."""
+    import keras
+
+    chunked, _ = _train(REGRESSION, tmp_path / "a", monkeypatch)
+    monkeypatch.setattr(train, "_chunk_epochs", lambda epochs: 1)
+    per_epoch, _ = _train(REGRESSION, tmp_path / "b", monkeypatch)
+    assert per_epoch.stopping == chunked.stopping
+    weights = [keras.models.load_model(t.keras_path, compile=False).get_weights() for t in (chunked, per_epoch)]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
 
 

@@ -45,7 +45,8 @@ class StoppingOutcome:
 
     def describe(self, epochs: int) -> str:
         """E.g. "stopped at epoch 41 of 600, best epoch 31 (val loss 0.0123)"."""
-        ran = f"stopped at epoch {self.epochs_run} of {epochs}" if self.epochs_run < epochs else f"ran all {epochs} epochs"
+        stopped = self.epochs_run < epochs
+        ran = f"stopped at epoch {self.epochs_run} of {epochs}" if stopped else f"ran all {epochs} epochs"
         return f"{ran}, weights of epoch {self.best_epoch} kept (validation loss {self.val_loss_best:.6g})"
 
 
@@ -108,6 +109,11 @@ class EarlyStopping:
         self._best_epoch.assign(tf.where(improved, epoch, self._best_epoch))
         self._wait.assign(tf.where(improved, 0, self._wait + 1))
         return self._wait >= self._patience
+
+    @property
+    def stopped(self) -> bool:
+        """Whether training has waited `patience` epochs without improvement (read between calls)."""
+        return bool(self._wait >= self._patience)
 
     def restore(self, epochs_run: int) -> StoppingOutcome:
         """Put the best epoch's weights back in the model; what happened. If no epoch gave a

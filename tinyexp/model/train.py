@@ -219,7 +219,7 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: TrainConfig, advance: Adv
                 + divergence_advice(data))
         epochs_run += int(ran)
         advance(int(ran))
-        if int(ran) < chunk:
+        if stopper is not None and stopper.stopped:
             break
     return FitResult(float(final), stopper.restore(epochs_run) if stopper is not None else None)
 

@@ -130,8 +130,9 @@ def _keras_source(cfg: Config, record: RunRecord, data: Dataset) -> _KerasSource
 def _model(cfg: Config, record: RunRecord,
            data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None, str]:
     """The model to deploy, its float32 reference (None for a .tflite used as it is), the
-    Keras file behind it and how early stopping went ("" without it). A trained model's conversions come from its cache entry when they
-    were made before (tinyexp.model.conversion_cache): such a job never imports TensorFlow."""
+    Keras file behind it and how early stopping went ("" without it). A trained model's
+    conversions come from its cache entry when they were made before
+    (tinyexp.model.conversion_cache): such a job never imports TensorFlow."""
     if cfg.model.name == "tflite":
         return as_is(sources.read_tflite(cfg.model)), None, None, ""
     source = _keras_source(cfg, record, data)
