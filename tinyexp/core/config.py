@@ -257,6 +257,18 @@ class TrainConfig:
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
     seed: int = 0
+    # Stop when the validation loss (the loss trained on) has not improved for this many epochs,
+    # and keep the best epoch's weights, as Keras' EarlyStopping(restore_best_weights=True);
+    # 0 = off: every epoch runs (the study's training).
+    early_stopping_patience: int = 0
+    # The least fall of the validation loss that counts as an improvement (with patience >= 1).
+    early_stopping_min_delta: float = 0.0
+
+
+# Train keys added after the study, left out of the config hash and the training cache key while
+# at these defaults (tinyexp.tracking.sweep, tinyexp.model.train): configs written before them
+# keep their hash (resume) and their trained models (cache).
+TRAIN_KEYED_UNLESS = {"early_stopping_patience": 0, "early_stopping_min_delta": 0.0}
 
 
 @dataclass

@@ -88,6 +88,8 @@ RANGES: dict[str, Range] = {
     "train.batch_size": _int(1, 1_000_000),
     "train.learning_rate": Range(0.0, 1e4, False, above=True),
     "train.seed": _int(0, SEED_MAX, "what numpy and TensorFlow accept"),
+    "train.early_stopping_patience": _int(0, 10_000_000, "epochs without improvement; 0 = off"),
+    "train.early_stopping_min_delta": Range(0.0, 1e6, False, "a fall of the validation loss"),
     "tracking.reconnect_s": Range(0.0, 86400.0, False, "seconds to wait for a dropped tracking server"),
 }
 

@@ -39,6 +39,11 @@ class Metric:
     TEST_AUC_CHANGE_VS_FLOAT32: Final = "test_auc_change_vs_float32"
     TRAIN_SECONDS: Final = "train_seconds"
     TRAIN_FINAL_BATCH_LOSS: Final = "train_final_batch_loss"
+    # Early stopping (train.early_stopping_patience >= 1): epochs trained (a count), the 1-based
+    # epoch whose weights were kept, and its validation loss (in the unit of param train.loss).
+    TRAIN_EPOCHS_RUN: Final = "train_epochs_run"
+    TRAIN_BEST_EPOCH: Final = "train_best_epoch"
+    VAL_LOSS_BEST: Final = "val_loss_best"
     # The run's one latency figure, measured or estimated (tag latency_source says which):
     # the column measured and estimated runs share in the MLflow UI and the report.
     LATENCY_US: Final = "latency_us"

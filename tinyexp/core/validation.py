@@ -106,6 +106,8 @@ def validate(cfg: Config) -> None:
     t = cfg.train
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    _require(t.early_stopping_min_delta == 0 or t.early_stopping_patience > 0, "train.early_stopping_min_delta",
+             t.early_stopping_min_delta, "applies only to early stopping: set train.early_stopping_patience >= 1 too")
 
     if cfg.sweep.id is not None:
         _require(SWEEP_ID_PATTERN.fullmatch(str(cfg.sweep.id)) is not None, "sweep.id", cfg.sweep.id,

@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from tinyexp.core.config import CROSSENTROPY, DatasetSpec, ModelSource, TrainConfig, as_plain
+from tinyexp.core.config import CROSSENTROPY, TRAIN_KEYED_UNLESS, DatasetSpec, ModelSource, TrainConfig, as_plain
 from tinyexp.core.errors import ConfigError, DivergenceError
 from tinyexp.core.progress import Advance, progress
 from tinyexp.model import sources
 from tinyexp.model.data import CLASSIFICATION, Dataset, largest_target
+from tinyexp.model.early_stopping import EarlyStopping, StoppingOutcome
 from tinyexp.model.library_versions import training_library_versions
 
 CACHE_ENV = "TINYEXP_CACHE_DIR"
@@ -55,6 +56,7 @@ class TrainedModel:
     final_train_loss: float
     val_metrics: dict[str, float]  # val_mse (regression) or val_accuracy (classification)
     from_cache: bool
+    stopping: StoppingOutcome | None = None  # with train.early_stopping_patience >= 1
 
     @property
     def entry(self) -> Path:
@@ -77,11 +79,13 @@ def trained_entries(folder: Path) -> list[Path]:
 
 def cache_key(dataset_cfg: DatasetSpec, model_cfg: ModelSource, train_cfg: TrainConfig) -> str:
     """SHA-256 over the configs that determine the weights (and a model file's contents),
-    and the library versions."""
+    and the library versions; train keys added since the study count only away from their
+    default (TRAIN_KEYED_UNLESS), so the models trained before them are still found."""
     payload: dict[str, Any] = {
         "dataset": as_plain(dataset_cfg),
         "model": as_plain(model_cfg),
-        "train": as_plain(train_cfg),
+        "train": {k: v for k, v in as_plain(train_cfg).items()
+                  if k not in TRAIN_KEYED_UNLESS or v != TRAIN_KEYED_UNLESS[k]},
         "versions": training_library_versions(),
         "trainer": 1,
     }
@@ -156,12 +160,23 @@ def divergence_advice(data: Dataset) -> str:
     return "lower the learning rate"
 
 
+@dataclass(frozen=True)
+class FitResult:
+    """What the compiled loop reports: the last batch's loss and, with early stopping, how it went."""
+
+    final_loss: float
+    stopping: StoppingOutcome | None
+
+
 def fit_compiled(model: Any, data: Dataset, train_cfg: TrainConfig, advance: Advance = lambda n: None,
-                 xla: bool = True) -> float:
-    """Run the epochs in a few calls of one XLA-compiled function; return the last batch's loss.
+                 xla: bool = True) -> FitResult:
+    """Run the epochs in a few calls of one XLA-compiled function.
 
     The epochs go in equal chunks (a handful of calls, one compilation) so that progress can
-    be shown between them without giving up the compiled loop.
+    be shown between them without giving up the compiled loop. With early stopping
+    (train.early_stopping_patience >= 1) the validation loss is checked after every epoch inside
+    the function, which ends its chunk early when training should stop; the best epoch's
+    weights are then put back (tinyexp.model.early_stopping). Off, the loop is traced as before.
     """
     import keras
     import tensorflow as tf
@@ -173,15 +188,18 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: TrainConfig, advance: Adv
     )
     classify = data.task == CLASSIFICATION
     loss_fn = _masked_loss(training_loss(data.task, train_cfg.loss), not (classify and ends_in_softmax(model)))
-    order, mask = _epoch_batches(len(data.train.x), int(train_cfg.batch_size), int(train_cfg.epochs),
-                                 int(train_cfg.seed))
+    epochs = int(train_cfg.epochs)
+    order, mask = _epoch_batches(len(data.train.x), int(train_cfg.batch_size), epochs, int(train_cfg.seed))
     steps = order.shape[1]
     weights = model.trainable_variables
+    stopper = (EarlyStopping(model, data.validation, loss_fn, train_cfg.early_stopping_patience,
+                             train_cfg.early_stopping_min_delta) if train_cfg.early_stopping_patience else None)
 
     @tf.function(jit_compile=xla)
-    def run(x, y, order, mask):  # noqa: ANN001, ANN202
+    def run(x, y, order, mask, first_epoch):  # noqa: ANN001, ANN202
         loss = tf.constant(0.0)
         bad_epoch, bad_loss = tf.constant(-1), tf.constant(0.0)  # the first non-finite loss
+        ran = tf.shape(order)[0]  # epochs of this chunk trained, fewer if training stopped
         for epoch in tf.range(tf.shape(order)[0]):
             for step in tf.range(steps):
                 idx = order[epoch, step]
@@ -191,21 +209,28 @@ def fit_compiled(model: Any, data: Dataset, train_cfg: TrainConfig, advance: Adv
                 first = tf.logical_and(bad_epoch < 0, tf.logical_not(tf.math.is_finite(loss)))
                 bad_epoch = tf.where(first, epoch, bad_epoch)
                 bad_loss = tf.where(first, loss, bad_loss)
-        return loss, bad_epoch, bad_loss
+            if stopper is not None and stopper.after_epoch(first_epoch + epoch):
+                ran = epoch + 1
+                break
+        return loss, bad_epoch, bad_loss, ran
 
     x, y, mask_t = tf.constant(data.train.x), tf.constant(data.train.y), tf.constant(mask)
-    chunk = _chunk_epochs(int(train_cfg.epochs))
-    final = tf.constant(0.0)
-    for start in range(0, int(train_cfg.epochs), chunk):
-        final, bad_epoch, bad_loss = run(x, y, tf.constant(order[start : start + chunk]), mask_t)
+    chunk = _chunk_epochs(epochs)
+    final, epochs_run = tf.constant(0.0), 0
+    for start in range(0, epochs, chunk):
+        final, bad_epoch, bad_loss, ran = run(x, y, tf.constant(order[start : start + chunk]), mask_t,
+                                              tf.constant(start))
         if int(bad_epoch) >= 0:
             raise DivergenceError(
                 f"training diverged: the loss became {float(bad_loss)} in epoch "
-                f"{start + int(bad_epoch) + 1} of {int(train_cfg.epochs)} "
+                f"{start + int(bad_epoch) + 1} of {epochs} "
                 f"(train.learning_rate={train_cfg.learning_rate}, optimizer {train_cfg.optimizer}); "
                 + divergence_advice(data))
-        advance(chunk)
-    return float(final)
+        epochs_run += int(ran)
+        advance(int(ran))
+        if stopper is not None and stopper.stopped:
+            break
+    return FitResult(float(final), stopper.restore(epochs_run) if stopper is not None else None)
 
 
 def _validation_metrics(model: Any, data: Dataset, train_cfg: TrainConfig) -> dict[str, float]:
@@ -230,10 +255,12 @@ def _train_fresh(model_cfg: ModelSource, train_cfg: TrainConfig, data: Dataset, 
     with progress(f"training {sources.describe(model_cfg)}", int(train_cfg.epochs)) as advance:
         # XLA for the study's dense nets, where per-step overhead dominates; TF's graph mode for
         # the rest (XLA's CPU compiler crashed in the MobileNet preset's training loop).
-        final_loss = fit_compiled(model, data, train_cfg, advance, xla=model_cfg.name == "dense")
+        fitted = fit_compiled(model, data, train_cfg, advance, xla=model_cfg.name == "dense")
     seconds = time.perf_counter() - start
     model.save(out / "model.keras")
-    return {"train_seconds": seconds, "final_train_loss": final_loss, **_validation_metrics(model, data, train_cfg)}
+    stopping = fitted.stopping.as_meta() if fitted.stopping is not None else {}
+    return {"train_seconds": seconds, "final_train_loss": fitted.final_loss, **stopping,
+            **_validation_metrics(model, data, train_cfg)}
 
 
 _ENTRY_FILES = ("model.keras", "meta.json")
@@ -290,4 +317,5 @@ def train(model_cfg: ModelSource, train_cfg: TrainConfig, dataset_cfg: DatasetSp
         final_train_loss=float(meta["final_train_loss"]),
         val_metrics={k: float(meta[k]) for k in ("val_mse", "val_accuracy") if k in meta},
         from_cache=from_cache,
+        stopping=StoppingOutcome.from_meta(meta),
     )

@@ -54,6 +54,10 @@ def record_training(record: RunRecord, trained: TrainedModel) -> None:
     for key, value in trained.val_metrics.items():
         record.metric(_VALIDATION_METRICS[key], value)
     record.metric(Metric.TRAIN_FINAL_BATCH_LOSS, trained.final_train_loss)
+    if trained.stopping is not None:
+        record.metric(Metric.TRAIN_EPOCHS_RUN, trained.stopping.epochs_run)
+        record.metric(Metric.TRAIN_BEST_EPOCH, trained.stopping.best_epoch)
+        record.metric(Metric.VAL_LOSS_BEST, trained.stopping.val_loss_best)
     record.tags[Tag.TRAIN_CACHE] = "hit" if trained.from_cache else "miss"
     record.tags[Tag.TRAIN_CACHE_KEY] = trained.cache_key
 

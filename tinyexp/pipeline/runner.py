@@ -103,6 +103,7 @@ class _KerasSource:
     load: Callable[[], Any]  # the keras.Model, or the SavedModel directory the converter reads
     file: Path | None  # the file it was read from (kept as an artifact)
     cache_entry: Path | None  # where its conversions are stored: a trained model's cache entry
+    training_note: str = ""  # how early stopping went, for the job's summary ("" without it)
 
 
 def _load_trained(path: Path) -> Any:
@@ -117,20 +118,23 @@ def _keras_source(cfg: Config, record: RunRecord, data: Dataset) -> _KerasSource
     if sources.trains(cfg.model, cfg.train):
         trained = train(cfg.model, cfg.train, cfg.dataset, data)
         recorder.record_training(record, trained)
+        note = trained.stopping.describe(int(cfg.train.epochs)) if trained.stopping is not None else ""
         return _KerasSource(functools.cache(lambda: _load_trained(trained.keras_path)), trained.keras_path,
-                            trained.entry)
+                            trained.entry, note)
     path = Path(str(cfg.model.path)).expanduser()
     if sources.is_saved_model(path):
         return _KerasSource(lambda: path, None, None)
     return _KerasSource(functools.cache(lambda: sources.load_keras(cfg.model)), path, None)
 
 
-def _model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None]:
-    """The model to deploy, its float32 reference (None for a .tflite used as it is) and the
-    Keras file behind it. A trained model's conversions come from its cache entry when they
-    were made before (tinyexp.model.conversion_cache): such a job never imports TensorFlow."""
+def _model(cfg: Config, record: RunRecord,
+           data: Dataset) -> tuple[ConvertedModel, bytes | None, Path | None, str]:
+    """The model to deploy, its float32 reference (None for a .tflite used as it is), the
+    Keras file behind it and how early stopping went ("" without it). A trained model's
+    conversions come from its cache entry when they were made before
+    (tinyexp.model.conversion_cache): such a job never imports TensorFlow."""
     if cfg.model.name == "tflite":
-        return as_is(sources.read_tflite(cfg.model)), None, None
+        return as_is(sources.read_tflite(cfg.model)), None, None, ""
     source = _keras_source(cfg, record, data)
     batch_one = cfg.model.name != "dense"  # the study's nets keep their dynamic batch (and sizes)
 
@@ -142,7 +146,7 @@ def _model(cfg: Config, record: RunRecord, data: Dataset) -> tuple[ConvertedMode
     mode = QuantMode(cfg.quant.mode)
     model = analysed(mode, tflite(mode, cfg.quant.per_channel))
     float_tflite = model.data if mode is QuantMode.float32 else tflite(QuantMode.float32, False)
-    return model, float_tflite, source.file
+    return model, float_tflite, source.file, source.training_note
 
 
 def _accuracy(record: RunRecord, host: HostModel, model: ConvertedModel, float_tflite: bytes | None,
@@ -214,7 +218,7 @@ def execute(cfg: Config, record: RunRecord, workdir: Path, backend: DeviceBacken
     record.params.update({f"train.{key}": str(value) for key, value in training.values.items()})
     record.tags[Tag.TRAIN_DEFAULTS] = training.describe() if cfg.model.name != "tflite" else "none: not trained"
     cfg = replace(cfg, train=replace(cfg.train, **training.values))  # the config as it runs (and config.yaml)
-    model, float_tflite, keras_file = _model(cfg, record, data)
+    model, float_tflite, keras_file, training_note = _model(cfg, record, data)
     recorder.record_model(record, model, None if float_tflite is None else len(float_tflite),
                           cfg.model.name == "dense")
     record.artifacts.append(_operator_table(model.graph, workdir))
@@ -243,6 +247,8 @@ def execute(cfg: Config, record: RunRecord, workdir: Path, backend: DeviceBacken
     if float_tflite is not None:
         size += f" (float32 {len(float_tflite)}, ratio {len(float_tflite) / model.stats.model_bytes:.2f})"
     summary = f"{description}: {size}, {model.stats.macs} MACs, {accuracy}; latency {latency}"
+    if training_note:
+        summary += f"; training {training_note}"
     if c_array is None:
         summary += f"; no C array written (the model cannot fit {cfg.board.name}'s flash)"
     (workdir / Artifact.SUMMARY).write_text(summary + "\n")

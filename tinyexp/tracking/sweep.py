@@ -28,7 +28,7 @@ from typing import Any, Collection, Iterable
 import yaml
 from filelock import FileLock
 
-from tinyexp.core.config import Config, as_plain
+from tinyexp.core.config import TRAIN_KEYED_UNLESS, Config, as_plain
 from tinyexp.core.names import Tag
 from tinyexp.core.processes import alive
 from tinyexp.tracking.completeness import SWEEP_ROLE, complete_runs
@@ -46,8 +46,9 @@ _UNHASHED_KEYS = {"device": ("realtime", "ray_resource", "placement", "power_mon
                              "energy_pin"),
                   "board": ("supply_voltage_v", "active_current_ma", "active_current_low_ma",
                             "active_current_high_ma", "power_source", "fpu", "flash_wait_states", "kernels")}
-# Keys hashed only away from their default: a meter changes what a job measures, no meter nothing.
-_HASHED_UNLESS = {"device": {"power_monitor": "none", "power_windows": 5}}
+# Keys hashed only away from their default: a meter changes what a job measures, no meter nothing;
+# early stopping changes the weights, its default (off) nothing.
+_HASHED_UNLESS = {"device": {"power_monitor": "none", "power_windows": 5}, "train": TRAIN_KEYED_UNLESS}
 _PARENT_LOCK_DIR = Path(tempfile.gettempdir()) / "tinyexp-sweep-locks"
 _UNHASHED_OVERRIDES = ("tracking", "sweep", "hydra")
 # Set by the command line for every job it launches (tinyexp.cli.outcomes.begin_command).
