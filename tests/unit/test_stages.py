@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import compose_config
-from tinyexp.core.config import QuantMode
+from tinyexp.core.config import QuantMode, default_config
 from tinyexp.model.convert import convert
 from tinyexp.model.data import make_dataset
 from tinyexp.tflm.evaluate import accuracy, host_model
@@ -130,3 +130,18 @@ def test_per_tensor_dynamic_is_smaller_than_per_channel(tmp_path):
     per_channel = inspect_model(convert(model, "dynamic", True, x))
     assert (per_tensor.kernel_kind, per_tensor.kernel_dtype) == ("hybrid", "int8")
     assert per_tensor.model_bytes < per_channel.model_bytes
+
+
+def test_cache_key_changes_with_a_dataset_files_contents(tmp_path):
+    """A dataset file rewritten in place (same path, new data) must not find the model trained
+    on its old contents; the built-in datasets' keys stay what they were (no file to read)."""
+    from tinyexp.core.config import NpzDatasetConfig
+
+    path = tmp_path / "d.npz"
+    arrays = {name: np.zeros((8, 1), np.float32) for name in ("x_train", "y_train", "x_test", "y_test")}
+    np.savez(path, **arrays)
+    npz = NpzDatasetConfig(path=str(path))
+    model, train_cfg = default_config().model, default_config().train
+    before = cache_key(npz, model, train_cfg)
+    np.savez(path, **{**arrays, "y_train": np.ones((8, 1), np.float32)})
+    assert cache_key(npz, model, train_cfg) != before

@@ -217,6 +217,15 @@ def cache_identity(model_cfg: ModelSource) -> dict[str, Any]:
     return {}
 
 
+def data_identity(dataset_cfg: DatasetSpec) -> dict[str, Any]:
+    """What, besides the config, determines the data a model trains on: a dataset file's
+    contents (a file rewritten at the same path is other data). Built-in datasets have none."""
+    path = getattr(dataset_cfg, "path", None)
+    if dataset_cfg.name in ("npz", "csv") and path:
+        return {"data_file_sha256": file_digest(Path(str(path)).expanduser())}
+    return {}
+
+
 def describe(model_cfg: ModelSource) -> str:
     """A short name of the network for summaries and progress bars: its source and its
     :func:`label`, the one name reports and MLflow know it by."""

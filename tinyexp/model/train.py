@@ -92,6 +92,9 @@ def cache_key(dataset_cfg: DatasetSpec, model_cfg: ModelSource, train_cfg: Train
     identity = sources.cache_identity(model_cfg)
     if identity:  # absent for built models, so their keys stay what they were
         payload["source"] = identity
+    data = sources.data_identity(dataset_cfg)
+    if data:  # absent for built-in datasets, so their keys stay what they were
+        payload["data_source"] = data
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
 
