@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from tinyexp.pipeline.recorder import MEASURED  # the latency_source of a run measured on a board
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides
 
 LATENCY_LOW_ATTR = "latency_low_ms"
@@ -25,7 +26,6 @@ RUN_ATTR = "run_id"
 FLAG_ATTR = "latency_flag"
 MEASURED_MIN_ATTR = "measured_min_ms"  # the board's fastest and slowest timed invoke
 MEASURED_MAX_ATTR = "measured_max_ms"
-MEASURED = "measured"
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,9 @@ def search_section(runs: SearchRuns, out_dir: Path) -> tuple[list[str], list[Pat
              _counts(runs.parent_tags, runs), "",
              "### Pareto front", "",
              "The trained trials that meet every limit and that no other such trial beats in every objective "
-             "(latency as the run recorded it: `latency_source`; the interval is the estimate's, "
-             "the flag marks one straddling the latency limit).", "",
+             "(latency as the run recorded it: `latency_source`; the interval is the one that latency "
+             "supports: the estimate's 80% interval, or the board's min-max for a measurement; the flag "
+             "marks an estimate straddling the latency limit).", "",
              table.markdown() if table.rows else "_No trained trial meets every limit._", ""]
     if best:
         lines += ["Chosen trial per objective (tag `tinyexp.search.best` on its run):", ""]

@@ -162,7 +162,7 @@ class _Search:
         # measured), else the estimate: the objective and the latency limit read what the run has.
         latency = metrics.get(Metric.LATENCY_US)
         found = front_mod.violations(None if latency is None else latency / 1e3, self.spec,
-                           accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE))
+                                     accuracy=metrics.get(Metric.TEST_ACCURACY), mse=metrics.get(Metric.TEST_MSE))
         _constrain(trial, found)
         trial.set_user_attr(front_mod.RUN_ATTR, run_id)
         source = tags.get(Tag.LATENCY_SOURCE, "estimate")
