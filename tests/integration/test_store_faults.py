@@ -91,3 +91,19 @@ def test_a_store_locked_by_another_writer_is_one_line_within_a_bound(tmp_path: P
         holder.execute("ROLLBACK")
         holder.close()
     assert "\n" not in str(info.value) and "SQLAlchemy" not in capfd.readouterr().err
+
+
+def test_a_job_that_loses_the_race_to_create_the_experiment_joins_the_winners(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI found it on the Ray farm: parallel first jobs on a fresh server store each saw no
+    experiment and each created it; all but one failed with RESOURCE_ALREADY_EXISTS. Here the
+    interleaving is made exact: another job creates the experiment between this job's lookup
+    (answered "missing") and its create."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    winner = configure(uri, "race")
+    real_lookup = mlflow.get_experiment_by_name
+    answers = iter([None])
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", lambda name: next(answers, real_lookup(name)))
+    assert configure(uri, "race") == winner

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -68,6 +69,38 @@ def test_a_users_description_is_kept_and_a_current_view_not_rewritten() -> None:
     current = experiment_tags("3")
     set_view(client, "3", {**current, ExperimentTag.NOTE: "my lab's notes"})
     assert client.tags == {}
+
+
+class _RacingClient(_Client):
+    """A parallel first job writes each tag just before this one, so this one's insert fails on
+    the table's key, as MLflow's read-then-insert does (IntegrityError -> MlflowException)."""
+
+    def __init__(self, winner_writes: bool) -> None:
+        super().__init__()
+        self.winner_writes = winner_writes
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        if self.winner_writes:
+            self.tags[key] = value
+        raise MlflowException("UNIQUE constraint failed: experiment_tags.key, experiment_tags.experiment_id")
+
+    def get_experiment(self, experiment_id: str) -> Any:
+        return SimpleNamespace(tags=dict(self.tags))
+
+
+def test_a_tag_written_by_a_parallel_first_job_is_not_an_error() -> None:
+    client = _RacingClient(winner_writes=True)
+    set_view(client, "3", {})
+    assert client.tags == experiment_tags("3")
+
+
+def test_a_tag_write_that_fails_for_another_reason_is_raised() -> None:
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
+        set_view(_RacingClient(winner_writes=False), "3", {})
 
 
 def test_the_kind_is_a_value_mlflows_ui_knows() -> None:

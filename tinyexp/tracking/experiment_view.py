@@ -74,4 +74,17 @@ def set_view(client: Any, experiment_id: str, tags: dict[str, str]) -> None:  # 
     for key, value in wanted.items():
         keep_users_note = key == ExperimentTag.NOTE and key in tags
         if tags.get(key) != value and not keep_users_note:
-            client.set_experiment_tag(experiment_id, key, value)
+            _set_tag_once(client, experiment_id, key, value)
+
+
+def _set_tag_once(client: Any, experiment_id: str, key: str, value: str) -> None:  # noqa: ANN401
+    """Set one tag; parallel first jobs write the same tag at once, and MLflow's write (read,
+    then insert) lets all but one fail on the table's key. A loser whose tag the winner wrote
+    goes on; any other failure is raised."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_experiment_tag(experiment_id, key, value)
+    except MlflowException:
+        if key not in client.get_experiment(experiment_id).tags:
+            raise

@@ -90,12 +90,8 @@ def configure(uri: str | None, experiment: str) -> str:
     try:
         with _store_init_lock(store):
             sqlite_store.prepare(store)
-            existing = mlflow.get_experiment_by_name(experiment)
-            if existing is None:
-                artifact_root = sqlite_store.artifact_root(store) if uri else default_artifact_root()
-                experiment_id, tags = mlflow.create_experiment(experiment, artifact_location=artifact_root), {}
-            else:
-                experiment_id, tags = existing.experiment_id, existing.tags
+            artifact_root = sqlite_store.artifact_root(store) if uri else default_artifact_root()
+            experiment_id, tags = _experiment_made_once(experiment, artifact_root)
             set_view(mlflow.MlflowClient(), experiment_id, tags)
             return experiment_id
     except TinyexpError:
@@ -104,6 +100,27 @@ def configure(uri: str | None, experiment: str) -> str:
         first = first_line(str(exc)) or type(exc).__name__
         raise TinyexpError(sqlite_store.explain_broken(store, str(exc)) or
                            f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
+
+
+def _experiment_made_once(experiment: str, artifact_root: str | None) -> tuple[str, Mapping[str, str]]:
+    """The experiment's id and tags, creating it if new. Parallel jobs on a server store (a
+    farm's first sweep) can all see it missing and race to create it: the store keeps the one
+    that won and refuses the others with RESOURCE_ALREADY_EXISTS, so a loser reads the winner's.
+    (A SQLite store is serialised by its lock file instead.)"""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is None:
+        try:
+            return mlflow.create_experiment(experiment, artifact_location=artifact_root), {}
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            existing = mlflow.get_experiment_by_name(experiment)
+            if existing is None:
+                raise
+    return existing.experiment_id, existing.tags
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
