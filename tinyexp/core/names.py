@@ -187,6 +187,7 @@ class Artifact:
     PER_OPERATOR_TABLE: Final = "per_operator_profile.json"
     PER_OPERATOR_CHART: Final = "per_operator_profile.png"
     OPERATORS: Final = "operators.json"  # per-operator table in mlflow.log_table's JSON form
+    SEARCH_SPEC: Final = "search_spec.json"  # a search's declaration (also its parent's tag, when it fits one)
     SEARCH_FRONT_TABLE: Final = "search_front.json"  # a search's Pareto front (mlflow.log_table)
     SEARCH_FRONT_TEXT: Final = "search_front.txt"  # the same front as the table the command prints
     SEARCH_FRONT_FIGURE: Final = "search_front.png"  # the front against latency and size, limits drawn

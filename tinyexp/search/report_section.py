@@ -99,7 +99,7 @@ def _pruned(spec: SearchSpec, runs: SearchRuns) -> list[str]:
 
 def search_section(runs: SearchRuns, out_dir: Path) -> tuple[list[str], list[Path]]:
     """The section's Markdown lines and the files it wrote (the front's figure) in `out_dir`."""
-    spec = spec_from_json(runs.parent_tags[Tag.SEARCH_SPEC])
+    spec = spec_from_json(runs.spec_json)
     trained = sorted(filter(None, (run_trial(spec, r) for r in runs.trained)), key=lambda t: t.number)
     front = front_mod.pareto_front(spec, trained)
     table = front_mod.front_table(spec, front)

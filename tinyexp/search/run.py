@@ -30,6 +30,7 @@ from tinyexp.search.screen import Screen, excesses, latency_flag, prune_reason, 
 from tinyexp.search.space import OBJECTIVES, SearchSpec, as_overrides, spec_json, suggest
 from tinyexp.search.study import ask_lock, claim, open_study, trials_done
 from tinyexp.tracking import sweep
+from tinyexp.tracking.search_spec_record import record_spec
 from tinyexp.tracking.store import configure
 
 Compose = Callable[[list[str]], Any]
@@ -273,7 +274,7 @@ class _Search:
         counts = {key: len(self.study.get_trials(deepcopy=False, states=(state,))) for key, state in states.items()}
         chosen = "; ".join(f"{o}: trial {t.number} (run {t.user_attrs[front_mod.RUN_ATTR][:8]})"
                            for o, t in best.items())
-        self.client.set_tag(self.parent_id, Tag.SEARCH_SPEC, spec_json(self.spec))
+        record_spec(self.client, self.parent_id, spec_json(self.spec))
         self.client.set_tag(self.parent_id, Tag.SEARCH_COUNTS, json.dumps(counts))
         self.client.set_tag(self.parent_id, Tag.SEARCH_BEST, chosen)
 

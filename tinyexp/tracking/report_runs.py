@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from tinyexp.core.names import FLOAT32, Metric, Tag, canonical_metrics, canonical_quant_mode, canonical_tags
 from tinyexp.tracking.completeness import FINISHED, complete_runs
+from tinyexp.tracking.search_spec_record import read_spec
 from tinyexp.tracking.sweep import is_unhashed_param
 
 Row = dict[str, Any]
@@ -210,6 +211,7 @@ class SearchRuns:
     chosen trials), the trained trials' complete runs and the pruned candidates' short runs."""
 
     parent_tags: Mapping[str, str]
+    spec_json: str
     trained: list[TrialRun]
     pruned: list[TrialRun]
 
@@ -228,4 +230,4 @@ def search_runs(client: Any, experiment_id: str, sweep_id: str, parent_run_id: s
                if Tag.SEARCH_TRIAL in r.data.tags and Tag.SEARCH_PRUNED not in r.data.tags]
     pruned_filter = f"{in_sweep} and tags.`{Tag.SEARCH_PRUNED}` LIKE '%' and attributes.status = '{FINISHED}'"
     pruned = [_trial_run(r) for r in _search(client, experiment_id, pruned_filter)]
-    return SearchRuns(dict(parent_tags), trained, pruned)
+    return SearchRuns(dict(parent_tags), read_spec(client, parent_run_id, parent_tags[Tag.SEARCH_SPEC]), trained, pruned)
