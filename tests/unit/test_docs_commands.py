@@ -112,6 +112,23 @@ def _readme_board(home: Path) -> None:
     (home / "myconf" / "board" / "feather52840.yaml").write_text(block.group(1))
 
 
+# pytest's options the docs use that take a value (`-n auto`): the value is not a path.
+_PYTEST_VALUED = {"-n", "--numprocesses", "--dist", "-k", "-m", "-p", "--durations", "--timeout"}
+
+
+def _pytest_paths(args: list[str]) -> list[str]:
+    """The test paths of a pytest command line, without its options and their values."""
+    paths, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _PYTEST_VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            paths.append(arg.split("::")[0])
+    return paths
+
+
 @pytest.mark.parametrize("command", _doc_commands())
 def test_documented_command_parses(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +146,7 @@ def test_documented_command_parses(command: str, tmp_path: Path, monkeypatch: py
     else:
         pytest.fail(f"unclassified command in the docs: {command!r}; check it here or list its program")
     if module == "pytest":
-        for path in (a.split("::")[0] for a in args if not a.startswith("-")):
+        for path in _pytest_paths(args):
             assert (ROOT / path).exists(), f"{command}: {path} does not exist"
     elif module == "tinyexp" and args and args[0] == "doctor":
         _parse_only("tinyexp.cli.doctor", args[1:], monkeypatch) if "--help" in args else _preflight(args[1:])
