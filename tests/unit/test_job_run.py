@@ -78,3 +78,29 @@ def test_a_sweep_job_running_in_another_command_is_skipped(tmp_path: Path) -> No
         assert job.skipped is not None
         assert job.skipped.reason == f"an identical config is running in another command (run {running.info.run_id})"
     assert client.get_run(running.info.run_id).info.status == "RUNNING"
+
+
+def test_a_finished_run_on_other_file_contents_is_not_this_job(tmp_path: Path) -> None:
+    """A job reading a model or dataset file is skipped only by a finished run that read the
+    same contents: the config names the file by its path, and a file rewritten there is other
+    input (a red-team finding: the sweep skipped the job and reported the old data's figures)."""
+    place = JobPlace(_place(tmp_path).tracking, "h3", sweep_id="s1", input_files="contents-a")
+    record = RunRecord()
+    with job_run(place, record) as job, job.tracked("on a"):
+        pass
+    assert record.tags[Tag.INPUT_FILES_DIGEST] == "contents-a"
+
+    with job_run(place, RunRecord()) as same:
+        assert same.skipped is not None
+    rewritten = JobPlace(place.tracking, "h3", sweep_id="s1", input_files="contents-b")
+    with job_run(rewritten, RunRecord()) as other:
+        assert other.skipped is None
+
+
+def test_a_run_that_recorded_no_file_contents_does_not_stand_for_a_job_that_reads_files(tmp_path: Path) -> None:
+    """A run of a version before the digest was recorded: which contents it read is unknown."""
+    with job_run(_place(tmp_path, digest="h4", sweep_id="s1"), RunRecord()) as job, job.tracked("old"):
+        pass
+    reads = JobPlace(_place(tmp_path).tracking, "h4", sweep_id="s1", input_files="contents-a")
+    with job_run(reads, RunRecord()) as now:
+        assert now.skipped is None

@@ -145,3 +145,26 @@ def test_cache_key_changes_with_a_dataset_files_contents(tmp_path):
     before = cache_key(npz, model, train_cfg)
     np.savez(path, **{**arrays, "y_train": np.ones((8, 1), np.float32)})
     assert cache_key(npz, model, train_cfg) != before
+
+
+def test_input_files_digest_follows_a_files_contents_and_is_none_without_files(tmp_path):
+    """What resume compares besides the config hash (tinyexp.tracking.job_run): the contents
+    of the model and dataset files a job reads; a job that reads none has no digest."""
+    from tinyexp.core.config import NpzDatasetConfig, TfliteModelConfig
+    from tinyexp.model.sources import input_files_digest
+
+    defaults = default_config()
+    assert input_files_digest(defaults.model, defaults.dataset) is None
+    data = tmp_path / "d.npz"
+    arrays = {name: np.zeros((8, 1), np.float32) for name in ("x_train", "y_train", "x_test", "y_test")}
+    np.savez(data, **arrays)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"model one")
+    tflite, npz = TfliteModelConfig(path=str(model)), NpzDatasetConfig(path=str(data))
+    first = input_files_digest(tflite, npz)
+    assert first is not None and input_files_digest(tflite, npz) == first
+    model.write_bytes(b"model two")
+    second = input_files_digest(tflite, npz)
+    np.savez(data, **{**arrays, "y_test": np.ones((8, 1), np.float32)})
+    assert len({first, second, input_files_digest(tflite, npz)}) == 3
+    assert input_files_digest(defaults.model, npz) is not None

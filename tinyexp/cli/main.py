@@ -215,6 +215,8 @@ def finished_sweep(configs: Sequence[Config], overrides: Sequence[str]) -> str |
 
     if not configs or not all(cfg.sweep.resume for cfg in configs):
         return None
+    if any(sources.reads_input_files(cfg.model, cfg.dataset) for cfg in configs):
+        return None  # whether a finished run read today's file contents is each job's to check
     names = {str(cfg.sweep.id) if cfg.sweep.id else sweep_id_from_overrides(overrides) for cfg in configs}
     stores = {(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment) for cfg in configs}
     if len(names) != 1 or len(stores) != 1:

@@ -100,6 +100,9 @@ class Tag:
     FITS_RAM: Final = "fits_ram"
     FIT_BASIS: Final = "fit_basis"
     CONFIG_HASH: Final = "config_hash"
+    # The job's model and dataset files' contents (model.sources.input_files_digest), on a job
+    # that reads any: resume skips a finished run only if it read the same contents.
+    INPUT_FILES_DIGEST: Final = "input_files_digest"
     SWEEP_ID: Final = "sweep_id"
     ROLE: Final = "tinyexp.role"  # "sweep" on a sweep's parent run
     HOST: Final = "tinyexp.host"

@@ -212,18 +212,42 @@ def build(model_cfg: ModelSource, input_shape: tuple[int, ...]):  # noqa: ANN201
 
 def cache_identity(model_cfg: ModelSource) -> dict[str, Any]:
     """What, besides the config, determines a trained model: a keras file's contents."""
-    if model_cfg.name == "keras":
+    return model_file_identity(model_cfg) if model_cfg.name == "keras" else {}
+
+
+def model_file_identity(model_cfg: ModelSource) -> dict[str, Any]:
+    """A model file's contents (keras or tflite), which its path in the config does not name."""
+    if model_cfg.name in ("keras", "tflite"):
         return {"model_file_sha256": file_digest(_path(model_cfg))}
     return {}
+
+
+def reads_data_file(dataset_cfg: DatasetSpec) -> bool:
+    """Whether the dataset is a user's file (npz, csv), not a built-in one made from the config."""
+    return dataset_cfg.name in ("npz", "csv") and bool(getattr(dataset_cfg, "path", None))
 
 
 def data_identity(dataset_cfg: DatasetSpec) -> dict[str, Any]:
     """What, besides the config, determines the data a model trains on: a dataset file's
     contents (a file rewritten at the same path is other data). Built-in datasets have none."""
-    path = getattr(dataset_cfg, "path", None)
-    if dataset_cfg.name in ("npz", "csv") and path:
-        return {"data_file_sha256": file_digest(Path(str(path)).expanduser())}
+    if reads_data_file(dataset_cfg):
+        return {"data_file_sha256": file_digest(Path(str(dataset_cfg.path)).expanduser())}
     return {}
+
+
+def reads_input_files(model_cfg: ModelSource, dataset_cfg: DatasetSpec) -> bool:
+    """Whether a job reads files its config names only by path (a model file, a dataset file)."""
+    return model_cfg.name in ("keras", "tflite") or reads_data_file(dataset_cfg)
+
+
+def input_files_digest(model_cfg: ModelSource, dataset_cfg: DatasetSpec) -> str | None:
+    """One digest of the files a job reads besides its config (a keras or tflite model, an npz
+    or csv dataset), or None for a job that reads none. The config hash names a file by its
+    path only, so a sweep's finished run on a file since rewritten is not this job's result."""
+    if not reads_input_files(model_cfg, dataset_cfg):
+        return None
+    identity = {**model_file_identity(model_cfg), **data_identity(dataset_cfg)}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def describe(model_cfg: ModelSource) -> str:

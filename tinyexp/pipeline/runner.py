@@ -287,6 +287,7 @@ def run_job(cfg: Config, overrides: list[str], sweep_dir: str | None = None) -> 
     monitor = load_power_monitor(cfg.device, cfg.board, backend.estimated_clock)
     place = JobPlace(cfg.tracking, sweep.config_hash(cfg),
                      sweep_id=sweep.sweep_id(cfg, sweep_dir) if sweep_dir is not None else None,
+                     input_files=sources.input_files_digest(cfg.model, cfg.dataset),
                      resume=bool(cfg.sweep.resume), ray_node=backend.job_node(),
                      dead_ray_nodes=frozenset(backend.dead_nodes()))
     record = RunRecord()

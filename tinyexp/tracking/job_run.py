@@ -35,6 +35,7 @@ class JobPlace:
     tracking: TrackingConfig
     config_hash: str
     sweep_id: str | None = None  # None outside a sweep
+    input_files: str | None = None  # the digest of the model and data files it reads, if any
     resume: bool = True  # in a sweep, skip a job that is complete or running elsewhere
     ray_node: str | None = None  # the Ray node this job runs on, in a farm
     dead_ray_nodes: frozenset[str] = frozenset()  # the cluster's dead nodes, whose runs are reaped
@@ -82,19 +83,23 @@ def job_run(place: JobPlace, record: RunRecord) -> Iterator[JobRun]:
     sweep.reap_orphans(client, experiment_id, place.dead_ray_nodes)
     record.tags.update(sweep.owner_tags(place.ray_node))
     record.tags[Tag.CONFIG_HASH] = place.config_hash
+    if place.input_files is not None:
+        record.tags[Tag.INPUT_FILES_DIGEST] = place.input_files
     if place.sweep_id is None:
         yield JobRun(experiment_id, record, place)
         return
     parent_run_id = sweep.ensure_parent(client, experiment_id, place.sweep_id)
     record.tags[Tag.SWEEP_ID] = place.sweep_id
     with sweep.claim_lock(str(client.tracking_uri), experiment_id, place.sweep_id, place.config_hash) as claim:
-        skipped = _already_done(client, experiment_id, place.sweep_id, place.config_hash) if place.resume else None
+        skipped = _already_done(client, experiment_id, place) if place.resume else None
         yield JobRun(experiment_id, record, place, parent_run_id, claim, skipped)
 
 
-def _already_done(client: Any, experiment_id: str, sweep_id: str, digest: str) -> Skipped | None:  # noqa: ANN401
-    """Why this job is not run again: it is complete in the sweep, or running in another command."""
-    finished = sweep.finished_duplicate(client, experiment_id, sweep_id, digest)
+def _already_done(client: Any, experiment_id: str, place: JobPlace) -> Skipped | None:  # noqa: ANN401
+    """Why this job is not run again: it is complete in the sweep (on the same file contents,
+    when it reads files), or running in another command."""
+    sweep_id, digest = str(place.sweep_id), place.config_hash
+    finished = sweep.finished_duplicate(client, experiment_id, sweep_id, digest, place.input_files)
     if finished is not None:
         return Skipped(finished, f"an identical config already finished (run {finished})")
     running = sweep.running_duplicate(client, experiment_id, sweep_id, digest)

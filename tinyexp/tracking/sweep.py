@@ -154,10 +154,14 @@ def _kill(client: Any, run_id: str, why: str) -> None:
     client.set_terminated(run_id, status="KILLED")
 
 
-def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str) -> str | None:
-    """The id of a complete run of this sweep with this config hash, if any."""
+def finished_duplicate(client: Any, experiment_id: str, sweep: str, digest: str,
+                       input_files: str | None = None) -> str | None:
+    """The id of a complete run of this sweep with this config hash, if any; for a job that
+    reads files, one that read the same contents (a run of a version before the digest was
+    recorded does not count: the job runs once more)."""
+    same_files = [f"tags.{Tag.INPUT_FILES_DIGEST} = '{input_files}'"] if input_files is not None else []
     runs = complete_runs(client, [experiment_id], f"tags.{Tag.CONFIG_HASH} = '{digest}'",
-                         f"tags.{Tag.SWEEP_ID} = '{sweep}'")
+                         f"tags.{Tag.SWEEP_ID} = '{sweep}'", *same_files)
     return next((run.info.run_id for run in runs), None)
 
 
