@@ -201,3 +201,44 @@ def test_ctrl_c_on_the_laptop_ends_the_sweep_and_its_runs(farm: dict[str, Any]) 
     runs = _children(farm["url"], "rayint")
     assert runs and not [r for r in runs if r.info.status == "RUNNING"], [(_job(r), r.info.status) for r in runs]
     assert any(r.info.status == "KILLED" for r in runs)
+
+
+# Two small dense nets on sine: trained where the search runs, measured on the farm.
+FARM_SEARCH = """\
+overrides: [dataset=sine, model=dense, train.epochs=2, model.hidden_layers=1]
+objectives: [mse, latency_ms]
+trials: 2
+seed: 0
+sampler: random
+params:
+  model.neurons: {choices: [3, 4]}
+"""
+
+
+@pytest.mark.slow
+def test_a_search_measures_its_trials_on_the_farms_board(farm: dict[str, Any]) -> None:
+    """`tinyexp search` with the farm's placement on a real Ray cluster: the search joins the
+    cluster (RAY_ADDRESS), each trained trial's measuring step runs as a Ray task on the node
+    offering the board, and the front is published to the farm's tracking server."""
+    from mlflow.tracking import MlflowClient
+
+    home = farm["home"]
+    (home / "farm_search.yaml").write_text(FARM_SEARCH)
+    done = subprocess.run([sys.executable, "-m", "tinyexp", "search", "search=farm_search.yaml", "board=nano33ble",
+                           "device.placement=tinyexp.device.farm.FarmDevice", "device.ray_resource='board:nano33ble'",
+                           f"tracking.uri={farm['url']}", f"search.storage=sqlite:///{home / 'optuna.db'}"],
+                          cwd=home, env=dict(farm["env"], RAY_ADDRESS=farm["address"]),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "Pareto front of search-farm_search-" in done.stdout, done.stdout[-2000:]
+
+    client = MlflowClient(tracking_uri=farm["url"])
+    experiment = client.get_experiment_by_name("tinyexp")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.sweep_id LIKE 'search-farm_search-%'")
+    parent = [r for r in runs if r.data.tags.get("tinyexp.role") == "sweep"]
+    trained = [r for r in runs if "tinyexp.search.trial" in r.data.tags and "tinyexp.search.pruned" not in r.data.tags]
+    assert len(parent) == 1 and "tinyexp.search.spec" in parent[0].data.tags
+    assert trained and all(r.info.status == "FINISHED" for r in trained)
+    _assert_placed(farm, trained)  # measured on the node offering board:nano33ble
+    assert all(r.data.tags["latency_source"] == "estimate" for r in trained)  # a virtual board: still an estimate
+    assert any(r.data.tags.get("tinyexp.search.front") == "true" for r in trained)
