@@ -32,10 +32,27 @@ def _artifacts(home: Path, run) -> set[str]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def int8_run(run_tinyexp, tinyexp_home):
+def int8_job(run_tinyexp, tinyexp_home):
     result = run_tinyexp("model.neurons=32", "quant=int8", FAST)
     assert result.returncode == 0, result.stderr[-3000:]
-    return _run_by_name(tinyexp_home, f"model.neurons=32 quant=int8 {FAST}")
+    return result, _run_by_name(tinyexp_home, f"model.neurons=32 quant=int8 {FAST}")
+
+
+@pytest.fixture(scope="module")
+def int8_run(int8_job):
+    return int8_job[1]
+
+
+def test_a_single_job_says_where_its_run_is(int8_job, tinyexp_home):
+    """After its summary, how to open the run: the command serving the local store and the
+    run's own page in MLflow's classic training view."""
+    result, run = int8_job
+    lines = result.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith(f"[{run.info.run_id[:8]}] "))
+    store = (tinyexp_home / "mlruns" / "mlflow.db").resolve()
+    assert lines[summary + 1] == f"  browse: mlflow ui --backend-store-uri sqlite:///{store}"
+    assert lines[summary + 2] == (f"  run:    http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
+                                  f"/runs/{run.info.run_id}?workflowType=machine_learning")
 
 
 def test_int8_job_is_measured_on_the_virtual_board(int8_run):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tinyexp.cli.main import _composer
-from tinyexp.cli.sweep_banner import sweep_lines
+from tinyexp.cli.sweep_banner import run_lines, sweep_lines
 from tinyexp.cli.schema import register_schema
 from tinyexp.core.names import ExperimentTag
 from tinyexp.tracking.experiment_view import VIEW_KEY, experiment_tags, runs_link, set_view
@@ -43,6 +43,14 @@ def test_a_named_sweep_on_a_server_with_its_runs_address() -> None:
     lines = sweep_lines(_hydra_config(named, named), "7")
     assert lines[1] == f"  report: tinyexp report sweep.id=demo tracking.uri={uri} tracking.experiment=lab"
     assert lines[2] == f"  runs:   {uri}/#/experiments/7/runs?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
+
+
+def test_a_single_jobs_lines_name_its_runs_page_on_the_server_or_the_local_ui() -> None:
+    assert run_lines("http://10.0.0.5:5000/", "4", "abc") == [
+        "  run:    http://10.0.0.5:5000/#/experiments/4/runs/abc?workflowType=machine_learning"]
+    local = run_lines("sqlite:////data/runs.db", "2", "def")
+    assert local == ["  browse: mlflow ui --backend-store-uri sqlite:////data/runs.db",
+                     "  run:    http://127.0.0.1:5000/#/experiments/2/runs/def?workflowType=machine_learning"]
 
 
 class _Client:

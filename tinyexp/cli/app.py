@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from tinyexp.cli.outcomes import JobEnd, record_outcome
 from tinyexp.cli.schema import register_schema, resolve
+from tinyexp.cli.sweep_banner import run_lines
 from tinyexp.core.cli_args import EXIT_FAILED, print_error
 from tinyexp.core.errors import TinyexpError
 from tinyexp.core.resources import conf_dir
@@ -49,6 +50,8 @@ def task(cfg: DictConfig) -> JobEnd:
     end = JobEnd(False, outcome.summary, outcome.run_id)
     record_outcome(end)
     print(f"[{outcome.run_id[:8]}] {outcome.summary}")
+    if not multirun and outcome.experiment_id is not None:
+        print("\n".join(run_lines(cfg.tracking.uri, outcome.experiment_id, outcome.run_id)))
     return end
 
 

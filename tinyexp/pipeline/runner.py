@@ -58,6 +58,7 @@ class JobOutcome:
     deployed: bool
     summary: str
     skipped: bool = False
+    experiment_id: str | None = None  # where the run is, for a single job to say
 
 
 def _write_artifacts(out: Path, cfg: Config, model: ConvertedModel, float_tflite: bytes | None,
@@ -303,6 +304,6 @@ def run_job(cfg: Config, overrides: list[str], sweep_dir: str | None = None) -> 
         _install_sigterm_handler()
         with tempfile.TemporaryDirectory(prefix="tinyexp-") as tmp, job.tracked(run_name(overrides)) as run_id:
             summary = execute(cfg, record, Path(tmp), backend, overrides, monitor)
-    return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary)
+    return JobOutcome(run_id, record.tags.get(Tag.DEPLOYABLE) == "true", summary, experiment_id=job.experiment_id)
 
 

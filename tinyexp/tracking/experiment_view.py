@@ -48,6 +48,11 @@ def runs_link(experiment_id: str) -> str:
     return f"#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}&{RUNS_PAGE_QUERY}"
 
 
+def run_link(experiment_id: str, run_id: str) -> str:
+    """The UI's address (after the server's) of one run's page, in the classic training view."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?{RUNS_PAGE_QUERY}"
+
+
 def description(experiment_id: str) -> str:
     """The experiment's description (markdown), shown above its runs."""
     return (
