@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tinyexp.cli.outcomes import OUTCOMES_ENV, JobEnd, record_outcome
 from tinyexp.core.cli_args import print_error
+from tinyexp.core.errors import TinyexpError
 from tinyexp.device.farm import PLACEMENT as FARM_PLACEMENT
 from tinyexp.tracking.sweep import COMMAND_ID_ENV
 
@@ -72,6 +73,28 @@ def _wait(ref: Any, label: str) -> tuple[Any, bool]:
     return job_return, False
 
 
+def open_sweeps(job_configs: Sequence[DictConfig], sweep_dir: str) -> None:
+    """Create each tracking server's experiment and the sweep's parent run here, once, before
+    any job starts. The farm's jobs start together on several hosts, and the lock that lets
+    one job alone create the parent is a file on one machine: without this, each host could
+    create a parent of its own. A store this fails on is left to the jobs, which say why."""
+    from mlflow.tracking import MlflowClient
+
+    from tinyexp.tracking.store import configure
+    from tinyexp.tracking.sweep import ensure_parent, sweep_id
+
+    # A job without tracking.uri logs to its own host's local store: nothing shared to open.
+    # (sweep_id reads only `sweep.id` of the config it is given.)
+    sweeps = {(str(c.tracking.uri), str(c.tracking.experiment), sweep_id(c, sweep_dir))  # type: ignore[arg-type]
+              for c in job_configs if c.tracking.uri}
+    for uri, experiment, sweep in sorted(sweeps):
+        try:
+            experiment_id = configure(uri, experiment)  # a store it cannot use: one TinyexpError
+            ensure_parent(MlflowClient(tracking_uri=uri), experiment_id, sweep)
+        except TinyexpError as exc:
+            print_error(f"sweep {sweep} could not be opened in {uri} before its jobs start ({exc})")
+
+
 def _reap_lost_runs(stores: set[tuple[str, str]]) -> None:
     """End KILLED this command's runs still RUNNING, in every store its jobs logged to. (A job
     that returned has ended its run, or left it to its local lost-run record when its
@@ -105,13 +128,17 @@ def launch(ray_cfg: DictConfig, config: DictConfig, hydra_context: Any, task_fun
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     _start_ray(ray_cfg.init)
-    jobs, stores = [], set()
+    job_configs = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
         with open_dict(job_config):
             job_config.hydra.job.id = f"ray-{idx}"
             job_config.hydra.job.num = idx
             job_config.device.placement = job_config.device.placement or FARM_PLACEMENT
+        job_configs.append((idx, overrides, job_config))
+    open_sweeps([c for _, _, c in job_configs], str(config.hydra.sweep.dir))
+    jobs, stores = [], set()
+    for idx, overrides, job_config in job_configs:
         stores.add((str(job_config.tracking.uri), str(job_config.tracking.experiment)))
         ref = launch_job_on_ray(hydra_context, ray_cfg.remote, job_config, task_function, Singleton.get_state())
         jobs.append((f"#{idx} ({' '.join(filter_overrides(overrides))})", ref))
