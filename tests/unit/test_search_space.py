@@ -8,10 +8,10 @@ import optuna
 import pytest
 import yaml
 
-from tinyexp.core.errors import ConfigError
+from tinyexp.core.errors import ConfigError, TinyexpError
 from tinyexp.search.screen import Screen, latency_flag, prune_reason
 from tinyexp.search.space import Limits, as_overrides, parse_spec, suggest
-from tinyexp.search.study import default_storage
+from tinyexp.search.study import check_storage, default_storage, open_study
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,6 +104,23 @@ def test_study_lives_beside_a_local_store_and_a_server_needs_one_named() -> None
     assert default_storage("sqlite:////data/mlruns/mlflow.db") == "sqlite:////data/mlruns/optuna.db"
     with pytest.raises(ConfigError, match="search.storage="):
         default_storage("http://127.0.0.1:5000")
+
+
+@pytest.mark.parametrize("storage, words", [("ftp://host/x", "Can't load plugin"),
+                                            ("not a url", "Could not parse"),
+                                            ("mysql://u@127.0.0.1/db", "No module named")])
+def test_a_study_database_sqlalchemy_cannot_open_is_refused_before_work(storage: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=f"search.storage={storage!r} is invalid: .*{words}") as info:
+        check_storage(storage)
+    assert "\n" not in str(info.value)
+    check_storage("sqlite:////data/mlruns/optuna.db")  # a URL it can open passes (nothing is opened yet)
+
+
+def test_a_study_database_that_cannot_be_reached_is_one_line() -> None:
+    """A PostgreSQL URL to a port nothing listens on: the server is down, not the input bad."""
+    with pytest.raises(TinyexpError, match="the study's database cannot be opened .*OperationalError") as info:
+        open_study(parse_spec(_spec(), "s"), "s", "postgresql://u@127.0.0.1:1/db")
+    assert not isinstance(info.value, ConfigError) and "\n" not in str(info.value)
 
 
 def test_one_parameter_may_set_several_keys() -> None:

@@ -208,7 +208,7 @@ def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception
         print(USAGE.format(presets=", ".join(_presets())))
         return 0
     from tinyexp.search.run import SearchTarget, run_search, search_id
-    from tinyexp.search.study import default_storage
+    from tinyexp.search.study import check_storage, default_storage
     from tinyexp.tracking.store import default_tracking_uri
 
     try:
@@ -218,6 +218,7 @@ def main(argv: Sequence[str], preflight: Preflight, explain: Callable[[Exception
         tracking = configs[0].tracking
         uri = str(tracking.uri) if tracking.uri else None
         storage = spec.storage or default_storage(uri or default_tracking_uri())
+        check_storage(storage)
         target = SearchTarget(uri, str(tracking.experiment), storage, search_id(spec, given))
     except TinyexpError as exc:
         print_error(exc)

@@ -82,11 +82,12 @@ class _Search:
         self.spec, self.base, self.compose, self.target, self.say = spec, list(base), compose, target, say
         if join_farm(compose([*self.base, f"sweep.id={target.search_id}"])):
             say(f"search {target.search_id}: measuring on the farm's boards (Ray cluster joined)")
+        # The study first: a database that cannot be opened leaves no run in the store.
+        self.study = open_study(spec, target.search_id, target.storage, worker)
         self.experiment_id = configure(target.tracking_uri, target.experiment)
         self.client = MlflowClient()
         self.parent_id = sweep.ensure_parent(self.client, self.experiment_id, target.search_id)
         self.client.set_tag(self.parent_id, Tag.SEARCH_STORAGE, f"{target.storage} (study {target.search_id})")
-        self.study = open_study(spec, target.search_id, target.storage, worker)
         self.counts = {"trained": 0, "pruned": 0, "failed": 0}
         self.closest: tuple[float, int, str] | None = None  # (fraction over, trial, reason)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from tinyexp.core.errors import ConfigError
+from tinyexp.core.errors import ConfigError, TinyexpError, first_line
 from tinyexp.core.processes import alive
 from tinyexp.search.space import SearchSpec
 
@@ -53,6 +53,20 @@ def default_storage(tracking_uri: str) -> str:
                       "search.storage=<SQLAlchemy URL> (e.g. a database of the same PostgreSQL server)")
 
 
+def check_storage(storage: str) -> None:
+    """ConfigError, before any work, for a study database URL SQLAlchemy cannot open (a typo'd
+    scheme, a driver that is not installed), instead of its traceback after the store is made."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(storage).get_dialect().import_dbapi()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"search.storage={storage!r} is invalid: not a database SQLAlchemy can open "
+                          f"({' '.join(str(exc).split())[:160]}); give e.g. sqlite:////abs/path/optuna.db or "
+                          "postgresql://user@host:5432/db") from exc
+
+
 def _sampler(spec: SearchSpec, seed: int) -> Any:
     """The seeded sampler; limits reach it as each trial's constraints (Trial.set_constraint)."""
     import optuna
@@ -77,6 +91,7 @@ def open_study(spec: SearchSpec, name: str, storage: str, worker: int = 0) -> An
     """The study (created, or loaded to resume), with killed trials re-asked. Parallel workers
     seed their samplers seed, seed+1, ... (one seed would have them all ask the same values)."""
     import optuna
+    import sqlalchemy
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -89,6 +104,9 @@ def open_study(spec: SearchSpec, name: str, storage: str, worker: int = 0) -> An
     except ValueError as exc:  # the same name with other directions
         raise ConfigError(f"search {name}: the stored study in {storage} does not match this search "
                           f"({' '.join(str(exc).split())[:200]}); give another search.id") from exc
+    except sqlalchemy.exc.SQLAlchemyError as exc:  # a database server down or refusing us
+        raise TinyexpError(f"search.storage={storage!r}: the study's database cannot be opened "
+                           f"({first_line(str(exc))[:200]})") from exc
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if not _orphaned(trial):
             continue
