@@ -5,6 +5,7 @@ one line saying what to do; an explicit SQLite store keeps its artifacts beside 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,3 +108,27 @@ def test_a_job_that_loses_the_race_to_create_the_experiment_joins_the_winners(
     answers = iter([None])
     monkeypatch.setattr(mlflow, "get_experiment_by_name", lambda name: next(answers, real_lookup(name)))
     assert configure(uri, "race") == winner
+
+
+@pytest.mark.parametrize("uri, words", [
+    ("postgresql://mlflow@127.0.0.1:1/mlflow", "the database does not answer ((psycopg.OperationalError)"),
+    ("http://127.0.0.1:1", "no tracking server answers"),
+])
+def test_a_store_that_does_not_answer_is_one_line_for_every_reader(uri: str, words: str) -> None:
+    """report, package, calibrate and doctor open a store through existing_store_client: nothing
+    listens on port 1, so the database refuses at once and the server probe gives up within its
+    bound (MLflow's own client would retry a server for minutes, and printed 150 lines of a
+    database's traceback)."""
+    from tinyexp.tracking.store import existing_store_client
+
+    start = time.monotonic()
+    with pytest.raises(TinyexpError, match=re.escape(words)) as info:
+        existing_store_client(uri)
+    assert "\n" not in str(info.value) and time.monotonic() - start < 30
+
+
+def test_report_on_a_database_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "tinyexp", "report", "tracking.uri=postgresql://u@127.0.0.1:1/db"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("tinyexp: error: tracking.uri='postgresql://u@127.0.0.1:1/db': the database does not answer")

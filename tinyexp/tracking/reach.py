@@ -1,4 +1,5 @@
-"""Is the tracking server there? Asked once, briefly, before any job starts.
+"""Is the tracking server (or the store's database server) there? Asked once, briefly,
+before any job starts.
 
 MLflow's own client retries an unreachable server for minutes per call (about 250 s per job
 was measured), so a sweep against a server that is down would take hours to fail. Here an
@@ -47,20 +48,57 @@ def _problem(uri: str) -> str | None:
         return str(getattr(exc, "reason", exc))
 
 
+# The database servers MLflow keeps a store in (its SQLAlchemy store's dialects besides SQLite).
+_DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+
+
+def _is_database(uri: str | None) -> bool:
+    """A database server's URL (postgresql://..., postgresql+psycopg://...) holding the store.
+    Any other scheme is left to MLflow (its plugins, or its own one-line refusal)."""
+    scheme, sep, _ = str(uri or "").partition("://")
+    return bool(sep) and scheme.split("+")[0] in _DATABASE_SCHEMES
+
+
+def _database_problem(uri: str) -> str | None:
+    """None if the database accepts a connection, else what went wrong. One attempt, bounded by
+    the driver's connect timeout where it has one (PostgreSQL, MySQL)."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    try:
+        url = sqlalchemy.engine.make_url(uri)
+        timeout = {"connect_timeout": int(TIMEOUT_S) + 1} if url.get_backend_name() in ("postgresql", "mysql") else {}
+        engine = sqlalchemy.create_engine(url, connect_args=timeout, poolclass=NullPool)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        return " ".join(str(exc).split())[:200]  # a URL or driver MLflow could not use either
+    try:
+        with engine.connect():
+            return None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        return " ".join(str(exc).split("\n")[0].split())[:200]
+    finally:
+        engine.dispose()
+
+
 def check_server(uri: str | None) -> None:
     """Raise ConfigError within about TRIES x (TIMEOUT_S + PAUSE_S) seconds if an http(s)
-    tracking server does not answer; other stores are checked when they are opened."""
-    if not _is_server(uri):
+    tracking server, or the database server holding the store, does not answer. (MLflow itself
+    retries a database for about 100 s, a tracking server for minutes.) SQLite stores are
+    checked when they are opened."""
+    if not (_is_server(uri) or _is_database(uri)):
         return
+    probe, what = (_problem, "no tracking server answers") if _is_server(uri) else (
+        _database_problem, "the database does not answer")
     problem = ""
     for attempt in range(TRIES):
-        problem = _problem(str(uri))
+        problem = probe(str(uri))
         if problem is None:
             return
         if attempt + 1 < TRIES:
             time.sleep(PAUSE_S)
-    raise ConfigError(f"tracking.uri={uri!r}: no tracking server answers ({problem}, {TRIES} tries); "
-                      "start it (mlflow server --host 127.0.0.1 --port ...) or fix the address")
+    hint = ("start it (mlflow server --host 127.0.0.1 --port ...) or fix the address" if _is_server(uri)
+            else "start the database server, or fix the address and credentials")
+    raise ConfigError(f"tracking.uri={uri!r}: {what} ({problem}, {TRIES} tries); {hint}")
 
 
 def dropped(uri: str | None) -> bool:

@@ -27,6 +27,7 @@ from tinyexp.tracking import finalise, sqlite_store
 from tinyexp.tracking.experiment_view import set_view
 from tinyexp.tracking.finalise import Step
 from tinyexp.tracking.lost_runs import RunRef
+from tinyexp.tracking.reach import check_server, limit_mlflow_retries
 
 DEFAULT_STORE_DIR = "mlruns"
 _MAX_PARAM_CHARS = 6000
@@ -68,15 +69,33 @@ def _store_init_lock(uri: str) -> contextlib.AbstractContextManager[object]:
 
 def existing_store_client(uri: str | None) -> Any:  # noqa: ANN401 - MlflowClient
     """A client of the store if it already exists, else None: reading never creates a store
-    (a missing SQLite file would silently become a new, empty one)."""
+    (a missing SQLite file would silently become a new, empty one). A store that cannot be
+    read is one line here, before the command's work: a tracking server that does not answer
+    within seconds (MLflow's client would retry it for minutes), a database that refuses us."""
     store = uri or f"sqlite:///{default_store_path()}"
     if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).exists():
         return None
     check_readable(store)
+    check_server(store)
+    limit_mlflow_retries()
     quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=store)
+    if store.startswith(("sqlite:", "http:", "https:")):  # checked above
+        return MlflowClient(tracking_uri=store)
+    try:  # a database URL: MLflow connects as the client's store is made
+        client = MlflowClient(tracking_uri=store)
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a store it cannot open
+        raise _unusable(store, exc) from exc
+    return client
+
+
+def _unusable(store: str, exc: Exception) -> TinyexpError:
+    """One line for a store MLflow cannot open or read: what is wrong, and what to do if known."""
+    first = first_line(str(exc)) or type(exc).__name__
+    return TinyexpError(sqlite_store.explain_broken(store, str(exc)) or
+                        f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}")
 
 
 def configure(uri: str | None, experiment: str) -> str:
@@ -97,9 +116,7 @@ def configure(uri: str | None, experiment: str) -> str:
     except TinyexpError:
         raise
     except Exception as exc:  # MLflow raises many types for a store it cannot open
-        first = first_line(str(exc)) or type(exc).__name__
-        raise TinyexpError(sqlite_store.explain_broken(store, str(exc)) or
-                           f"tracking.uri={store!r}: MLflow cannot use this store: {first[:300]}") from exc
+        raise _unusable(store, exc) from exc
 
 
 def _experiment_made_once(experiment: str, artifact_root: str | None) -> tuple[str, Mapping[str, str]]:
