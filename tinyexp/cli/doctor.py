@@ -22,11 +22,9 @@ Check = Callable[[Config], str]
 
 def check_store(cfg: Config) -> str:
     from tinyexp.tracking import lost_runs, sqlite_store
-    from tinyexp.tracking.reach import check_server
     from tinyexp.tracking.store import default_tracking_uri, existing_store_client
 
     uri = str(cfg.tracking.uri or default_tracking_uri())
-    check_server(cfg.tracking.uri)
     path = sqlite_store.db_path(uri)
     if path is not None and not path.exists():
         return f"{uri}: not created yet (the first run creates it)"

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tinyexp.core.errors import ConfigError
+from tinyexp.core.errors import ConfigError, first_line
 
 TRIES = 3
 TIMEOUT_S = 2.0
@@ -75,7 +75,7 @@ def _database_problem(uri: str) -> str | None:
         with engine.connect():
             return None
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        return " ".join(str(exc).split("\n")[0].split())[:200]
+        return first_line(str(exc))[:200]
     finally:
         engine.dispose()
 
